@@ -1,0 +1,23 @@
+# One-command environment: every target bootstraps .venv when missing and is a no-op when it is current.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv test test-all demo bench clean-venv
+
+$(STAMP): requirements.txt setup.py setup.cfg
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## The test suite (CI runs this; slow/gpu/ros markers included, gpu tests skip without CUDA).
+test: $(STAMP)
+	$(PY) -m pytest -q test
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,161 @@
+"""One loader for every weight file matte_ros meets, and the atomic writer of its own.
+
+Formats read:
+  (a) the plain state-dict ``.pth`` files released with the paper (config inferred from the keys),
+  (b) matte_ros checkpoints: a dict with ``model_config`` and ``state_dict`` (plus training state),
+  (c) ``.safetensors`` with the config as JSON in the metadata.
+Nothing is unpickled beyond tensors and plain containers (``weights_only=True``): a file that would
+run code is refused with :class:`CheckpointError`. Tensors are mapped to the CPU.
+"""
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional
+
+import torch
+from torch import nn
+
+from .matting import MattingBase, MattingRefine, build_model
+
+__all__ = ["CheckpointError", "Checkpoint", "read_checkpoint", "load_checkpoint", "load_weights",
+           "infer_config", "save_checkpoint", "save_safetensors", "atomic_write"]
+
+
+class CheckpointError(ValueError):
+    """A weight file that cannot be read or does not fit the model."""
+
+
+@dataclass
+class Checkpoint:
+    state_dict: Dict[str, torch.Tensor]
+    config: Dict[str, Any]                      # arch + constructor kwargs (saved or inferred)
+    extra: Dict[str, Any] = field(default_factory=dict)   # training state of matte_ros checkpoints
+
+
+def infer_config(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
+    """Architecture of a released state dict, read off its keys and shapes."""
+    if "backbone.features.0.0.weight" in state_dict:
+        backbone = "mobilenetv2"
+    elif "backbone.layer1.0.conv1.weight" in state_dict:
+        backbone = "resnet101" if "backbone.layer3.22.conv1.weight" in state_dict else "resnet50"
+    else:
+        raise CheckpointError("not a Background Matting V2 state dict: no backbone.* keys found")
+    w = state_dict.get("refiner.conv1.weight")
+    if w is None:
+        return {"arch": "MattingBase", "backbone": backbone}
+    return {"arch": "MattingRefine", "backbone": backbone, "refine_kernel_size": int(w.shape[-1])}
+
+
+def atomic_write(path: str, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a partial file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _model_config(model: nn.Module) -> Dict[str, Any]:
+    return model.config() if hasattr(model, "config") else {}
+
+
+def save_checkpoint(path: str, model: nn.Module, **extra: Any) -> None:
+    """Write a matte_ros checkpoint atomically: model config, weights and any training state."""
+    payload = {"format": "matte_ros", "model_config": _model_config(model),
+               "state_dict": model.state_dict(), **extra}
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def save_safetensors(path: str, model: nn.Module, dtype: Optional[torch.dtype] = None) -> None:
+    """Weights (optionally cast, e.g. fp16; BatchNorm counters stay integer) + config metadata."""
+    from safetensors.torch import save_file
+    tensors = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        tensors[k] = v.contiguous()
+    meta = {"format": "matte_ros", "model_config": json.dumps(_model_config(model))}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def read_checkpoint(path: str) -> Checkpoint:
+    """Read any supported weight file without executing code; tensors on the CPU."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.endswith(".safetensors"):
+        from safetensors import safe_open
+        with safe_open(path, framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            sd = {k: f.get_tensor(k) for k in f.keys()}
+        sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+        config = json.loads(meta["model_config"]) if "model_config" in meta else infer_config(sd)
+        return Checkpoint(sd, config)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"refusing to load {path}: it holds pickled objects that would execute code when loaded "
+            f"(only tensors and plain containers are accepted). Details: {str(e).splitlines()[0]}") from None
+    except RuntimeError as e:
+        raise CheckpointError(f"cannot read {path}: {e}") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} does not hold a state dict (found {type(obj).__name__})")
+    if "state_dict" in obj and "model_config" in obj:
+        extra = {k: v for k, v in obj.items() if k not in ("state_dict", "model_config")}
+        return Checkpoint(obj["state_dict"], dict(obj["model_config"]), extra)
+    if not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} is neither a state dict nor a matte_ros checkpoint")
+    return Checkpoint(obj, infer_config(obj))
+
+
+def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Load strictly into ``model``; ``refiner.*`` keys are dropped for a MattingBase.
+    On a mismatch the error names both architectures and the differing keys."""
+    sd = dict(state_dict)
+    if not isinstance(model, MattingRefine):
+        sd = {k: v for k, v in sd.items() if not k.startswith("refiner.")}
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(set(sd) - set(expected))
+    wrong = sorted(k for k in set(sd) & set(expected) if sd[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        try:
+            found = infer_config(sd)
+            found_s = f"{found['arch']}({found['backbone']})"
+        except CheckpointError:
+            found_s = "an unknown network"
+        want = _model_config(model)
+        msg = [f"{source} does not fit the model: the model expects "
+               f"{want.get('arch', type(model).__name__)}({want.get('backbone', '?')}), the file holds {found_s}."]
+        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                            ("shape mismatches", wrong)):
+            if keys:
+                shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
+                msg.append(f"{label}: {shown}")
+        raise CheckpointError("\n".join(msg))
+    model.load_state_dict(sd, strict=True)
+
+
+def load_checkpoint(path: str, model: Optional[nn.Module] = None, **overrides: Any) -> nn.Module:
+    """Model with the weights of ``path``, in eval mode on the CPU.
+
+    Without ``model`` one is built from the file's config updated by ``overrides`` (e.g.
+    ``backbone_scale=0.125, refine_mode="thresholding"``, or ``arch="MattingBase"``).
+    """
+    ckpt = read_checkpoint(path)
+    if model is None:
+        config = {**ckpt.config, **overrides}
+        if config.get("arch") == "MattingBase":
+            config = {"arch": "MattingBase", "backbone": config["backbone"]}
+        model = build_model(config)
+    load_weights(model, ckpt.state_dict, source=path)
+    return model.eval()

@@ -1,0 +1,70 @@
+"""Pure patch operations of the refiner: crop square patches out of an image and put
+4x4 patches back, selected by (batch, row, column) indices on a patch grid.
+
+Three crop methods and two replace methods give identical numbers; they differ in speed
+and in which export formats they map to (``unfold``/``scatter_nd`` for PyTorch and
+TorchScript, ``roi_align``/``gather``/``scatter_element`` for ONNX).
+"""
+from typing import Tuple
+
+import torch
+import torchvision
+from torch.nn import functional as F
+
+__all__ = ["CROP_METHODS", "REPLACE_METHODS", "crop_patches", "replace_patches", "pixel_indices"]
+
+CROP_METHODS = ("unfold", "roi_align", "gather")
+REPLACE_METHODS = ("scatter_nd", "scatter_element")
+Index = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def pixel_indices(shape: Tuple[int, int, int, int], idx: Index, size: int, padding: int) -> torch.Tensor:
+    """Flat indices into ``x.view(-1)`` of every pixel of every selected patch.
+
+    shape: (B, C, H, W) of the (already padded) image; idx: patch grid coordinates (P,) each,
+    patch origin at (row * size, col * size); returns (P, C, O, O) with O = size + 2 * padding.
+    """
+    _, C, H, W = shape
+    O = size + 2 * padding
+    b, row, col = idx
+    device = b.device
+    c = torch.arange(C, device=device).view(1, C, 1, 1) * (H * W)
+    oy = torch.arange(O, device=device).view(1, 1, O, 1) * W
+    ox = torch.arange(O, device=device).view(1, 1, 1, O)
+    origin = (b * (C * H * W) + row * (size * W) + col * size).view(-1, 1, 1, 1)
+    return origin + c + oy + ox
+
+
+def crop_patches(x: torch.Tensor, idx: Index, size: int, padding: int, method: str = "unfold") -> torch.Tensor:
+    """x: (B, C, H, W) -> (P, C, size + 2p, size + 2p): the patch of stride ``size`` at each
+    grid index, grown by ``padding`` pixels of context on every side (zeros beyond the border)."""
+    if padding != 0:
+        x = F.pad(x, (padding, padding, padding, padding))
+    O = size + 2 * padding
+    if method == "unfold":
+        return x.permute(0, 2, 3, 1).unfold(1, O, size).unfold(2, O, size)[idx[0], idx[1], idx[2]]
+    if method == "roi_align":
+        b, row, col = idx[0].to(x.dtype), idx[1].to(x.dtype), idx[2].to(x.dtype)
+        # Boxes one pixel per bin, sampled once at each bin centre = exactly on the pixels.
+        boxes = torch.stack([b, col * size - 0.5, row * size - 0.5,
+                             col * size + O - 0.5, row * size + O - 0.5], dim=1)
+        return torchvision.ops.roi_align(x, boxes, O, sampling_ratio=1)
+    if method == "gather":
+        flat = pixel_indices((x.shape[0], x.shape[1], x.shape[2], x.shape[3]), idx, size, padding)
+        return torch.gather(x.reshape(-1), 0, flat.reshape(-1)).view(-1, x.shape[1], O, O)
+    raise ValueError("unknown patch crop method " + method + "; expected unfold, roi_align or gather")
+
+
+def replace_patches(x: torch.Tensor, patches: torch.Tensor, idx: Index, method: str = "scatter_nd") -> torch.Tensor:
+    """Write patches (P, C, S, S) into x (B, C, H, W) at grid indices idx; H, W divisible by S.
+    Modifies and returns ``x``."""
+    B, C, H, W = x.shape
+    S = patches.shape[-1]
+    if method == "scatter_nd":
+        grid = x.view(B, C, H // S, S, W // S, S).permute(0, 2, 4, 1, 3, 5)
+        grid[idx[0], idx[1], idx[2]] = patches
+        return grid.permute(0, 3, 1, 4, 2, 5).reshape(B, C, H, W)
+    if method == "scatter_element":
+        flat = pixel_indices((B, C, H, W), idx, S, 0)
+        return x.view(-1).scatter_(0, flat.reshape(-1), patches.reshape(-1)).view(B, C, H, W)
+    raise ValueError("unknown patch replace method " + method + "; expected scatter_nd or scatter_element")

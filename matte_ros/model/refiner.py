@@ -1,0 +1,122 @@
+"""The BGMv2 refiner: re-estimates alpha and foreground on 4x4 patches where the coarse
+error is largest, at full resolution, and pastes them into the upsampled coarse result."""
+from typing import Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .patches import CROP_METHODS, REPLACE_METHODS, crop_patches, replace_patches
+
+__all__ = ["REFINE_MODES", "Refiner", "select_regions"]
+
+REFINE_MODES = ("full", "sampling", "thresholding")
+
+
+def select_regions(err: torch.Tensor, mode: str, sample_pixels: int, threshold: float,
+                   prevent_oversampling: bool = True) -> torch.Tensor:
+    """err: (B, 1, h, w) quarter-resolution error -> ref: (B, 1, h, w) float, 1 where a 4x4
+    patch is refined. ``sampling`` takes the top ``sample_pixels // 16`` errors (all patches when
+    the frame has fewer), ``thresholding`` takes err > threshold."""
+    if mode == "sampling":
+        b, _, h, w = err.shape
+        flat = err.view(b, -1)
+        k = min(sample_pixels // 16, h * w)
+        top = flat.topk(k, dim=1, sorted=False).indices
+        ref = torch.zeros_like(flat).scatter_(1, top, 1.0)
+        if prevent_oversampling:
+            ref = ref * flat.gt(0).to(ref.dtype)
+        return ref.view(b, 1, h, w)
+    return err.gt(threshold).to(err.dtype)
+
+
+class Refiner(nn.Module):
+    """Inputs: src, bgr (B, 3, H, W) with H, W divisible by 4; coarse pha (B, 1, h, w),
+    fgr residual (B, 3, h, w), err (B, 1, h, w), hid (B, 32, h, w).
+    Outputs: pha (B, 1, H, W), fgr residual (B, 3, H, W), ref (B, 1, H/4, W/4)."""
+
+    __constants__ = ["kernel_size", "patch_crop_method", "patch_replace_method"]
+
+    def __init__(self, mode: str = "sampling", sample_pixels: int = 80_000, threshold: float = 0.1,
+                 kernel_size: int = 3, prevent_oversampling: bool = True,
+                 patch_crop_method: str = "unfold", patch_replace_method: str = "scatter_nd"):
+        super().__init__()
+        if mode not in REFINE_MODES:
+            raise ValueError(f"unknown refine mode {mode!r}; expected one of {', '.join(REFINE_MODES)}")
+        if kernel_size not in (1, 3):
+            raise ValueError(f"refine kernel size must be 1 or 3, got {kernel_size!r}")
+        if patch_crop_method not in CROP_METHODS:
+            raise ValueError(f"unknown patch crop method {patch_crop_method!r}; expected one of {CROP_METHODS}")
+        if patch_replace_method not in REPLACE_METHODS:
+            raise ValueError(f"unknown patch replace method {patch_replace_method!r}; "
+                             f"expected one of {REPLACE_METHODS}")
+        if sample_pixels < 16:
+            raise ValueError(f"refine sample pixels must be at least 16 (one patch), got {sample_pixels}")
+        self.mode = mode
+        self.sample_pixels = int(sample_pixels)
+        self.threshold = float(threshold)
+        self.kernel_size = kernel_size
+        self.prevent_oversampling = prevent_oversampling
+        self.patch_crop_method = patch_crop_method
+        self.patch_replace_method = patch_replace_method
+
+        ch = [32, 24, 16, 12, 4]
+        self.conv1 = nn.Conv2d(ch[0] + 6 + 4, ch[1], kernel_size, bias=False)
+        self.bn1 = nn.BatchNorm2d(ch[1])
+        self.conv2 = nn.Conv2d(ch[1], ch[2], kernel_size, bias=False)
+        self.bn2 = nn.BatchNorm2d(ch[2])
+        self.conv3 = nn.Conv2d(ch[2] + 6, ch[3], kernel_size, bias=False)
+        self.bn3 = nn.BatchNorm2d(ch[3])
+        self.conv4 = nn.Conv2d(ch[3], ch[4], kernel_size, bias=True)
+        self.relu = nn.ReLU(True)
+
+    def _stage1(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(x)))
+
+    def _stage2(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv4(self.relu(self.bn3(self.conv3(x))))
+
+    def forward(self, src: torch.Tensor, bgr: torch.Tensor, pha: torch.Tensor, fgr: torch.Tensor,
+                err: torch.Tensor, hid: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        H, W = src.shape[2], src.shape[3]
+        half, quarter = (H // 2, W // 2), (H // 4, W // 4)
+        src_bgr = torch.cat([src, bgr], dim=1)
+
+        if self.mode == "full":
+            x = F.interpolate(torch.cat([hid, pha, fgr], dim=1), half, mode="bilinear", align_corners=False)
+            y = F.interpolate(src_bgr, half, mode="bilinear", align_corners=False)
+            if self.kernel_size == 3:
+                x = F.pad(x, (3, 3, 3, 3))
+                y = F.pad(y, (3, 3, 3, 3))
+            x = self._stage1(torch.cat([x, y], dim=1))
+            if self.kernel_size == 3:
+                x = F.interpolate(x, (H + 4, W + 4), mode="nearest")
+                y = F.pad(src_bgr, (2, 2, 2, 2))
+            else:
+                x = F.interpolate(x, (H, W), mode="nearest")
+                y = src_bgr
+            x = self._stage2(torch.cat([x, y], dim=1))
+            ref = torch.ones((src.shape[0], 1, quarter[0], quarter[1]), device=src.device, dtype=src.dtype)
+            return x[:, :1], x[:, 1:], ref
+
+        err = F.interpolate(err, quarter, mode="bilinear", align_corners=False)
+        ref = select_regions(err, self.mode, self.sample_pixels, self.threshold, self.prevent_oversampling)
+        nz = torch.nonzero(ref.squeeze(1))
+        idx = (nz[:, 0], nz[:, 1], nz[:, 2])
+        out = F.interpolate(torch.cat([pha, fgr], dim=1), (H, W), mode="bilinear", align_corners=False)
+        if nz.shape[0] == 0:
+            return out[:, :1], out[:, 1:], ref
+
+        pad_half = 3 if self.kernel_size == 3 else 0
+        pad_full = 2 if self.kernel_size == 3 else 0
+        x = F.interpolate(torch.cat([hid, pha, fgr], dim=1), half, mode="bilinear", align_corners=False)
+        x = crop_patches(x, idx, 2, pad_half, self.patch_crop_method)
+        y = F.interpolate(src_bgr, half, mode="bilinear", align_corners=False)
+        y = crop_patches(y, idx, 2, pad_half, self.patch_crop_method)
+        x = self._stage1(torch.cat([x, y], dim=1))
+        x = F.interpolate(x, (4 + 2 * pad_full, 4 + 2 * pad_full), mode="nearest")
+        y = crop_patches(src_bgr, idx, 4, pad_full, self.patch_crop_method)
+        x = self._stage2(torch.cat([x, y], dim=1))
+        out = replace_patches(out, x, idx, self.patch_replace_method)
+        return out[:, :1], out[:, 1:], ref

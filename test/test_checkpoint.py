@@ -1,0 +1,118 @@
+"""One loader for released state dicts, our checkpoints and safetensors; never runs pickled code."""
+import os
+import pickle
+
+import pytest
+import torch
+
+from matte_ros.model import (CheckpointError, MattingBase, MattingRefine, load_checkpoint, read_checkpoint,
+                             save_checkpoint, save_safetensors)
+
+EXECUTED = []
+
+
+class _Payload:
+    def __reduce__(self):
+        return (EXECUTED.append, ("ran",))
+
+
+def _random_model(**kw):
+    m = MattingRefine("mobilenetv2", **kw)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    return m.eval()
+
+
+def _same_weights(a, b, atol=0.0):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.allclose(sa[k].float(), sb[k].float(), atol=atol, rtol=0) for k in sa)
+
+
+def test_released_plain_state_dict_config_is_inferred(tmp_path):
+    m = MattingRefine("resnet50", refine_kernel_size=1)
+    path = tmp_path / "pytorch_resnet50.pth"
+    torch.save(m.state_dict(), path)
+    loaded = load_checkpoint(str(path), backbone_scale=0.125, refine_mode="thresholding")
+    assert isinstance(loaded, MattingRefine) and loaded.backbone_name == "resnet50"
+    assert loaded.refiner.kernel_size == 1 and loaded.backbone_scale == 0.125
+    assert loaded.refiner.mode == "thresholding" and not loaded.training
+    assert _same_weights(m, loaded)
+
+
+def test_refine_checkpoint_loads_into_base_by_dropping_refiner(tmp_path):
+    m = _random_model()
+    path = tmp_path / "refine.pth"
+    torch.save(m.state_dict(), path)
+    base = load_checkpoint(str(path), arch="MattingBase")
+    assert isinstance(base, MattingBase) and not isinstance(base, MattingRefine)
+    assert torch.equal(base.state_dict()["decoder.conv4.weight"], m.state_dict()["decoder.conv4.weight"])
+    base2 = load_checkpoint(str(path), MattingBase("mobilenetv2"))
+    assert _same_weights(base, base2)
+
+
+def test_project_checkpoint_round_trip_keeps_config_and_extra(tmp_path):
+    m = _random_model(backbone_scale=0.5, refine_mode="full")
+    path = tmp_path / "ckpt" / "last.pth"
+    save_checkpoint(str(path), m, step=7, optimizer={"lr": torch.tensor(1e-4)})
+    ck = read_checkpoint(str(path))
+    assert ck.extra["step"] == 7 and ck.config["refine_mode"] == "full"
+    loaded = load_checkpoint(str(path))
+    assert loaded.backbone_scale == 0.5 and loaded.refiner.mode == "full"
+    assert _same_weights(m, loaded)
+    assert [p.name for p in path.parent.iterdir()] == ["last.pth"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("dtype,atol", [(None, 0.0), (torch.float16, 1e-3)])
+def test_safetensors_round_trip(tmp_path, dtype, atol):
+    m = _random_model(refine_kernel_size=1)
+    path = tmp_path / "model.safetensors"
+    save_safetensors(str(path), m, dtype=dtype)
+    loaded = load_checkpoint(str(path))
+    assert loaded.refiner.kernel_size == 1
+    assert _same_weights(m, loaded, atol=atol)
+    assert loaded.state_dict()["decoder.bn1.weight"].dtype == torch.float32
+
+
+def test_file_that_would_execute_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"decoder.conv4.weight": _Payload()}, f)
+    torch.save({"a": _Payload()}, tmp_path / "evil2.pth")
+    EXECUTED.clear()
+    for p in (path, tmp_path / "evil2.pth"):
+        with pytest.raises(CheckpointError, match="execute code"):
+            load_checkpoint(str(p))
+    assert EXECUTED == []
+
+
+def test_mismatch_names_expected_backbone_and_keys(tmp_path):
+    path = tmp_path / "r50.pth"
+    torch.save(MattingRefine("resnet50").state_dict(), path)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(str(path), MattingRefine("mobilenetv2"))
+    msg = str(e.value)
+    assert "MattingRefine(mobilenetv2)" in msg and "MattingRefine(resnet50)" in msg
+    assert "missing keys: backbone.features" in msg and "unexpected keys: backbone.bn1" in msg
+
+
+def test_unreadable_and_missing_files(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(str(tmp_path / "nope.pth"))
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(str(bad))
+    other = tmp_path / "other.pth"
+    torch.save({"fc.weight": torch.zeros(2)}, other)
+    with pytest.raises(CheckpointError, match="no backbone"):
+        load_checkpoint(str(other))
+
+
+def test_cuda_saved_checkpoint_maps_to_cpu(tmp_path):
+    """Tensors come back on the CPU whatever device they were saved from (map_location='cpu')."""
+    path = tmp_path / "m.pth"
+    torch.save(MattingBase("mobilenetv2").state_dict(), path)
+    ck = read_checkpoint(str(path))
+    assert all(v.device.type == "cpu" for v in ck.state_dict.values())
+    assert os.path.getsize(path) > 0

@@ -1,0 +1,117 @@
+"""The network equals the published BGMv2: same parameter names and shapes, same numbers."""
+import itertools
+import json
+import os
+
+import pytest
+import torch
+
+from conftest import DATA, REFERENCE_DIR
+from matte_ros.model import CROP_METHODS, REPLACE_METHODS, MattingBase, MattingRefine
+
+METHODS = list(itertools.product(CROP_METHODS, REPLACE_METHODS))
+PARITY = os.path.join(REFERENCE_DIR, "parity_mobilenetv2.pt")
+
+
+def _randomise_bn(model):
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return model.eval()
+
+
+def _inputs(b=2, h=96, w=128, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    bgr = torch.rand(b, 3, h, w, generator=g)
+    src = bgr.clone()
+    region = src[:, :, h // 4: 3 * h // 4, w // 3: 2 * w // 3]
+    region.copy_(torch.rand(region.shape, generator=g))
+    return src, bgr
+
+
+@pytest.mark.parametrize("key", sorted(json.load(open(os.path.join(DATA, "bgmv2_state_dict_shapes.json")))))
+def test_state_dict_keys_and_shapes(key):
+    expected = json.load(open(os.path.join(DATA, "bgmv2_state_dict_shapes.json")))[key]
+    arch, backbone, *kernel = key.split("/")
+    if arch == "MattingBase":
+        model = MattingBase(backbone)
+    else:
+        model = MattingRefine(backbone, refine_kernel_size=int(kernel[0][-1]))
+    assert {k: list(v.shape) for k, v in model.state_dict().items()} == expected
+
+
+@pytest.mark.skipif(not os.path.exists(PARITY), reason="reference outputs not present")
+@pytest.mark.parametrize("crop,replace", METHODS)
+def test_reference_outputs(crop, replace):
+    ref = torch.load(PARITY, weights_only=True)
+    for name, case in ref["cases"].items():
+        if name == "base":
+            model = MattingBase(ref["backbone"])
+            model.load_state_dict({k: v for k, v in ref["state_dict"].items() if not k.startswith("refiner.")})
+        else:
+            model = MattingRefine(ref["backbone"], refine_patch_crop_method=crop,
+                                  refine_patch_replace_method=replace, **case["config"])
+            model.load_state_dict(ref["state_dict"])
+        with torch.no_grad():
+            out = model.eval()(ref["src"], ref["bgr"])
+        for key, want in case["outputs"].items():
+            diff = (getattr(out, key) - want).abs().max().item()
+            assert diff <= 1e-5, f"{name}/{key}: max |diff| {diff}"
+
+
+@pytest.mark.parametrize("backbone,kernel", [("resnet50", 3), ("resnet50", 1), ("mobilenetv2", 1)])
+def test_crop_and_replace_methods_agree(backbone, kernel):
+    model = _randomise_bn(MattingRefine(backbone, refine_kernel_size=kernel, refine_mode="sampling",
+                                        refine_sample_pixels=2000))
+    src, bgr = _inputs()
+    outs = []
+    with torch.no_grad():
+        for crop, replace in METHODS:
+            model.refiner.patch_crop_method, model.refiner.patch_replace_method = crop, replace
+            outs.append(model(src, bgr))
+    assert outs[0].ref_sm.sum() > 0
+    for out in outs[1:]:
+        for a, b in zip(outs[0], out):
+            assert (a - b).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("kernel", [3, 1])
+def test_full_mode_equals_refining_every_patch(kernel):
+    """Refining every 4x4 patch must give exactly what the dense 'full' mode computes."""
+    model = _randomise_bn(MattingRefine("mobilenetv2", refine_kernel_size=kernel, refine_mode="full"))
+    src, bgr = _inputs(b=1, h=64, w=96)
+    with torch.no_grad():
+        full = model(src, bgr)
+        model.refiner.mode, model.refiner.threshold = "thresholding", -1.0
+        patched = model(src, bgr)
+    assert patched.ref_sm.all()
+    assert (full.pha - patched.pha).abs().max().item() <= 1e-5
+    assert (full.fgr - patched.fgr).abs().max().item() <= 1e-5
+
+
+def test_batch_items_are_independent():
+    model = _randomise_bn(MattingRefine("mobilenetv2", refine_sample_pixels=1600))
+    src, bgr = _inputs(b=2)
+    with torch.no_grad():
+        both = model(src, bgr)
+        one = model(src[1:], bgr[1:])
+    for a, b in zip(both, one):
+        assert (a[1:] - b).abs().max().item() <= 1e-5
+
+
+def test_base_on_refine_weights_equals_refine_coarse_output():
+    refine = _randomise_bn(MattingRefine("mobilenetv2", backbone_scale=0.5))
+    base = MattingBase("mobilenetv2")
+    base.load_state_dict({k: v for k, v in refine.state_dict().items() if not k.startswith("refiner.")})
+    src, bgr = _inputs(b=1, h=64, w=64)
+    # The coarse path sees an exact 1/2 bilinear downsample, which is the 2x2 mean.
+    src_sm, bgr_sm = torch.nn.functional.avg_pool2d(src, 2), torch.nn.functional.avg_pool2d(bgr, 2)
+    with torch.no_grad():
+        r = refine(src, bgr)
+        b = base.eval()(src_sm, bgr_sm)
+    assert (r.pha_sm - b.pha).abs().max().item() <= 1e-5
+    assert (r.fgr_sm - b.fgr).abs().max().item() <= 1e-5
