@@ -19,8 +19,13 @@ from torch import nn
 
 from .matting import MattingBase, MattingRefine, build_model
 
-__all__ = ["CheckpointError", "Checkpoint", "read_checkpoint", "load_checkpoint", "load_weights",
+__all__ = ["DEFAULT_WEIGHTS", "CheckpointError", "Checkpoint", "read_checkpoint", "load_checkpoint", "load_weights",
            "infer_config", "save_checkpoint", "save_safetensors", "atomic_write"]
+
+
+# The project's own default model, shipped inside the package (see matte_ros/weights/MODEL_CARD.md).
+DEFAULT_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "weights", "default.safetensors")
 
 
 class CheckpointError(ValueError):
