@@ -1,0 +1,105 @@
+"""The node's frame hand-off and its counters: no rclpy node needed, tested on their own.
+
+:class:`LatestFrame` is the one-slot mailbox between the subscription callback (which must never
+block) and the inference worker: a new frame replaces an unconsumed one, which counts as a drop.
+:class:`NodeStats` counts what happened and turns it into a ``diagnostic_msgs/DiagnosticStatus``.
+"""
+import statistics
+import threading
+import time
+from collections import deque
+from typing import Any, Dict, Optional
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+__all__ = ["LatestFrame", "NodeStats"]
+
+
+class LatestFrame:
+    """Holds only the newest item. ``put`` never blocks; ``take`` waits for an item or ``close``."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._item: Any = None
+        self._closed = False
+
+    def put(self, item: Any) -> bool:
+        """Store ``item``; True when it replaced one the worker had not taken (a dropped frame)."""
+        with self._cond:
+            replaced = self._item is not None
+            self._item = item
+            self._cond.notify()
+            return replaced
+
+    def take(self, timeout: Optional[float] = None) -> Any:
+        """The newest item (removing it), or None after ``timeout`` seconds or once closed."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        """Wake every waiter; later ``take`` calls return at once."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+class NodeStats:
+    """Thread-safe counters of the node; ``report`` gives rates since the previous report.
+
+    Counters: received (frames that arrived), dropped (replaced before inference), malformed
+    (unreadable messages), refused (no plate / wrong size), published (matted frames), errors
+    (unexpected failures). Latency = publish time - header stamp, median of the last ``window``.
+    """
+
+    COUNTERS = ("received", "dropped", "malformed", "refused", "published", "errors")
+
+    def __init__(self, window: int = 100, clock=time.monotonic):
+        self._lock = threading.Lock()
+        self._clock = clock
+        self.counts: Dict[str, int] = {k: 0 for k in self.COUNTERS}
+        self._latency = deque(maxlen=window)
+        self._last_t = clock()
+        self._last_counts = dict(self.counts)
+
+    def add(self, counter: str, n: int = 1) -> None:
+        if counter not in self.counts:
+            raise ValueError(f"unknown counter {counter!r}; expected one of {', '.join(self.COUNTERS)}")
+        with self._lock:
+            self.counts[counter] += n
+
+    def latency(self, seconds: float) -> None:
+        with self._lock:
+            self._latency.append(seconds)
+
+    def report(self) -> Dict[str, float]:
+        """Totals, ``input_rate`` / ``output_rate`` (Hz since the last report) and ``latency_median`` (s, nan if none)."""
+        with self._lock:
+            now = self._clock()
+            dt = max(now - self._last_t, 1e-9)
+            out: Dict[str, float] = dict(self.counts)
+            out["input_rate"] = (self.counts["received"] - self._last_counts["received"]) / dt
+            out["output_rate"] = (self.counts["published"] - self._last_counts["published"]) / dt
+            out["latency_median"] = statistics.median(self._latency) if self._latency else float("nan")
+            self._last_t, self._last_counts = now, dict(self.counts)
+            return out
+
+    @staticmethod
+    def status(report: Dict[str, float], name: str, hardware_id: str, extra: Dict[str, str],
+               problem: Optional[str] = None) -> DiagnosticStatus:
+        """A DiagnosticStatus of ``report``: WARN with ``problem`` as message, else OK."""
+        lat = report["latency_median"]
+        values = [("input_rate_hz", f"{report['input_rate']:.2f}"),
+                  ("output_rate_hz", f"{report['output_rate']:.2f}"),
+                  ("latency_median_ms", "n/a" if lat != lat else f"{lat * 1000.0:.1f}")]
+        values += [(k, str(int(report[k]))) for k in NodeStats.COUNTERS]
+        values += list(extra.items())
+        level = DiagnosticStatus.WARN if problem else DiagnosticStatus.OK
+        return DiagnosticStatus(level=level, name=name, hardware_id=hardware_id,
+                                message=problem or "matting", values=[KeyValue(key=k, value=v) for k, v in values])
