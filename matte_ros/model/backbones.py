@@ -61,13 +61,15 @@ class MobileNetV2Encoder(MobileNetV2):
         del self.classifier
 
     def forward(self, x0: torch.Tensor) -> List[torch.Tensor]:
-        f = self.features
-        x1 = f[1](f[0](x0))
-        x2 = f[3](f[2](x1))
-        x3 = f[6](f[5](f[4](x2)))
-        x = x3
-        for i in range(7, 18):
-            x = f[i](x)
+        x1, x2, x3, x = x0, x0, x0, x0
+        for i, block in enumerate(self.features):  # enumerate: the form TorchScript accepts
+            x = block(x)
+            if i == 1:
+                x1 = x
+            elif i == 3:
+                x2 = x
+            elif i == 6:
+                x3 = x
         return [x, x3, x2, x1, x0]
 
 
