@@ -1,0 +1,108 @@
+"""Plate perturbation and the fake camera's moving scene (pure numpy/OpenCV)."""
+from statistics import NormalDist
+from typing import Tuple
+
+import cv2
+import numpy as np
+
+from .subject import render_subject
+from .textures import render_background
+
+__all__ = ["perturb_plate", "SceneSequence"]
+
+
+def perturb_plate(rng: np.random.Generator, bgr: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """What the camera sees of the background when the frame is taken, compared with the clean plate.
+
+    bgr: (H, W, 3) float in 0..1 (uint8 is accepted and scaled by 1/255). Returns (H, W, 3) float32
+    in 0..1 with, at ``strength`` 1: a sub-pixel shift up to 1 px and a rotation up to 0.1 degree,
+    an exposure change of a few percent with a slight white-balance drift, and sensor noise of
+    sigma about 0.01. ``strength`` 0 returns the plate unchanged.
+    """
+    bgr = np.asarray(bgr)
+    if bgr.ndim != 3 or bgr.shape[2] != 3:
+        raise ValueError(f"bgr must be (H, W, 3), got shape {bgr.shape}")
+    if strength < 0:
+        raise ValueError(f"strength must be >= 0, got {strength}")
+    img = bgr.astype(np.float32) / 255.0 if bgr.dtype == np.uint8 else bgr.astype(np.float32)
+    if strength == 0:
+        return img.copy()
+    h, w = img.shape[:2]
+    shift = rng.uniform(-1.0, 1.0, 2) * strength
+    mat = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-0.1, 0.1) * strength, 1.0)
+    mat[:, 2] += shift
+    out = cv2.warpAffine(img, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    gain = 1.0 + rng.uniform(-0.04, 0.04) * strength + rng.normal(0.0, 0.008 * strength, 3)
+    out = out * gain.astype(np.float32) + np.float32(rng.uniform(-0.01, 0.01) * strength)
+    out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(rng.uniform(0.004, 0.012) * strength)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _noise_luts(sigma: float) -> Tuple[np.ndarray, np.ndarray]:
+    """uint8 lookup tables turning uniform random bytes into the positive and negative parts of N(0, sigma) levels."""
+    dist = NormalDist(0.0, max(sigma, 1e-9))
+    levels = np.round([dist.inv_cdf((b + 0.5) / 256) for b in range(256)]).astype(np.int32)
+    return np.clip(levels, 0, 255).astype(np.uint8), np.clip(-levels, 0, 255).astype(np.uint8)
+
+
+class SceneSequence:
+    """A fixed textured room with a person walking to and fro in front of it: the fake camera's scene.
+
+    The background and the subject are rendered once (``seed`` picks them); ``frame(i)`` moves the
+    cached subject along a smooth periodic path (period ``PERIOD`` frames, so any ``i`` works),
+    composites it and adds sensor noise of sigma ``noise`` (in 0..1 units). Frames are a pure
+    function of (seed, i); ``background()`` draws fresh noise on every call, like a real camera.
+    """
+    PERIOD = 240
+
+    def __init__(self, h: int, w: int, seed: int = 0, noise: float = 0.01):
+        if int(h) < 32 or int(w) < 32:
+            raise ValueError(f"scene size must be at least 32x32, got {h}x{w}")
+        if not 0 <= noise <= 0.2:
+            raise ValueError(f"noise must be in 0..0.2, got {noise}")
+        self.h, self.w, self.seed, self.noise = int(h), int(w), int(seed), float(noise)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5CE7E]))
+        self._bgr = np.round(render_background(rng, self.h, self.w) * 255).astype(np.uint8)
+        self._sh, self._sw = int(self.h * 0.82), min(int(self.h * 0.62), self.w)
+        fgr, pha = render_subject(rng, self._sh, self._sw, kind="person", extras=False,
+                                  box=(self._sw / 2, 0.04 * self._sh, 0.98 * self._sh))
+        self._pha = pha
+        self._pre = fgr * pha[..., None]  # premultiplied subject: src = pre + (1 - pha) * bgr
+        self._lut_pos, self._lut_neg = _noise_luts(self.noise * 255)
+        self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xB6]))
+
+    @property
+    def size(self) -> Tuple[int, int]:
+        return self.h, self.w
+
+    def position(self, i: int) -> Tuple[int, int]:
+        """Top-left corner (y, x) of the subject's box in frame ``i`` (may lie partly outside the frame)."""
+        phase = 2 * np.pi * (int(i) % self.PERIOD) / self.PERIOD
+        x = (self.w - self._sw) / 2 + 0.45 * self.w * np.sin(phase)
+        y = self.h - self._sh + 0.03 * self.h * (1 - np.cos(2 * phase)) / 2
+        return int(round(y)), int(round(x))
+
+    def _add_noise(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.noise == 0:
+            return img
+        raw = np.frombuffer(rng.bytes(img.size), np.uint8).reshape(img.shape)
+        out = cv2.add(img, cv2.LUT(raw, self._lut_pos))
+        return cv2.subtract(out, cv2.LUT(raw, self._lut_neg), dst=out)
+
+    def background(self) -> np.ndarray:
+        """The empty scene: (h, w, 3) uint8 RGB with fresh sensor noise."""
+        return self._add_noise(self._bgr.copy(), self._rng)
+
+    def frame(self, i: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Frame ``i``: (src (h, w, 3) uint8 RGB, true alpha (h, w) float32 in 0..1)."""
+        y, x = self.position(i)
+        y0, y1, x0, x1 = max(y, 0), min(y + self._sh, self.h), max(x, 0), min(x + self._sw, self.w)
+        src = self._bgr.copy()
+        pha = np.zeros((self.h, self.w), np.float32)
+        if y1 > y0 and x1 > x0:
+            a = self._pha[y0 - y:y1 - y, x0 - x:x1 - x]
+            pre = self._pre[y0 - y:y1 - y, x0 - x:x1 - x]
+            box = src[y0:y1, x0:x1].astype(np.float32)
+            src[y0:y1, x0:x1] = np.clip(pre * 255 + (1 - a[..., None]) * box + 0.5, 0, 255).astype(np.uint8)
+            pha[y0:y1, x0:x1] = a
+        return self._add_noise(src, np.random.default_rng([self.seed, int(i) % (2 ** 32)])), pha

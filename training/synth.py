@@ -1,0 +1,230 @@
+"""The synthetic matting dataset: pure functions from (seed, split, index) to images, and the writer.
+
+Layout (see CONTRACTS.md)::
+
+    DIR/foregrounds/{train,valid}/NNNNN.png   RGBA, 4th channel = alpha
+    DIR/backgrounds/{train,valid}/NNNNN.png   RGB
+    DIR/test/{src,bgr,pha,fgr}/NNNNN.png      held-out test set with ground truth
+    DIR/dataset.yaml
+
+Every image is rendered from its own generator seeded by ``(seed, stream, index)``, so an image does
+not depend on the counts, on the order of rendering or on the number of worker processes, and the
+same seed writes byte-identical files.
+"""
+import os
+import re
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+
+import cv2
+import numpy as np
+import yaml
+
+from matte_ros.model.checkpoint import atomic_write
+from matte_ros.synthetic import perturb_plate, random_colors, render_background, render_subject
+
+__all__ = ["SynthSpec", "TestSample", "dataset_palette", "make_foreground", "make_background", "make_test_sample",
+           "dataset_config", "describe", "plan_files", "write_dataset"]
+
+BACKGROUND_MARGIN = 1.25  # backgrounds are this much larger than foregrounds (room for the trainer's crops)
+_STREAMS = {("foregrounds", "train"): 1, ("foregrounds", "valid"): 2, ("backgrounds", "train"): 3,
+            ("backgrounds", "valid"): 4, ("test", None): 5, ("palette", None): 6}
+_NAME = re.compile(r"^\d{5}\.png$")
+
+
+class SynthSpec(NamedTuple):
+    """What to generate. size/test_size: (H, W)."""
+    seed: int = 0
+    count: int = 300
+    valid_count: int = 30
+    test_count: int = 50
+    backgrounds: int = 300
+    valid_backgrounds: int = 30
+    size: Tuple[int, int] = (512, 512)
+    test_size: Tuple[int, int] = (384, 512)
+
+    def check(self) -> "SynthSpec":
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        for name in ("count", "valid_count", "test_count", "backgrounds", "valid_backgrounds"):
+            if not 0 <= getattr(self, name) <= 99999:
+                raise ValueError(f"{name} must be in 0..99999, got {getattr(self, name)}")
+        if self.count and not self.backgrounds:
+            raise ValueError("training foregrounds need at least one training background")
+        for name in ("size", "test_size"):
+            h, w = getattr(self, name)
+            if h < 32 or w < 32:
+                raise ValueError(f"{name} must be at least 32x32, got {h}x{w}")
+        return self
+
+
+class TestSample(NamedTuple):
+    """One held-out test image. src, bgr, fgr: (H, W, 3) uint8 RGB; pha: (H, W) uint8.
+
+    seen: (H, W, 3) float32, the perturbed plate the camera saw behind the subject, so that
+    ``src == round(255 * (pha*fgr + (1-pha)*seen))`` with pha, fgr the stored (quantised) values.
+    """
+    src: np.ndarray
+    bgr: np.ndarray
+    pha: np.ndarray
+    fgr: np.ndarray
+    seen: np.ndarray
+
+
+def _rng(seed: int, stream: Tuple[str, Optional[str]], index: int = 0) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, _STREAMS[stream], index]))
+
+
+def _u8(img: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
+
+
+def dataset_palette(seed: int) -> np.ndarray:
+    """(12, 3) float32 colours shared by some foregrounds and backgrounds of a dataset: chance camouflage."""
+    return random_colors(_rng(seed, ("palette", None)), 12)
+
+
+def make_foreground(seed: int, split: str, index: int, size: Tuple[int, int]) -> np.ndarray:
+    """Foreground ``index`` of ``split`` -> (H, W, 4) uint8 RGBA (straight, not premultiplied, colour)."""
+    rng = _rng(seed, ("foregrounds", split), index)
+    palette = dataset_palette(seed) if rng.random() < 0.35 else None
+    fgr, pha = render_subject(rng, size[0], size[1], palette=palette)
+    return np.concatenate([_u8(fgr), _u8(pha)[..., None]], axis=2)
+
+
+def make_background(seed: int, split: str, index: int, size: Tuple[int, int]) -> np.ndarray:
+    """Background ``index`` of ``split`` -> (H', W', 3) uint8 RGB, H' = ceil(1.25 H), W' likewise."""
+    rng = _rng(seed, ("backgrounds", split), index)
+    palette = dataset_palette(seed) if rng.random() < 0.35 else None
+    h, w = (int(np.ceil(s * BACKGROUND_MARGIN)) for s in size)
+    return _u8(render_background(rng, h, w, palette))
+
+
+def make_test_sample(seed: int, index: int, size: Tuple[int, int]) -> TestSample:
+    """Held-out test image ``index``: a subject over a clean plate seen through a perturbed camera.
+
+    In about a third of the samples the subject's colours are taken from the plate itself (camouflage).
+    """
+    rng = _rng(seed, ("test", None), index)
+    h, w = size
+    bgr = render_background(rng, h, w)
+    if rng.random() < 0.35:
+        picks = rng.integers(0, [h, w], (8, 2))
+        palette = bgr[picks[:, 0], picks[:, 1]]
+    else:
+        palette = dataset_palette(seed) if rng.random() < 0.3 else None
+    fgr, pha = render_subject(rng, h, w, palette=palette)
+    bgr8, fgr8, pha8 = _u8(bgr), _u8(fgr), _u8(pha)
+    seen = perturb_plate(rng, bgr8, strength=float(rng.uniform(0.3, 1.0)))
+    a = pha8.astype(np.float32)[..., None] / 255.0
+    src = _u8(a * (fgr8.astype(np.float32) / 255.0) + (1.0 - a) * seen)
+    return TestSample(src, bgr8, pha8, fgr8, seen)
+
+
+def dataset_config() -> Dict:
+    """The dataset.yaml contents (paths relative to the YAML file's folder)."""
+    return {"datasets": {"synthetic": {"layout": "rgba", "train": "foregrounds/train", "valid": "foregrounds/valid"}},
+            "backgrounds": {"train": "backgrounds/train", "valid": "backgrounds/valid"}}
+
+
+def describe(spec: SynthSpec) -> str:
+    """The command that writes ``spec`` (recorded in dataset.yaml)."""
+    return (f"python -m training synth --seed {spec.seed} --count {spec.count} --valid-count {spec.valid_count} "
+            f"--test-count {spec.test_count} --backgrounds {spec.backgrounds} --valid-backgrounds "
+            f"{spec.valid_backgrounds} --size {spec.size[0]} {spec.size[1]} "
+            f"--test-size {spec.test_size[0]} {spec.test_size[1]}")
+
+
+def plan_files(spec: SynthSpec) -> Dict[str, int]:
+    """Sub-folder -> number of NNNNN.png files it will hold."""
+    return {"foregrounds/train": spec.count, "foregrounds/valid": spec.valid_count,
+            "backgrounds/train": spec.backgrounds, "backgrounds/valid": spec.valid_backgrounds,
+            **{f"test/{k}": spec.test_count for k in ("src", "bgr", "pha", "fgr")}}
+
+
+def _write_png(path: str, img: np.ndarray) -> None:
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA if img.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+
+    def write(tmp: str) -> None:
+        if not cv2.imwrite(tmp, img, [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+            raise OSError(f"could not write {path}")
+
+    atomic_write(path, write)
+
+
+def _job(args) -> int:
+    """Render and write one item; runs in a worker process. Returns the number of files written."""
+    out, spec, group, split, index = args
+    name = f"{index:05d}.png"
+    if group == "test":
+        sample = make_test_sample(spec.seed, index, spec.test_size)
+        for key in ("src", "bgr", "pha", "fgr"):
+            _write_png(os.path.join(out, "test", key, name), getattr(sample, key))
+        return 4
+    make = make_foreground if group == "foregrounds" else make_background
+    _write_png(os.path.join(out, group, split, name), make(spec.seed, split, index, spec.size))
+    return 1
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)
+
+
+def _stale_files(out: str, plan: Dict[str, int]) -> List[str]:
+    stale = []
+    for sub, n in plan.items():
+        folder = os.path.join(out, sub)
+        if os.path.isdir(folder):
+            stale += [os.path.join(folder, f) for f in sorted(os.listdir(folder))
+                      if f.endswith(".png") and not (_NAME.match(f) and int(f[:5]) < n)]
+    return stale
+
+
+def write_dataset(out: str, spec: SynthSpec, workers: int = 1, overwrite: bool = False,
+                  log: Callable[[str], None] = print) -> Dict[str, float]:
+    """Render ``spec`` into ``out``; returns {"files": n, "seconds": t}.
+
+    Files of earlier runs that this spec does not produce (e.g. a larger count) would silently join
+    the dataset, so they raise FileExistsError unless ``overwrite`` (which then deletes them).
+    """
+    spec.check()
+    plan = plan_files(spec)
+    stale = _stale_files(out, plan)
+    if stale and not overwrite:
+        raise FileExistsError(f"{out} holds {len(stale)} PNG file(s) this dataset would not write (first: {stale[0]}); "
+                         "use a fresh --out or pass --overwrite to delete them")
+    for path in stale:
+        os.remove(path)
+    for sub in plan:
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+    jobs = [(out, spec, g, s, i) for g, s, n in (("foregrounds", "train", spec.count),
+                                                ("foregrounds", "valid", spec.valid_count),
+                                                ("backgrounds", "train", spec.backgrounds),
+                                                ("backgrounds", "valid", spec.valid_backgrounds),
+                                                ("test", None, spec.test_count)) for i in range(n)]
+    start, files = time.perf_counter(), 0
+    step = max(len(jobs) // 10, 1)
+    if workers > 1:
+        pool = ProcessPoolExecutor(workers, initializer=_init_worker)
+        results = pool.map(_job, jobs, chunksize=4)
+    else:
+        pool, results = None, map(_job, jobs)
+    try:
+        for done, n in enumerate(results, 1):
+            files += n
+            if done % step == 0 or done == len(jobs):
+                log(f"  {done}/{len(jobs)} items, {files} files, {time.perf_counter() - start:.1f} s")
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    text = f"# {describe(spec)}\n# held-out test set with ground truth: test/{{src,bgr,pha,fgr}}\n"
+    text += yaml.safe_dump(dataset_config(), sort_keys=False)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+
+    atomic_write(os.path.join(out, "dataset.yaml"), write)
+    return {"files": files + 1, "seconds": time.perf_counter() - start}
