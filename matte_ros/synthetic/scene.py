@@ -63,11 +63,14 @@ class SceneSequence:
         self.h, self.w, self.seed, self.noise = int(h), int(w), int(seed), float(noise)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5CE7E]))
         self._bgr = np.round(render_background(rng, self.h, self.w) * 255).astype(np.uint8)
-        self._sh, self._sw = int(self.h * 0.82), min(int(self.h * 0.62), self.w)
-        fgr, pha = render_subject(rng, self._sh, self._sw, kind="person", extras=False,
-                                  box=(self._sw / 2, 0.04 * self._sh, 0.98 * self._sh))
-        self._pha = pha
-        self._pre = fgr * pha[..., None]  # premultiplied subject: src = pre + (1 - pha) * bgr
+        sh = int(self.h * 0.82)
+        wide = int(sh * 1.6)  # room for raised arms; cropped to the columns the subject covers
+        fgr, pha = render_subject(rng, sh, wide, kind="person", extras=False, box=(wide / 2, 0.04 * sh, 0.95 * sh))
+        cols = np.nonzero(pha.max(axis=0) > 0)[0]
+        x0, x1 = (cols[0], cols[-1] + 1) if len(cols) else (0, wide)
+        self._pha = np.ascontiguousarray(pha[:, x0:x1])
+        self._pre = np.ascontiguousarray((fgr * pha[..., None])[:, x0:x1])  # premultiplied: src = pre + (1-pha)*bgr
+        self._sh, self._sw = self._pha.shape
         self._lut_pos, self._lut_neg = _noise_luts(self.noise * 255)
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xB6]))
 
@@ -78,7 +81,7 @@ class SceneSequence:
     def position(self, i: int) -> Tuple[int, int]:
         """Top-left corner (y, x) of the subject's box in frame ``i`` (may lie partly outside the frame)."""
         phase = 2 * np.pi * (int(i) % self.PERIOD) / self.PERIOD
-        x = (self.w - self._sw) / 2 + 0.45 * self.w * np.sin(phase)
+        x = (self.w - self._sw) / 2 + 0.3 * self.w * np.sin(phase)
         y = self.h - self._sh + 0.03 * self.h * (1 - np.cos(2 * phase)) / 2
         return int(round(y)), int(round(x))
 
