@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from matte_ros.synthetic import SceneSequence, perturb_plate, render_background, render_subject
-from matte_ros.synthetic.subject import _composite, _motion_kernel
+from matte_ros.synthetic.subject import _composite, _motion_kernel, _strands
 from matte_ros.synthetic.textures import colorize, fractal_noise
 from training.synth import SynthSpec, dataset_config, make_test_sample, write_dataset
 from training.synth_cli import main as synth_main
@@ -70,6 +70,19 @@ def test_motion_kernel_is_a_normalised_line():
     k = _motion_kernel(9, 0.0)
     assert k.shape == (9, 9) and abs(k.sum() - 1) < 1e-6
     assert k[4].sum() > 0.9  # horizontal motion: the middle row carries the weight
+
+
+def test_strands_start_at_roots_and_gravity_makes_them_hang():
+    roots = np.array([[50.0, 50.0], [80.0, 40.0]])
+    up = np.array([-np.pi / 2, -np.pi / 2 - 0.3])
+    free = _strands(np.random.default_rng(0), roots, up, (20, 20), curl=0.0)
+    hanging = _strands(np.random.default_rng(0), roots, up, (20, 20), curl=0.0, gravity=1.0)
+    for line, root in zip(free + hanging, np.concatenate([roots, roots])):
+        assert line.shape == (13, 2) and np.array_equal(line[0], root)
+        assert abs(np.linalg.norm(np.diff(line, axis=0), axis=1).sum() - 20) < 1e-6  # curl 0: exact length
+    assert all(line[-1, 1] < line[0, 1] - 19 for line in free)  # straight up
+    assert all(line[-1, 1] > line[0, 1] + 5 for line in hanging)  # bent down past the root
+    assert hanging[1][-1, 0] < roots[1, 0]  # a strand leaning left falls on the left
 
 
 def test_subject_alpha_range_and_fractional_edges():

@@ -55,12 +55,19 @@ def _blur_layer(layer: Layer, kernel: np.ndarray) -> Layer:
 
 
 def _strands(rng: np.random.Generator, roots: np.ndarray, directions: np.ndarray, length: Tuple[float, float],
-             curl: float, steps: int = 12) -> List[np.ndarray]:
-    """Smooth random curves ``(steps+1, 2)`` starting at ``roots`` (N, 2) heading along ``directions`` (N,) rad."""
+             curl: float, steps: int = 12, gravity: float = 0.0) -> List[np.ndarray]:
+    """Smooth random curves ``(steps+1, 2)`` starting at ``roots`` (N, 2) heading along ``directions`` (N,) rad.
+
+    gravity in 0..1 bends each strand, more towards its tip, to hang down (image +y) on its own side.
+    """
     n = len(roots)
     seg = rng.uniform(*length, n)[:, None] / steps
     turn = np.cumsum(rng.normal(0.0, curl, (n, steps)), axis=1) + rng.normal(0.0, curl, (n, 1)) * 3
     ang = directions[:, None] + np.cumsum(turn * 0.25, axis=1)
+    if gravity > 0:
+        down = np.where(np.cos(directions) >= 0, np.pi / 2, -1.5 * np.pi)[:, None]  # turn the short way round
+        ang = np.unwrap(ang, axis=1)
+        ang = ang + (down - ang) * gravity * np.linspace(0.5, 1.0, steps)[None]
     step = np.stack([np.cos(ang), np.sin(ang)], axis=2) * seg[..., None]
     return list(np.concatenate([roots[:, None], roots[:, None] + np.cumsum(step, axis=1)], axis=1))
 
@@ -76,11 +83,15 @@ def _hair_layer(rng, h, w, center, radii, palette) -> Layer:
     n = int(rng.integers(120, 420))
     theta = rng.uniform(-np.pi * 0.95, -np.pi * 0.05, n) if rng.random() < 0.7 else rng.uniform(-np.pi, np.pi, n)
     roots = np.stack([cx + np.cos(theta) * rx * 1.05, cy - 0.15 * ry + np.sin(theta) * ry * 1.02], axis=1)
-    lines = _strands(rng, roots, theta + rng.normal(0, 0.35, n), (0.2 * rx, 0.9 * rx), rng.uniform(0.05, 0.3))
+    if rng.random() < 0.4:  # long hair falling over the shoulders
+        lines = _strands(rng, roots, theta + rng.normal(0, 0.2, n), (1.2 * rx, 4.0 * rx), rng.uniform(0.02, 0.12),
+                         steps=16, gravity=rng.uniform(0.6, 1.0))
+    else:  # short, frizzy hair
+        lines = _strands(rng, roots, theta + rng.normal(0, 0.35, n), (0.2 * rx, 0.9 * rx), rng.uniform(0.05, 0.3))
     groups = np.array_split(np.arange(n), 4)
 
     def draw(cv, s):
-        for g, members in enumerate(groups):  # four strand widths and opacities, 0.25..1 px wide
+        for g, members in enumerate(groups):  # four strand opacities, 0.25..0.75 px wide
             cv2.polylines(cv, [_pts(lines[i], s) for i in members], False, int(255 * (0.55 + 0.15 * g)),
                           1 + g % 3 if s >= 4 else 1, cv2.LINE_AA)
 
