@@ -10,14 +10,13 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+from .engine import PRECISIONS
+from .imaging import ALPHA_ENCODINGS, FOREGROUND_ENCODINGS
+from .model import BACKBONES, REFINE_MODES
+
 __all__ = ["ParamSpec", "PARAMS", "SPECS", "LIVE", "NodeSettings", "descriptor", "check_value", "check_changes",
            "settings_from"]
 
-BACKBONE_CHOICES = ("", "resnet50", "resnet101", "mobilenetv2")
-REFINE_MODE_CHOICES = ("sampling", "thresholding", "full")
-PRECISION_CHOICES = ("fp32", "fp16", "bf16")
-ALPHA_ENCODINGS = ("mono8", "32FC1")
-FOREGROUND_ENCODINGS = ("rgb8", "bgra8")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
 
@@ -34,16 +33,16 @@ class ParamSpec:
 PARAMS: Tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "Weight file (.pth or .safetensors); '' = the packaged default model"),
     ParamSpec("backbone", "", "Expected backbone of the weight file; '' accepts the file's own, a name "
-              "(resnet50, resnet101, mobilenetv2) must match it", choices=BACKBONE_CHOICES),
+              "(resnet50, resnet101, mobilenetv2) must match it", choices=("",) + tuple(BACKBONES)),
     ParamSpec("backbone_scale", 0.25, "Downsampling of the frame for the coarse network "
               "(0.25 for HD, 0.125 for 4K)", range=(0.01, 0.5), live=True),
     ParamSpec("refine_mode", "sampling", "Refiner patch selection: sampling (top errors), thresholding "
-              "(error > refine_threshold) or full", choices=REFINE_MODE_CHOICES, live=True),
+              "(error > refine_threshold) or full", choices=tuple(REFINE_MODES), live=True),
     ParamSpec("refine_sample_pixels", 80_000, "Pixels refined per frame in sampling mode "
               "(80000 for HD, 320000 for 4K)", range=(16, 100_000_000), live=True),
     ParamSpec("refine_threshold", 0.1, "Error threshold of thresholding mode", range=(0.0, 1.0), live=True),
     ParamSpec("device", "auto", "Inference device: auto, cpu, cuda or cuda:N"),
-    ParamSpec("precision", "fp32", "Inference precision: fp32, fp16 or bf16", choices=PRECISION_CHOICES),
+    ParamSpec("precision", "fp32", "Inference precision: fp32, fp16 or bf16", choices=tuple(PRECISIONS)),
     ParamSpec("compressed", False, "Subscribe to <image>/compressed (sensor_msgs/CompressedImage) "
               "instead of the raw image"),
     ParamSpec("alpha_encoding", "mono8", "Encoding of /matte/alpha: mono8 or 32FC1", choices=ALPHA_ENCODINGS),

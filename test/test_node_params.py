@@ -51,7 +51,7 @@ def test_live_set_is_the_refiner_knobs_backbone_scale_and_max_rate():
 
 @pytest.mark.parametrize("name,value,expected", [
     ("refine_mode", "full", None),
-    ("refine_mode", "fastest", "refine_mode must be one of 'sampling', 'thresholding', 'full', got 'fastest'"),
+    ("refine_mode", "fastest", "refine_mode must be one of 'full', 'sampling', 'thresholding', got 'fastest'"),
     ("refine_threshold", 1.5, "refine_threshold must be in [0.0, 1.0], got 1.5"),
     ("refine_sample_pixels", 15, "refine_sample_pixels must be in [16, 100000000], got 15"),
     ("device", "cuda:1", None),

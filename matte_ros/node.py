@@ -1,0 +1,312 @@
+"""The matting node: camera frames in, alpha matte and foreground out (console script ``matte_node``).
+
+    matte_node --ros-args -r image:=/camera/image_raw --params-file config/matte.yaml
+    ros2 service call /matte_node/capture_background std_srvs/srv/Trigger   # with the scene empty
+
+A thin rclpy shell over :class:`matte_ros.engine.MattingEngine`: the subscription callback only
+stores the newest message (``LatestFrame``); one worker thread converts it, feeds a running plate
+capture and mattes it; the capture service waits for its plate in its own callback group, so
+spinning goes on. Run it on a MultiThreadedExecutor (``main`` does).
+"""
+import dataclasses
+import sys
+import threading
+import time
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.time import Time
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from .engine import MattingEngine, NoBackgroundError, SizeMismatchError
+from .imaging import ImageFormatError, alpha_to_msg, compressed_to_rgb, foreground_to_msg, image_to_rgb, rgb_to_msg
+from .node_params import PARAMS, NodeSettings, check_changes, descriptor, settings_from
+from .node_stats import LatestFrame, NodeStats
+from .plate import PlateCapture, load_plates, remove_plates, save_plate
+
+__all__ = ["MatteNode", "NODE_NAME", "PLATE_HINT_DIFFERENCE", "build_engine", "main"]
+
+NODE_NAME = "matte_node"
+PLATE_HINT_DIFFERENCE = 0.9     # plate_difference above this: the plate is probably not this scene
+WARN_PERIOD = 5.0               # seconds between repeats of a throttled warning
+_ENGINE_LIVE = ("backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold")
+
+
+def build_engine(s: NodeSettings) -> MattingEngine:
+    """The engine the parameters describe ('' model_path = the packaged default weights)."""
+    return MattingEngine(checkpoint=s.model_path or None, device=s.device, precision=s.precision,
+                         **{k: getattr(s, k) for k in _ENGINE_LIVE})
+
+
+def _load_rgb(path: str) -> np.ndarray:
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"composite_image {path!r} is not a readable image file")
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+class MatteNode(Node):
+    """Parameters: see node_params.PARAMS. ``engine`` injects a ready engine (tests, custom models);
+    otherwise one is built from the parameters. ``node_kwargs`` go to rclpy's Node (context,
+    parameter_overrides, ...). Raises ValueError / FileNotFoundError on an unusable configuration."""
+
+    def __init__(self, engine: Optional[MattingEngine] = None, **node_kwargs):
+        super().__init__(NODE_NAME, **node_kwargs)
+        try:
+            self._setup(engine)
+        except BaseException:
+            super().destroy_node()
+            raise
+
+    def _setup(self, engine: Optional[MattingEngine]) -> None:
+        for spec in PARAMS:
+            self.declare_parameter(spec.name, spec.default, descriptor(spec))
+        self.settings = s = settings_from({p.name: self.get_parameter(p.name).value for p in PARAMS})
+        self._composite_src = _load_rgb(s.composite_image) if s.publish_composite and s.composite_image else None
+        if engine is None:
+            engine = build_engine(s)
+        else:
+            engine.configure(**{k: getattr(s, k) for k in _ENGINE_LIVE})
+        found = getattr(engine.model, "backbone_name", None)
+        if s.backbone and found != s.backbone:
+            raise ValueError(f"backbone parameter is {s.backbone!r} but the model's backbone is {found!r}; "
+                             "set backbone:='' to accept the weight file's own")
+        self.engine = engine
+        self.stats = NodeStats()
+        self.plate_sizes = set()            # (H, W) of every plate the engine holds
+        self._latest = LatestFrame()
+        self._capture: Optional[PlateCapture] = None
+        self._capture_lock = threading.Lock()
+        self._plate_lock = threading.Lock()     # installing vs clearing plates (service threads)
+        self._composites = {}               # (H, W) -> composite image resized to that size
+        self.plate_hint_given = False
+        self._stop = threading.Event()
+
+        out_qos = QoSProfile(depth=5)
+        self._pub_alpha = self.create_publisher(Image, "/matte/alpha", out_qos)
+        self._pub_fgr = self.create_publisher(Image, "/matte/foreground", out_qos) if s.publish_foreground else None
+        self._pub_comp = self.create_publisher(Image, "/matte/composite", out_qos) if s.publish_composite else None
+        self._bg_qos = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._pub_bg = self.create_publisher(Image, "/matte/background", self._bg_qos)
+        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        self.input_topic = self.resolve_topic_name("image") + ("/compressed" if s.compressed else "")
+        self.create_subscription(CompressedImage if s.compressed else Image, self.input_topic, self._on_image,
+                                 qos_profile_sensor_data, callback_group=MutuallyExclusiveCallbackGroup())
+        services = ReentrantCallbackGroup()
+        self.create_service(Trigger, "~/capture_background", self._on_capture, callback_group=services)
+        self.create_service(Trigger, "~/clear_background", self._on_clear, callback_group=services)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        if s.plate_path:
+            self._reload_plates(s.plate_path)
+        self._worker = threading.Thread(target=self._work, name="matte_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"matting {self.input_topic} on {engine.device} ({engine.precision}); with the scene empty, call "
+            f"{self.resolve_service_name('~/capture_background')} (std_srvs/Trigger)")
+
+    # ---- subscription: never blocks ------------------------------------------------------------
+    def _on_image(self, msg) -> None:
+        self.stats.add("received")
+        if self._latest.put(msg):
+            self.stats.add("dropped")
+
+    # ---- worker thread ---------------------------------------------------------------------------
+    def _work(self) -> None:
+        next_t = 0.0
+        while not self._stop.is_set():
+            rate = self.settings.max_rate
+            if rate > 0 and self._stop.wait(max(0.0, next_t - time.monotonic())):
+                break
+            msg = self._latest.take(0.5)
+            if msg is None:
+                continue
+            next_t = time.monotonic() + (1.0 / rate if rate > 0 else 0.0)
+            try:
+                self._handle(msg)
+            except Exception as e:      # the node must survive anything a frame can cause
+                self.stats.add("errors")
+                self.get_logger().error(f"frame dropped by an unexpected error: {type(e).__name__}: {e}",
+                                        throttle_duration_sec=WARN_PERIOD)
+
+    def _handle(self, msg) -> None:
+        try:
+            rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+        except ImageFormatError as e:
+            self.stats.add("malformed")
+            self.get_logger().warning(f"malformed image on {self.input_topic} dropped: {e}",
+                                      throttle_duration_sec=WARN_PERIOD)
+            return
+        capture = self._capture
+        if capture is not None and not capture.done:
+            capture.add(rgb)
+        h, w = rgb.shape[:2]
+        try:
+            res = self.engine.process(rgb, composite=self._composite_for(h, w))
+        except NoBackgroundError:
+            self.stats.add("refused")
+            self.get_logger().warning(
+                f"no background plate yet, nothing is published: with the scene empty, call "
+                f"{self.resolve_service_name('~/capture_background')} (std_srvs/srv/Trigger)",
+                throttle_duration_sec=WARN_PERIOD)
+            return
+        except SizeMismatchError as e:
+            self.stats.add("refused")
+            self.get_logger().warning(f"frame refused: {e} (call ~/capture_background again)",
+                                      throttle_duration_sec=WARN_PERIOD)
+            return
+        if res.plate_difference > PLATE_HINT_DIFFERENCE and not self.plate_hint_given:
+            self.plate_hint_given = True
+            self.get_logger().warning(
+                f"the frame differs from the plate in {res.plate_difference:.0%} of its pixels: the plate must be the "
+                "empty scene seen by this same camera from the same position (not a new background); "
+                "recapture it with ~/capture_background")
+        self._publish(msg.header, res)
+
+    def _composite_for(self, h: int, w: int):
+        if self._pub_comp is None:
+            return None
+        if self._composite_src is None:
+            return self.settings.composite_color
+        img = self._composites.get((h, w))
+        if img is None:
+            img = self._composites[(h, w)] = cv2.resize(self._composite_src, (w, h), interpolation=cv2.INTER_AREA)
+        return img
+
+    def _publish(self, header: Header, res) -> None:
+        s = self.settings
+        self._pub_alpha.publish(alpha_to_msg(res.alpha, header, s.alpha_encoding))
+        if self._pub_fgr is not None:
+            self._pub_fgr.publish(foreground_to_msg(res.foreground, header, s.foreground_encoding, alpha=res.alpha))
+        if self._pub_comp is not None:
+            self._pub_comp.publish(rgb_to_msg(res.composite, header, "rgb8"))
+        self.stats.add("published")
+        stamp = Time.from_msg(header.stamp)
+        if stamp.nanoseconds > 0:
+            self.stats.latency((self.get_clock().now() - stamp).nanoseconds * 1e-9)
+
+    # ---- plates ----------------------------------------------------------------------------------
+    def _install_plate(self, plate: np.ndarray) -> None:
+        with self._plate_lock:
+            self.engine.set_background(plate)
+            self.plate_sizes.add(plate.shape[:2])
+            self.plate_hint_given = False
+            header = Header(stamp=self.get_clock().now().to_msg())
+            self._pub_bg.publish(rgb_to_msg(plate, header, "rgb8"))
+
+    def _reload_plates(self, plate_dir: str) -> None:
+        plates, problems = load_plates(plate_dir)
+        for problem in problems:
+            self.get_logger().warning(f"stored plate skipped: {problem}")
+        for size, plate in sorted(plates.items()):
+            self._install_plate(plate)
+            self.get_logger().info(f"reloaded the {size[1]}x{size[0]} plate from {plate_dir}")
+
+    def _on_capture(self, request, response):
+        s = self.settings
+        with self._capture_lock:
+            if self._capture is not None and not self._capture.done:
+                response.success, response.message = False, "a capture is already running; wait for its answer"
+                return response
+            self._capture = capture = PlateCapture(s.plate_frames)
+        self.get_logger().info(f"capturing a plate: averaging the next {s.plate_frames} frames")
+        res = capture.wait(s.plate_timeout)
+        if res is None:
+            capture.cancel(f"timed out after {s.plate_timeout:g} s with {capture.count} of {capture.frames} frames "
+                           f"received on {self.input_topic}: is the camera publishing there?")
+            res = capture.wait(0)
+        response.success, response.message = res.ok, res.message
+        if res.ok:
+            self._install_plate(res.plate)
+            if s.plate_path:
+                try:
+                    response.message += ", saved to " + save_plate(s.plate_path, res.plate)
+                except (OSError, ValueError) as e:
+                    response.message += f", NOT saved: {e}"
+        (self.get_logger().info if res.ok else self.get_logger().warning)("capture_background: " + response.message)
+        return response
+
+    def _on_clear(self, request, response):
+        with self._plate_lock:
+            self.engine.clear_background()
+            n = len(self.plate_sizes)
+            self.plate_sizes.clear()
+            # a new publisher drops the latched plate, so late subscribers do not get a stale one
+            self.destroy_publisher(self._pub_bg)
+            self._pub_bg = self.create_publisher(Image, "/matte/background", self._bg_qos)
+        removed = remove_plates(self.settings.plate_path) if self.settings.plate_path else []
+        response.success = True
+        response.message = f"cleared {n} plate(s)" + (f", deleted {', '.join(removed)}" if removed else "")
+        self.get_logger().info("clear_background: " + response.message)
+        return response
+
+    # ---- parameters, diagnostics, shutdown -------------------------------------------------------
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        changes = {p.name: p.value for p in params}
+        reason = check_changes(changes)
+        if reason is None:
+            try:
+                self.engine.configure(**{k: v for k, v in changes.items() if k in _ENGINE_LIVE})
+            except ValueError as e:
+                reason = str(e)
+        if reason is not None:
+            return SetParametersResult(successful=False, reason=reason)
+        self.settings = dataclasses.replace(self.settings, **changes)
+        self.get_logger().info("parameters changed: " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
+        return SetParametersResult(successful=True)
+
+    def _publish_diagnostics(self) -> None:
+        problem = None
+        if not self.plate_sizes:
+            problem = "no background plate: call ~/capture_background with the scene empty"
+        plates = ", ".join(f"{w}x{h}" for h, w in sorted(self.plate_sizes)) or "none"
+        status = NodeStats.status(self.stats.report(), f"{self.get_name()}: matting", str(self.engine.device),
+                                  {"device": str(self.engine.device), "precision": self.engine.precision,
+                                   "input_topic": self.input_topic, "plates": plates}, problem)
+        self._pub_diag.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+
+    def destroy_node(self) -> None:
+        """Stop the worker (joined), end a waiting capture, then destroy the node."""
+        self._stop.set()
+        self._latest.close()
+        capture = self._capture
+        if capture is not None:
+            capture.cancel("the node is shutting down")
+        self._worker.join(timeout=10.0)
+        super().destroy_node()
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = MatteNode()
+    except (ValueError, OSError) as e:
+        print(f"matte_node: cannot start: {e}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

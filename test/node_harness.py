@@ -1,0 +1,105 @@
+"""In-process harness for the matting node tests: a private ROS context, the node under test and a
+client node (camera publisher, output subscribers, service clients) spun by one executor thread."""
+import os
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from matte_ros.engine import MattingEngine
+from matte_ros.imaging import rgb_to_msg
+from matte_ros.model import MattingRefine
+from matte_ros.node import MatteNode
+
+# one DDS domain per test process (and per module via offset), so parallel runs do not see each other
+def domain_id(offset: int) -> int:
+    return 1 + (os.getpid() * 2 + offset) % 100
+
+
+def tiny_model() -> MattingRefine:
+    """A random-weight refine network, small and fast on 64x48 frames."""
+    return MattingRefine("mobilenetv2", backbone_scale=0.5, refine_sample_pixels=512)
+
+
+def wait_for(pred, timeout: float = 10.0, step: float = 0.01, tick=None):
+    """Poll ``pred`` (calling ``tick`` each round, e.g. to publish a frame) until it is truthy or timeout."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if tick is not None:
+            tick()
+        value = pred()
+        if value:
+            return value
+        time.sleep(step)
+    return pred()
+
+
+class Harness:
+    """node: the MatteNode; pub / pub_c: raw and compressed camera publishers; alphas, fgrs, comps,
+    bgs, diags: lists of received messages."""
+
+    def __init__(self, context, model, params=None, engine=None):
+        overrides = [Parameter(k, value=v) for k, v in {"plate_frames": 3, **(params or {})}.items()]
+        self.engine = engine or MattingEngine(model=model, device="cpu")
+        self.node = MatteNode(engine=self.engine, context=context, parameter_overrides=overrides)
+        self.client = rclpy.create_node("test_client", context=context)
+        c = self.client
+        self.pub = c.create_publisher(Image, "image", 10)
+        self.pub_c = c.create_publisher(CompressedImage, "image/compressed", 10)
+        self.alphas, self.fgrs, self.comps, self.bgs, self.diags = [], [], [], [], []
+        c.create_subscription(Image, "/matte/alpha", self.alphas.append, 50)
+        c.create_subscription(Image, "/matte/foreground", self.fgrs.append, 50)
+        c.create_subscription(Image, "/matte/composite", self.comps.append, 50)
+        c.create_subscription(Image, "/matte/background", self.bgs.append,
+                              QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        c.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
+        self.capture_cli = c.create_client(Trigger, "/matte_node/capture_background")
+        self.clear_cli = c.create_client(Trigger, "/matte_node/clear_background")
+        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(c)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+        self.n = 0
+        pub = self.pub_c if self.node.settings.compressed else self.pub
+        if not wait_for(lambda: pub.get_subscription_count() > 0 and self.capture_cli.service_is_ready(), 10):
+            raise RuntimeError("the node's subscription and services did not appear within 10 s")
+
+    def header(self, frame_id: str = "cam") -> Header:
+        self.n += 1
+        return Header(stamp=rclpy.time.Time(seconds=1000 + self.n).to_msg(), frame_id=frame_id)
+
+    def send(self, rgb: np.ndarray, frame_id: str = "cam") -> Header:
+        header = self.header(frame_id)
+        self.pub.publish(rgb_to_msg(rgb, header, "rgb8"))
+        return header
+
+    def call(self, cli, while_waiting=None, timeout: float = 20.0) -> Trigger.Response:
+        """Call a Trigger service; ``while_waiting()`` runs every 20 ms until the answer comes."""
+        future = cli.call_async(Trigger.Request())
+        if not wait_for(future.done, timeout, 0.02, while_waiting):
+            raise TimeoutError(f"no answer from {cli.srv_name} within {timeout} s")
+        return future.result()
+
+    def capture(self, rgb: np.ndarray) -> Trigger.Response:
+        return self.call(self.capture_cli, lambda: self.send(rgb))
+
+    def alpha_for(self, header: Header, timeout: float = 10.0, resend=None):
+        """The /matte/alpha message stamped like ``header`` (None when it does not come)."""
+        def find():
+            return next((m for m in self.alphas if m.header.stamp == header.stamp), None)
+        return wait_for(find, timeout, 0.02, resend)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self._thread.join(5.0)
+        self.node.destroy_node()
+        self.client.destroy_node()

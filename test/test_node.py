@@ -1,0 +1,270 @@
+"""The matting node in one process: frames -> capture -> alpha, malformed input, sizes, services,
+parameters. Tiny random-weight model on 64x48 frames; the executor spins in a thread."""
+import array
+import os
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+pytestmark = pytest.mark.ros
+
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+
+from matte_ros.fake_camera import encode_compressed  # noqa: E402
+from matte_ros.imaging import msg_to_alpha, rgb_to_msg  # noqa: E402
+from matte_ros.plate import plate_file  # noqa: E402
+from matte_ros.synthetic import SceneSequence  # noqa: E402
+from node_harness import Harness, domain_id, tiny_model, wait_for  # noqa: E402
+
+H, W = 48, 64
+
+
+@pytest.fixture(scope="module")
+def context():
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain_id(0))
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return SceneSequence(H, W, seed=3, noise=0.0)
+
+
+@pytest.fixture
+def harness(context, model, request):
+    h = Harness(context, model, **getattr(request, "param", {}))
+    yield h
+    h.close()
+
+
+def test_capture_then_alpha_and_foreground_carry_the_input_header(harness, scene):
+    plate = scene.background()
+    res = harness.capture(plate)
+    assert res.success, res.message
+    assert res.message == "plate 64x48 averaged from 3 frames"
+    assert harness.node.plate_sizes == {(H, W)}
+    # the plate is latched on /matte/background (transient local)
+    bg = wait_for(lambda: harness.bgs, 5)[-1]
+    assert (bg.width, bg.height, bg.encoding) == (W, H, "rgb8")
+    np.testing.assert_array_equal(np.frombuffer(bytes(bg.data), np.uint8).reshape(H, W, 3), plate)
+
+    src, _ = scene.frame(10)
+    header = harness.header("camera_optical_frame")
+    msg = rgb_to_msg(src, header, "rgb8")
+    alpha = harness.alpha_for(header, resend=lambda: harness.pub.publish(msg))
+    assert alpha is not None, "no alpha for the frame"
+    assert alpha.header.frame_id == "camera_optical_frame"
+    assert (alpha.width, alpha.height, alpha.encoding, alpha.step) == (W, H, "mono8", W)
+    # the published matte is the engine's result for this frame and this plate
+    want = harness.engine.process(src).alpha
+    np.testing.assert_allclose(msg_to_alpha(alpha), want, atol=0.5 / 255 + 1e-6)
+    fgr = wait_for(lambda: next((m for m in harness.fgrs if m.header.stamp == header.stamp), None), 5)
+    assert (fgr.width, fgr.height, fgr.encoding, fgr.header.frame_id) == (W, H, "rgb8", "camera_optical_frame")
+    assert harness.comps == []                       # publish_composite defaults to false
+
+
+def test_diagnostics_report_rates_counts_and_device(harness, scene):
+    harness.capture(scene.background())
+    for i in range(5):
+        harness.send(scene.frame(i)[0])
+        time.sleep(0.05)
+    wait_for(lambda: harness.node.stats.counts["published"] >= 1, 10)
+
+    def latest():
+        d = [m for m in harness.diags if {v.key: v.value for v in m.status[0].values}["published"] != "0"]
+        return d[-1] if d else None
+    diag = wait_for(latest, 5)
+    assert diag is not None, "no /diagnostics message with published frames"
+    st = diag.status[0]
+    kv = {v.key: v.value for v in st.values}
+    assert st.name == "matte_node: matting" and st.message == "matting" and st.hardware_id == "cpu"
+    assert kv["device"] == "cpu" and kv["precision"] == "fp32" and kv["plates"] == "64x48"
+    assert kv["input_topic"] == "/image"
+    assert int(kv["received"]) >= int(kv["published"]) >= 1
+    assert float(kv["input_rate_hz"]) >= 0.0 and kv["latency_median_ms"] != "n/a"
+
+
+def test_nothing_is_published_before_a_plate_exists(harness, scene):
+    src = scene.frame(0)[0]
+    assert wait_for(lambda: harness.node.stats.counts["refused"] >= 3, 10, 0.05, lambda: harness.send(src))
+    assert harness.alphas == [] and harness.fgrs == []
+    diag = wait_for(lambda: harness.diags, 3)
+    assert diag[-1].status[0].message.startswith("no background plate")
+
+
+def _bad_messages():
+    good = rgb_to_msg(np.zeros((H, W, 3), np.uint8), None, "rgb8")
+
+    def variant(**kw):
+        m = Image(height=good.height, width=good.width, encoding=good.encoding, step=good.step,
+                  is_bigendian=0, data=array.array("B", bytes(good.data)))
+        for k, v in kw.items():
+            setattr(m, k, v)
+        return m
+    return {"bad step": variant(step=W * 3 - 1),
+            "truncated data": variant(data=array.array("B", bytes(good.data)[: W * 3 * (H - 1)])),
+            "unknown encoding": variant(encoding="rgb13"),
+            "zero size": variant(width=0, height=0, step=0, data=array.array("B"))}
+
+
+def test_each_malformed_message_is_dropped_and_the_node_keeps_working(harness, scene):
+    harness.capture(scene.background())
+    bad_stamps = []
+    for n, (case, msg) in enumerate(_bad_messages().items(), start=1):
+        msg.header = harness.header()
+        bad_stamps.append(msg.header.stamp)
+        harness.pub.publish(msg)
+        assert wait_for(lambda: harness.node.stats.counts["malformed"] >= n, 5), f"{case}: not counted as malformed"
+    assert harness.node.stats.counts["malformed"] == 4
+    assert harness.node.stats.counts["errors"] == 0
+    assert not [m for m in harness.alphas if m.header.stamp in bad_stamps]
+    src = scene.frame(5)[0]
+    header = harness.header()
+    msg = rgb_to_msg(src, header, "rgb8")
+    assert harness.alpha_for(header, resend=lambda: harness.pub.publish(msg)) is not None
+    assert harness.node._worker.is_alive()
+
+
+def test_size_change_is_refused_until_a_plate_of_that_size_is_captured(harness, scene):
+    harness.capture(scene.background())
+    big_scene = SceneSequence(64, 80, seed=3, noise=0.0)
+    src = big_scene.frame(2)[0]
+    header = harness.header()
+    msg = rgb_to_msg(src, header, "rgb8")
+    refused = harness.node.stats.counts["refused"]
+    assert wait_for(lambda: harness.node.stats.counts["refused"] > refused, 5, 0.05, lambda: harness.pub.publish(msg))
+    assert harness.alpha_for(header, timeout=0.3) is None
+    res = harness.capture(big_scene.background())
+    assert res.success and res.message == "plate 80x64 averaged from 3 frames"
+    alpha = harness.alpha_for(header, resend=lambda: harness.pub.publish(msg))
+    assert (alpha.width, alpha.height) == (80, 64)
+    assert harness.node.plate_sizes == {(48, 64), (64, 80)}
+    # the first size still works: plates are kept per resolution
+    header = harness.header()
+    small = rgb_to_msg(scene.frame(3)[0], header, "rgb8")
+    assert harness.alpha_for(header, resend=lambda: harness.pub.publish(small)).width == W
+
+
+@pytest.mark.parametrize("harness", [{"params": {"plate_timeout": 0.5}}], indirect=True)
+def test_capture_before_any_frame_times_out_with_a_reason(harness):
+    t0 = time.monotonic()
+    res = harness.call(harness.capture_cli)
+    assert 0.5 <= time.monotonic() - t0 < 5.0
+    assert not res.success
+    assert res.message == ("timed out after 0.5 s with 0 of 3 frames received on /image: "
+                           "is the camera publishing there?")
+    assert harness.node.plate_sizes == set()
+
+
+@pytest.mark.parametrize("harness", [{"params": {"compressed": True}}], indirect=True)
+def test_compressed_input(harness, scene):
+    assert harness.node.input_topic == "/image/compressed"
+
+    def compressed(rgb):
+        data, fmt = encode_compressed(rgb, "png")
+        return CompressedImage(header=harness.header(), format=fmt, data=data)
+    plate = compressed(scene.background())
+    res = harness.call(harness.capture_cli, lambda: harness.pub_c.publish(plate))
+    assert res.success, res.message
+    msg = compressed(scene.frame(7)[0])
+    alpha = harness.alpha_for(msg.header, resend=lambda: harness.pub_c.publish(msg))
+    assert (alpha.width, alpha.height, alpha.header.frame_id) == (W, H, "cam")
+    want = harness.engine.process(scene.frame(7)[0]).alpha      # PNG is lossless: same frame, same matte
+    np.testing.assert_allclose(msg_to_alpha(alpha), want, atol=0.5 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize("harness", [{"params": {"alpha_encoding": "32FC1", "foreground_encoding": "bgra8",
+                                                 "publish_composite": True, "composite_color": [0, 0, 255]}}],
+                         indirect=True)
+def test_output_encodings_and_composite(harness, scene):
+    harness.capture(scene.background())
+    src = scene.frame(4)[0]
+    header = harness.header()
+    msg = rgb_to_msg(src, header, "rgb8")
+    alpha = harness.alpha_for(header, resend=lambda: harness.pub.publish(msg))
+    assert (alpha.encoding, alpha.step) == ("32FC1", W * 4)
+    want = harness.engine.process(src, composite=(0, 0, 255))
+    np.testing.assert_array_equal(msg_to_alpha(alpha), want.alpha)
+    fgr = wait_for(lambda: next((m for m in harness.fgrs if m.header.stamp == header.stamp), None), 5)
+    comp = wait_for(lambda: next((m for m in harness.comps if m.header.stamp == header.stamp), None), 5)
+    assert fgr.encoding == "bgra8" and comp.encoding == "rgb8"
+    bgra = np.frombuffer(bytes(fgr.data), np.uint8).reshape(H, W, 4)
+    np.testing.assert_array_equal(bgra[..., 2::-1], want.foreground)
+    np.testing.assert_array_equal(np.frombuffer(bytes(comp.data), np.uint8).reshape(H, W, 3), want.composite)
+
+
+def test_runtime_parameter_changes_accepted_or_rejected_with_reason(harness):
+    node = harness.node
+    res = node.set_parameters([Parameter("refine_mode", value="thresholding"),
+                               Parameter("refine_threshold", value=0.3)])
+    assert all(r.successful for r in res)
+    assert harness.engine.settings()["refine_mode"] == "thresholding"
+    assert harness.engine.settings()["refine_threshold"] == 0.3
+    assert node.settings.refine_mode == "thresholding"
+    res = node.set_parameters([Parameter("refine_sample_pixels", value=2048), Parameter("backbone_scale", value=0.25)])
+    assert all(r.successful for r in res)
+    assert harness.engine.settings()["refine_sample_pixels"] == 2048
+    assert harness.engine.settings()["backbone_scale"] == 0.25
+
+    res = node.set_parameters([Parameter("device", value="cuda")])[0]
+    assert not res.successful and res.reason.startswith("device is fixed at start-up")
+    assert node.get_parameter("device").value == "auto"
+    res = node.set_parameters([Parameter("refine_mode", value="fastest")])[0]
+    assert not res.successful and "refine_mode must be one of" in res.reason
+    res = node.set_parameters([Parameter("refine_threshold", value=2.0)])[0]     # rclpy checks the range
+    assert not res.successful and node.get_parameter("refine_threshold").value == 0.3
+    assert harness.engine.settings()["refine_mode"] == "thresholding"
+
+
+def test_plate_hint_when_the_frame_differs_almost_everywhere(harness, scene):
+    harness.capture(scene.background())
+    other = 255 - scene.frame(1)[0]
+    header = harness.header()
+    msg = rgb_to_msg(other, header, "rgb8")
+    assert harness.alpha_for(header, resend=lambda: harness.pub.publish(msg)) is not None
+    assert harness.node.plate_hint_given
+    harness.capture(scene.background())          # a new plate re-arms the hint
+    assert not harness.node.plate_hint_given
+
+
+def test_plate_persisted_reloaded_and_cleared(context, model, scene, tmp_path):
+    plate_dir = str(tmp_path / "plates")
+    h = Harness(context, model, params={"plate_path": plate_dir})
+    try:
+        plate = scene.background()
+        res = h.capture(plate)
+        assert res.message == f"plate 64x48 averaged from 3 frames, saved to {plate_file(plate_dir, (H, W))}"
+    finally:
+        h.close()
+    h = Harness(context, model, params={"plate_path": plate_dir})    # a restarted node
+    try:
+        assert h.node.plate_sizes == {(H, W)}
+        np.testing.assert_array_equal(h.engine.background((H, W)), plate)
+        header = h.header()
+        msg = rgb_to_msg(scene.frame(2)[0], header, "rgb8")
+        assert h.alpha_for(header, resend=lambda: h.pub.publish(msg)) is not None
+        res = h.call(h.clear_cli)
+        assert res.success
+        assert res.message == f"cleared 1 plate(s), deleted {plate_file(plate_dir, (H, W))}"
+        assert os.listdir(plate_dir) == [] and not h.engine.has_background((H, W))
+        refused = h.node.stats.counts["refused"]
+        assert wait_for(lambda: h.node.stats.counts["refused"] > refused, 5, 0.05, lambda: h.pub.publish(msg))
+    finally:
+        h.close()
+
+
+def test_bad_configuration_raises_a_clear_error(context, model):
+    with pytest.raises(ValueError, match="backbone parameter is 'resnet50' but the model's backbone is 'mobilenetv2'"):
+        Harness(context, model, params={"backbone": "resnet50"})
+    with pytest.raises(ValueError, match="composite_image '/nonexistent.png' is not a readable image file"):
+        Harness(context, model, params={"publish_composite": True, "composite_image": "/nonexistent.png"})
