@@ -105,7 +105,7 @@ class Refiner(nn.Module):
         nz = torch.nonzero(ref.squeeze(1))
         idx = (nz[:, 0], nz[:, 1], nz[:, 2])
         out = F.interpolate(torch.cat([pha, fgr], dim=1), (H, W), mode="bilinear", align_corners=False)
-        if nz.shape[0] == 0:
+        if nz.shape[0] == 0 and not torch.jit.is_tracing():  # a traced graph keeps the general path
             return out[:, :1], out[:, 1:], ref
 
         pad_half = 3 if self.kernel_size == 3 else 0
