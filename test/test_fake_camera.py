@@ -1,0 +1,106 @@
+"""The synthetic camera (matte_ros.fake_camera): frame schedule, encoding, and the running node."""
+import threading
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+pytestmark = pytest.mark.ros
+
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+
+from matte_ros.fake_camera import FakeCamera, encode_compressed, scene_frame  # noqa: E402
+from matte_ros.imaging import compressed_to_rgb, image_to_rgb, msg_to_alpha  # noqa: E402
+from matte_ros.synthetic import SceneSequence  # noqa: E402
+from node_harness import domain_id, wait_for  # noqa: E402
+
+
+def test_empty_scene_first_then_the_subject():
+    scene = SceneSequence(48, 64, seed=1, noise=0.0)
+    for n in range(3):
+        src, pha = scene_frame(scene, n, empty_frames=3)
+        assert src.shape == (48, 64, 3) and src.dtype == np.uint8
+        assert pha.shape == (48, 64) and pha.max() == 0.0
+        np.testing.assert_array_equal(src, scene.background())      # noise 0: the clean plate
+    src, pha = scene_frame(scene, 3, empty_frames=3)
+    want_src, want_pha = scene.frame(0)                               # the subject starts at scene frame 0
+    np.testing.assert_array_equal(src, want_src)
+    np.testing.assert_array_equal(pha, want_pha)
+    assert pha.max() > 0.5
+    assert (scene_frame(scene, 0, empty_frames=0)[1] == scene.frame(0)[1]).all()
+
+
+def test_empty_frames_carry_sensor_noise():
+    scene = SceneSequence(48, 64, seed=1, noise=0.02)
+    a, b = scene_frame(scene, 0, 5)[0], scene_frame(scene, 1, 5)[0]
+    assert not np.array_equal(a, b)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 15
+
+
+def test_compressed_round_trip():
+    rgb = SceneSequence(48, 64, seed=2, noise=0.0).frame(0)[0]
+    data, fmt = encode_compressed(rgb, "png")
+    assert fmt == "rgb8; png compressed bgr8"
+    np.testing.assert_array_equal(compressed_to_rgb(CompressedImage(format=fmt, data=data)), rgb)  # lossless
+    data, fmt = encode_compressed(rgb, "jpeg")
+    back = compressed_to_rgb(CompressedImage(format=fmt, data=data))
+    assert back.shape == rgb.shape and np.abs(back.astype(int) - rgb.astype(int)).mean() < 8
+    with pytest.raises(ValueError, match="png or jpeg"):
+        encode_compressed(rgb, "webp")
+
+
+@pytest.fixture(scope="module")
+def context():
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain_id(2))
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+def test_node_publishes_frames_and_true_alpha_with_matching_headers(context):
+    cam = FakeCamera(context=context, parameter_overrides=[
+        Parameter("width", value=64), Parameter("height", value=48), Parameter("rate", value=50.0),
+        Parameter("empty_seconds", value=0.5), Parameter("frame_id", value="cam_test"),
+        Parameter("compressed", value="png")])
+    sub = rclpy.create_node("fake_camera_listener", context=context)
+    frames, alphas, packed = [], [], []
+    sub.create_subscription(Image, "image", frames.append, 100)
+    sub.create_subscription(Image, "/fake_camera/alpha_true", alphas.append, 100)
+    sub.create_subscription(CompressedImage, "image/compressed", packed.append, 100)
+    ex = SingleThreadedExecutor(context=context)
+    ex.add_node(cam)
+    ex.add_node(sub)
+    t = threading.Thread(target=ex.spin, daemon=True)
+    t.start()
+    try:
+        assert cam.empty_frames == 25
+        assert wait_for(lambda: len(alphas) >= 35 and len(frames) >= 35 and len(packed) >= 35, 10)
+    finally:
+        ex.shutdown()
+        t.join(5)
+        cam.destroy_node()
+        sub.destroy_node()
+    by_stamp = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in frames}
+    matched = 0
+    for a in alphas:
+        f = by_stamp.get((a.header.stamp.sec, a.header.stamp.nanosec))
+        if f is None:
+            continue
+        matched += 1
+        assert a.header.frame_id == f.header.frame_id == "cam_test"
+        assert (a.width, a.height, a.encoding) == (64, 48, "32FC1")
+        assert (f.width, f.height, f.encoding) == (64, 48, "rgb8")
+    assert matched >= 30
+    # the first 25 frames are the empty scene (discovery may miss a few), later ones show the subject
+    assert msg_to_alpha(alphas[0]).max() == 0.0 and msg_to_alpha(alphas[-1]).max() > 0.5
+    # the compressed copy decodes to the raw frame with the same header
+    c = packed[-1]
+    f = by_stamp[(c.header.stamp.sec, c.header.stamp.nanosec)]
+    np.testing.assert_array_equal(compressed_to_rgb(c), image_to_rgb(f))
+
+
+def test_bad_compressed_option_is_refused(context):
+    with pytest.raises(ValueError, match="compressed must be '', png or jpeg, got 'gif'"):
+        FakeCamera(context=context, parameter_overrides=[Parameter("compressed", value="gif")])
