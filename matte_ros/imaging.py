@@ -71,7 +71,9 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     if enc in ("rgb8", "rgba8"):
         return v[:, :, :3]
     if enc == "mono16":
-        v = cv2.convertScaleAbs(v.astype(np.uint16, copy=False), alpha=1.0 / 257)   # 65535 -> 255, rounded
+        if not (v.flags.aligned and v.dtype.isnative):      # OpenCV reads only native, aligned words
+            v = v.astype(np.uint16)
+        v = cv2.convertScaleAbs(v, alpha=1.0 / 257)                 # 65535 -> 255, rounded
         return cv2.cvtColor(v, cv2.COLOR_GRAY2RGB)
     return cv2.cvtColor(v[:, :, 0] if enc == "mono8" else v, _TO_RGB[enc])
 
