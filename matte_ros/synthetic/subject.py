@@ -207,8 +207,13 @@ def _composite(layers: List[Layer], h: int, w: int, fill: np.ndarray) -> Tuple[n
     pre = np.zeros((h, w, 3), np.float32)
     pha = np.zeros((h, w), np.float32)
     for a, c in layers:
-        pre = a[..., None] * c + (1 - a[..., None]) * pre
-        pha = a + (1 - a) * pha
+        rows, cols = np.nonzero(a.any(axis=1))[0], np.nonzero(a.any(axis=0))[0]
+        if not len(rows):
+            continue
+        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)  # only where the layer covers
+        ab = a[box][..., None]
+        pre[box] += ab * (c[box] - pre[box])  # = a*c + (1-a)*pre
+        pha[box] += ab[..., 0] * (1 - pha[box])  # = a + (1-a)*pha
     fgr = np.where(pha[..., None] > 1e-6, pre / np.maximum(pha, 1e-6)[..., None], fill)
     return np.clip(fgr, 0, 1).astype(np.float32), np.clip(pha, 0, 1).astype(np.float32)
 
