@@ -106,17 +106,26 @@ def _hair_layer(rng, h, w, center, radii, palette) -> Layer:
 def _person_layers(rng, h, w, palette, box) -> Tuple[List[Layer], List[Layer], List[Layer]]:
     """Head, torso and arms (layers, arm layers, hair layers) of a person whose head top is at ``box``."""
     cx, top, height = box
-    r = 0.12 * height  # head radius unit
-    head_c, head_r = (cx + rng.normal(0, 0.05) * r, top + 1.1 * r), (0.82 * r, 1.08 * r)
+    r = rng.uniform(0.1, 0.14) * height  # head radius unit
+    head_c, head_r = (cx + rng.normal(0, 0.05) * r, top + 1.1 * r), (rng.uniform(0.75, 0.9) * r, 1.08 * r)
+    head_tilt, neck = rng.normal(0, 6), r * rng.uniform(0.3, 0.45)
     shoulder_y = top + 2.55 * r
     half = r * rng.uniform(1.7, 2.4)
-    torso = [(cx - half, shoulder_y), (cx + half, shoulder_y),
-             (cx + half * rng.uniform(0.85, 1.15), top + height * 1.2), (cx - half * rng.uniform(0.85, 1.15), top + height * 1.2)]
+    bottom = max(top + height * 1.2, h + 4.0)  # the torso always leaves the frame at the bottom
+    flare = rng.uniform(0.85, 1.15) if rng.random() < 0.7 else rng.uniform(1.3, 1.7)  # straight or coat / dress
+    torso = [(cx - half, shoulder_y), (cx + half, shoulder_y), (cx + half * flare, bottom), (cx - half * flare, bottom)]
+    rounded = rng.random() < 0.4  # sloping shoulders: an ellipse over the trapezoid's top
 
     def body(cv, s):
-        cv2.ellipse(cv, _pts(head_c, s).tolist(), _pts(head_r, s).tolist(), rng.normal(0, 4), 0, 360, 255, -1, cv2.LINE_AA)
-        cv2.rectangle(cv, _pts((cx - 0.38 * r, top + 1.8 * r), s).tolist(), _pts((cx + 0.38 * r, shoulder_y + r), s).tolist(),
+        cv2.ellipse(cv, _pts(head_c, s).tolist(), _pts(head_r, s).tolist(), head_tilt, 0, 360, 255, -1, cv2.LINE_AA)
+        cv2.rectangle(cv, _pts((cx - neck, top + 1.8 * r), s).tolist(), _pts((cx + neck, shoulder_y + r), s).tolist(),
                       255, -1, cv2.LINE_AA)
+        if rounded:
+            cv2.ellipse(cv, _pts((cx, shoulder_y + 1.6 * r), s).tolist(), _pts((half, 1.9 * r), s).tolist(), 0, 180, 360,
+                        255, -1, cv2.LINE_AA)
+            cv2.fillPoly(cv, [_pts([(cx - half, shoulder_y + 1.6 * r), (cx + half, shoulder_y + 1.6 * r)] + torso[2:], s)],
+                         255, cv2.LINE_AA)
+            return
         cv2.fillPoly(cv, [_pts(torso, s)], 255, cv2.LINE_AA)
         for side in (-1, 1):
             cv2.circle(cv, _pts((cx + side * (half - 0.45 * r), shoulder_y + 0.45 * r), s).tolist(), int(0.5 * r * s), 255,
@@ -126,7 +135,8 @@ def _person_layers(rng, h, w, palette, box) -> Tuple[List[Layer], List[Layer], L
     clothes = render_texture(rng, h, w, palette)
     a_body = _coverage(h, w, body)
     y = np.arange(h, dtype=np.float32)[:, None, None]
-    c_body = np.where(y < shoulder_y - 0.2 * r, np.clip(skin + 0.05 * fractal_noise(rng, h, w, 16)[..., None], 0, 1),
+    collar = shoulder_y - (0.45 if rounded else 0.2) * r
+    c_body = np.where(y < collar, np.clip(skin + 0.05 * fractal_noise(rng, h, w, 16)[..., None], 0, 1),
                       clothes)
     arms = []
     for side in (-1, 1):
