@@ -103,8 +103,8 @@ def _hair_layer(rng, h, w, center, radii, palette) -> Layer:
     return a.astype(np.float32), c.astype(np.float32)
 
 
-def _person_layers(rng, h, w, palette, box) -> Tuple[List[Layer], List[Layer], List[Layer]]:
-    """Head, torso and arms (layers, arm layers, hair layers) of a person whose head top is at ``box``."""
+def _person_layers(rng, h, w, palette, box) -> Tuple[Layer, List[Tuple[np.ndarray, np.ndarray, str]], Layer]:
+    """A person placed at ``box``: the head-neck-torso layer, the arms as (a, c, pose), the hair layer."""
     cx, top, height = box
     r = rng.uniform(0.1, 0.14) * height  # head radius unit
     head_c, head_r = (cx + rng.normal(0, 0.05) * r, top + 1.1 * r), (rng.uniform(0.75, 0.9) * r, 1.08 * r)
@@ -157,10 +157,10 @@ def _person_layers(rng, h, w, palette, box) -> Tuple[List[Layer], List[Layer], L
             cv2.polylines(cv, [_pts(pts, s)], False, 255, max(int(thick * s), 1), cv2.LINE_AA)
             cv2.circle(cv, _pts(pts[2], s).tolist(), int(0.4 * r * s), 255, -1, cv2.LINE_AA)
 
-        c_arm = np.where(rng.random() < 0.5, clothes, np.broadcast_to(skin, (h, w, 3)))
-        arms.append((_coverage(h, w, arm), c_arm.astype(np.float32), pose))
-    hair = [_hair_layer(rng, h, w, head_c, head_r, palette)]
-    return [(a_body, c_body.astype(np.float32))], arms, hair
+        c_arm = clothes if rng.random() < 0.5 else np.broadcast_to(skin, (h, w, 3)).astype(np.float32)  # sleeve or skin
+        arms.append((_coverage(h, w, arm), c_arm, pose))
+    hair = _hair_layer(rng, h, w, head_c, head_r, palette)
+    return (a_body, c_body.astype(np.float32)), arms, hair
 
 
 def _object_layers(rng, h, w, palette) -> List[Layer]:
@@ -256,7 +256,7 @@ def render_subject(rng: np.random.Generator, h: int, w: int, *, palette: Optiona
             if pose == "up" and rng.random() < 0.6:  # a waving arm: motion-blurred edges
                 layer = _blur_layer(layer, _motion_kernel(rng.uniform(5, 0.06 * h + 6), rng.uniform(0, np.pi)))
             arm_layers.append(layer)
-        layers = hair + back + arm_layers
+        layers = [hair, back] + arm_layers
     else:
         layers = _object_layers(rng, h, w, palette)
     if extras:

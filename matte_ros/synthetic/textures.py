@@ -30,7 +30,7 @@ def random_colors(rng: np.random.Generator, n: int, palette: Optional[np.ndarray
         palette = np.asarray(palette, np.float32).reshape(-1, 3)
         base = palette[rng.integers(0, len(palette), n)]
         return np.clip(base + rng.normal(0.0, jitter, (n, 3)), 0.0, 1.0).astype(np.float32)
-    hsv = np.stack([rng.uniform(0, 180, n), rng.uniform(0, 255, n) ** 0.9 * 255 ** 0.1,
+    hsv = np.stack([rng.uniform(0, 180, n), 255 * rng.uniform(0, 1, n) ** 0.8,  # OpenCV hue range is 0..180
                     rng.uniform(25, 255, n)], axis=1).astype(np.uint8)
     rgb = cv2.cvtColor(hsv[None], cv2.COLOR_HSV2RGB)[0]
     return rgb.astype(np.float32) / 255.0
