@@ -14,6 +14,7 @@ import os
 import threading
 from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -89,14 +90,26 @@ def _to_float(u8: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return u8.permute(2, 0, 1).unsqueeze(0).to(dtype, memory_format=torch.contiguous_format).div_(255)
 
 
-def _to_u8_hwc(x: torch.Tensor) -> torch.Tensor:
-    """x: (1, 3, H, W) float in 0..1 -> (H, W, 3) contiguous uint8, rounded."""
-    return x[0].float().mul(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous()
+def _to_u8_hwc(x: torch.Tensor) -> np.ndarray:
+    """x: (1, 3, H, W) float in 0..1 -> (H, W, 3) contiguous uint8, rounded. On the CPU OpenCV's
+    interleave and convert (measured 2.7 ms at 1920x1080, one thread) beat torch's (21 ms);
+    elsewhere it is converted on the device and only the bytes are copied back."""
+    if x.device.type == "cpu":
+        return cv2.convertScaleAbs(cv2.merge(list(x[0].float().numpy())), alpha=255.0)
+    return x[0].float().mul(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
+
+
+def _plate_difference(frame: np.ndarray, plate: np.ndarray) -> float:
+    """Fraction of pixels where some channel of two (H, W, 3) uint8 images differs by more than
+    PLATE_DIFF_THRESHOLD; on the host (2.5 ms at 1920x1080), overlapping the device's work."""
+    d = cv2.absdiff(frame, plate)
+    d = np.maximum(np.maximum(d[:, :, 0], d[:, :, 1]), d[:, :, 2])
+    return np.count_nonzero(d > _DIFF_LEVELS) / d.size
 
 
 class _Plate(NamedTuple):
     rgb: np.ndarray          # (H, W, 3) uint8, read-only: the plate as given
-    u8: torch.Tensor         # (H, W, 3) uint8 on the device (for plate_difference)
+    u8: torch.Tensor         # (H, W, 3) uint8 on the device (to re-prepare when backbone_scale changes)
     prepared: Any            # what _prepare_plate returned
 
 
@@ -234,14 +247,10 @@ class MattingEngine:
         with self._lock:
             plate = self._plate_for(h, w)
             pha, fgr = self._infer(src, plate.prepared)
-        diff = (u8.to(torch.int16) - plate.u8.to(torch.int16)).abs_().amax(dim=2).gt(_DIFF_LEVELS)
-        comp = None
-        if bg is not None:
-            comp = _to_u8_hwc(torch.lerp(bg, fgr.float(), pha.float()))
+        diff = _plate_difference(frame, plate.rgb)
+        comp = None if bg is None else _to_u8_hwc(torch.lerp(bg, fgr.float(), pha.float()))
         alpha = pha[0, 0].float().contiguous().cpu().numpy()
-        fgr_u8 = _to_u8_hwc(fgr).cpu().numpy()
-        return MatteResult(alpha, fgr_u8, None if comp is None else comp.cpu().numpy(),
-                           float(diff.float().mean().item()))
+        return MatteResult(alpha, _to_u8_hwc(fgr), comp, diff)
 
     def _composite_background(self, composite: Composite, h: int, w: int) -> Optional[torch.Tensor]:
         """None | (1, 3, 1, 1) colour | (1, 3, H, W) image, float32 0..1 on the device."""

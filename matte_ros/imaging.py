@@ -158,10 +158,16 @@ def _check_array(x: np.ndarray, ndim: int, what: str) -> np.ndarray:
 
 
 def _alpha_u8(alpha: np.ndarray) -> np.ndarray:
+    """(H, W) float 0..1 (or uint8, passed through) -> uint8, rounded, out-of-range values saturated.
+    convertScaleAbs is the fast convert (0.14 ms at 1920x1080 against 2.5 ms for cv2.multiply to
+    uint8) but mirrors negatives, so those are zeroed first when the minimum says there are any."""
     alpha = _check_array(alpha, 2, "alpha")
     if alpha.dtype == np.uint8:
         return alpha
-    return cv2.multiply(alpha.astype(np.float32, copy=False), 255.0, dtype=cv2.CV_8U)
+    alpha = alpha.astype(np.float32, copy=False)
+    if cv2.minMaxLoc(alpha)[0] < 0:
+        alpha = cv2.threshold(alpha, 0, 0, cv2.THRESH_TOZERO)[1]
+    return cv2.convertScaleAbs(alpha, alpha=255.0)
 
 
 def _image(header, h: int, w: int, encoding: str, step: int, data: np.ndarray, bigendian: bool = False) -> Image:
