@@ -188,8 +188,9 @@ class MattingEngine:
                 r.threshold = float(refine_threshold)
             if backbone_scale is not None and float(backbone_scale) != self.model.backbone_scale:
                 self.model.backbone_scale = float(backbone_scale)
-                for size, p in self._plates.items():    # plate-side work may depend on the scale
-                    self._plates[size] = p._replace(prepared=self._prepare_plate(_to_float(p.u8, self.dtype)))
+                with torch.inference_mode():
+                    for size, p in self._plates.items():    # plate-side work may depend on the scale
+                        self._plates[size] = p._replace(prepared=self._prepare_plate(_to_float(p.u8, self.dtype)))
 
     # ---- plates ---------------------------------------------------------------------------
     @torch.inference_mode()
