@@ -22,6 +22,10 @@ setup(
     description="Real-time high-resolution background matting (BGMv2) for ROS 2",
     license="MIT",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "matte_node = matte_ros.node:main",
+            "fake_camera = matte_ros.fake_camera:main",
+            "capture_once = matte_ros.capture_once:main",
+        ],
     },
 )

@@ -227,14 +227,21 @@ class MatteNode(Node):
                            f"received on {self.input_topic}: is the camera publishing there?")
             res = capture.wait(0)
         response.success, response.message = res.ok, res.message
-        if res.ok:
+        if not res.ok:
+            self.get_logger().warning("capture_background failed: " + res.message)
+            return response
+        try:
             self._install_plate(res.plate)
-            if s.plate_path:
-                try:
-                    response.message += ", saved to " + save_plate(s.plate_path, res.plate)
-                except (OSError, ValueError) as e:
-                    response.message += f", NOT saved: {e}"
-        (self.get_logger().info if res.ok else self.get_logger().warning)("capture_background: " + response.message)
+        except Exception as e:          # answer the caller whatever happens
+            response.success, response.message = False, f"the plate could not be installed: {type(e).__name__}: {e}"
+            self.get_logger().error("capture_background failed: " + response.message)
+            return response
+        if s.plate_path:
+            try:
+                response.message += ", saved to " + save_plate(s.plate_path, res.plate)
+            except (OSError, ValueError) as e:
+                response.message += f", NOT saved: {e}"
+        self.get_logger().info("capture_background: " + response.message)
         return response
 
     def _on_clear(self, request, response):
@@ -245,9 +252,12 @@ class MatteNode(Node):
             # a new publisher drops the latched plate, so late subscribers do not get a stale one
             self.destroy_publisher(self._pub_bg)
             self._pub_bg = self.create_publisher(Image, "/matte/background", self._bg_qos)
-        removed = remove_plates(self.settings.plate_path) if self.settings.plate_path else []
-        response.success = True
-        response.message = f"cleared {n} plate(s)" + (f", deleted {', '.join(removed)}" if removed else "")
+        response.success, response.message = True, f"cleared {n} plate(s)"
+        try:
+            removed = remove_plates(self.settings.plate_path) if self.settings.plate_path else []
+            response.message += f", deleted {', '.join(removed)}" if removed else ""
+        except OSError as e:
+            response.success, response.message = False, response.message + f", but the stored plates remain: {e}"
         self.get_logger().info("clear_background: " + response.message)
         return response
 

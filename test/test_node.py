@@ -268,3 +268,11 @@ def test_bad_configuration_raises_a_clear_error(context, model):
         Harness(context, model, params={"backbone": "resnet50"})
     with pytest.raises(ValueError, match="composite_image '/nonexistent.png' is not a readable image file"):
         Harness(context, model, params={"publish_composite": True, "composite_image": "/nonexistent.png"})
+
+
+def test_main_exits_1_with_a_clear_message_when_the_model_is_missing(tmp_path, capsys):
+    from matte_ros.node import main
+    missing = str(tmp_path / "missing.pth")
+    assert main(["matte_node", "--ros-args", "-p", f"model_path:={missing}", "-p", "device:=cpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("matte_node: cannot start:") and missing in err

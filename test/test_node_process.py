@@ -1,0 +1,122 @@
+"""The node across processes, as users run it: `python -m matte_ros.node --ros-args ...` with
+config/matte.yaml, the fake camera and capture_once in their own processes; clean shutdown on signals."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+pytestmark = pytest.mark.ros
+
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from matte_ros.imaging import msg_to_alpha  # noqa: E402
+from matte_ros.model import save_safetensors  # noqa: E402
+from node_harness import domain_id, tiny_model, wait_for  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(REPO, "config", "matte.yaml")
+DOMAIN = domain_id(1)
+ENV = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN), PYTHONUNBUFFERED="1")
+
+
+class Proc:
+    """A child process whose output goes to a file (no pipe to fill up)."""
+
+    def __init__(self, tmp_path, name, args):
+        self.log = tmp_path / f"{name}.log"
+        self._f = open(self.log, "w")
+        self.p = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, env=ENV, stdout=self._f,
+                                  stderr=subprocess.STDOUT)
+
+    def stop(self, sig, timeout=20.0) -> int:
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            return self.p.wait(timeout)
+        finally:
+            self.kill()
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        self._f.close()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+def _node_args(model_path, *extra):
+    return ["matte_ros.node", "--ros-args", "--params-file", CONFIG, "-p", f"model_path:={model_path}",
+            "-p", "device:=cpu", "-p", "plate_frames:=3", "-p", "backbone_scale:=0.5",
+            "-p", "refine_sample_pixels:=512", *extra]
+
+
+def _capture_once(*extra):
+    return subprocess.run([sys.executable, "-m", "matte_ros.capture_once", *extra], cwd=REPO, env=ENV,
+                          capture_output=True, text=True, timeout=90)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+    save_safetensors(path, tiny_model())
+    return path
+
+
+@pytest.fixture(scope="module")
+def context():
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN)
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+@pytest.mark.slow
+def test_fake_camera_node_and_capture_once_across_processes(tmp_path, model_file, context):
+    listener = rclpy.create_node("listener", context=context)
+    alphas, truths = [], []
+    listener.create_subscription(Image, "/matte/alpha", alphas.append, 50)
+    listener.create_subscription(Image, "/fake_camera/alpha_true", truths.append, 200)
+    ex = SingleThreadedExecutor(context=context)
+    ex.add_node(listener)
+    spinner = threading.Thread(target=ex.spin, daemon=True)
+    spinner.start()
+    cam = Proc(tmp_path, "camera", ["matte_ros.fake_camera", "--ros-args", "-p", "width:=64", "-p", "height:=48",
+                                    "-p", "rate:=20.0", "-p", "empty_seconds:=8.0", "-r", "image:=/xproc/image"])
+    node = Proc(tmp_path, "node", _node_args(model_file, "-p", "plate_timeout:=1.0", "-r", "image:=/xproc/image"))
+    try:
+        cap = _capture_once("--delay", "0.3", "--wait", "60")
+        assert cap.returncode == 0, cap.stdout + cap.stderr + node.output()
+        assert cap.stdout.strip() == "capture_once: ok: plate 64x48 averaged from 3 frames"
+
+        def matched():
+            stamps = {(t.header.stamp.sec, t.header.stamp.nanosec): t for t in list(truths)}
+            return [(a, stamps[k]) for a in list(alphas)
+                    if (k := (a.header.stamp.sec, a.header.stamp.nanosec)) in stamps]
+        pairs = wait_for(lambda: len(matched()) >= 3 and matched(), 20)
+        assert pairs, "no alpha matched a camera frame's stamp\n" + node.output()
+        for alpha, truth in pairs:
+            assert alpha.header.frame_id == truth.header.frame_id == "fake_camera"
+            assert (alpha.width, alpha.height, alpha.encoding) == (64, 48, "mono8")
+            assert msg_to_alpha(alpha).shape == (48, 64)
+        # camera gone (SIGTERM): the next capture fails with a reason, the node keeps running
+        assert cam.stop(signal.SIGTERM) == 0, cam.output()
+        cap = _capture_once("--delay", "0", "--wait", "10")
+        assert cap.returncode == 1
+        assert cap.stdout.strip() == ("capture_once: FAILED: timed out after 1 s with 0 of 3 frames received on "
+                                      "/xproc/image: is the camera publishing there?")
+        assert node.stop(signal.SIGINT) == 0, node.output()      # Ctrl-C: worker joined, clean exit
+        out = node.output()
+        assert "matting /xproc/image on cpu (fp32)" in out and "Traceback" not in out
+    finally:
+        node.kill()
+        cam.kill()
+        ex.shutdown()
+        spinner.join(5)
+        listener.destroy_node()
