@@ -257,13 +257,13 @@ class MattingEngine:
         """None | (1, 3, 1, 1) colour | (1, 3, H, W) image, float32 0..1 on the device."""
         if composite is None:
             return None
-        if isinstance(composite, np.ndarray):
+        if isinstance(composite, np.ndarray) and composite.ndim != 1:
             if composite.dtype != np.uint8 or composite.shape != (h, w, 3):
                 raise ValueError(f"composite image must be uint8 of shape ({h}, {w}, 3) like the frame, "
                                  f"got {composite.dtype} {composite.shape}")
             return _to_float(torch.from_numpy(_check_frame(composite, "composite image")).to(self.device),
                              torch.float32)
-        rgb = tuple(composite) if isinstance(composite, (tuple, list)) else ()
+        rgb = tuple(composite) if isinstance(composite, (tuple, list, np.ndarray)) else ()
         if len(rgb) != 3 or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c <= 255
                                     for c in rgb):
             raise ValueError(f"composite must be None, an (r, g, b) colour of ints 0..255 or an (H, W, 3) uint8 "

@@ -100,6 +100,8 @@ def test_composite_over_colour_and_image_matches_the_formula():
     eng = MattingEngine(model=DiffKey(), device="cpu")
     eng.set_background(bgr)
     pha = diffkey_alpha(src, bgr)[..., None].astype(np.float64)
+    np.testing.assert_array_equal(eng.process(src, composite=np.array([10, 200, 30], np.uint8)).composite,
+                                  eng.process(src, composite=[10, 200, 30]).composite)
     for bg in ((10, 200, 30), bg_img):
         res = eng.process(src, composite=bg)
         bgf = np.asarray(bg, np.float64).reshape((1, 1, 3) if isinstance(bg, tuple) else bg.shape) / 255
@@ -197,7 +199,8 @@ def test_input_validation():
             eng.process(x)
         with pytest.raises(ValueError):
             eng.set_background(x)
-    for comp in [(256, 0, 0), (1, 2), "red", (1.0, 2, 3), (True, 0, 0), src[:3], src.astype(np.float32)]:
+    for comp in [(256, 0, 0), (1, 2), "red", (1.0, 2, 3), (True, 0, 0), np.array([0.0, 1.0, 0.0]), src[:3],
+                 src.astype(np.float32)]:
         with pytest.raises(ValueError, match="composite"):
             eng.process(src, composite=comp)
     # non-contiguous, negative-stride and read-only frames are accepted and give the same answer
