@@ -212,6 +212,10 @@ def test_input_validation():
     padded = np.zeros((6, 9, 3), np.uint8)
     padded[:, :8] = src[:, ::-1]
     np.testing.assert_array_equal(eng.process(padded[:, :8]).alpha, eng.process(ro).alpha)
+    rgba_view = np.dstack([ro, np.full((6, 8), 9, np.uint8)])[:, :, :3]       # pixel stride 4, as rgba8 gives
+    res = eng.process(rgba_view)
+    np.testing.assert_array_equal(res.alpha, eng.process(ro).alpha)
+    np.testing.assert_array_equal(res.foreground, ro)
 
 
 def test_configure_validation_is_atomic_and_settings_apply(net):
