@@ -171,6 +171,7 @@ def test_alpha_messages():
     assert (m.encoding, m.height, m.width, m.step) == ("mono8", 2, 3, 3)
     assert m.header.frame_id == "cam" and (m.header.stamp.sec, m.header.stamp.nanosec) == (12, 345)
     assert list(m.data) == [0, 64, 255, 0, 255, 128]               # rounded and saturated
+    assert msg_to_alpha(m).dtype == np.float32 and msg_to_alpha(m).shape == (2, 3)
     np.testing.assert_allclose(msg_to_alpha(m), np.array([[0, 64, 255], [0, 255, 128]]) / 255, atol=1e-7)
     f = alpha_to_msg(alpha, header, "32FC1")
     assert (f.encoding, f.step, f.is_bigendian) == ("32FC1", 12, int(sys.byteorder == "big"))
