@@ -60,8 +60,8 @@ def _view(msg: Image, channels: int, itemsize: int, kind: str = "u") -> np.ndarr
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:
-    """sensor_msgs/Image -> (H, W, 3) uint8 RGB; a view of msg.data for rgb8 and rgba8 (keep the
-    message alive while the array is used), else one conversion."""
+    """sensor_msgs/Image -> (H, W, 3) uint8 RGB; for rgb8 and rgba8 a view sharing msg.data's
+    memory (numpy keeps that buffer alive), else the result of one conversion."""
     enc = msg.encoding
     if enc not in _LAYOUTS:
         return _bridge_to_rgb(msg)
