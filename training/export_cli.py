@@ -1,0 +1,86 @@
+"""``python -m training export``: write a checkpoint as TorchScript or ONNX and check it.
+
+After writing, the export is loaded back and run next to the eager model on a random frame;
+the largest difference per output is printed (and the command fails above ``--tolerance``).
+"""
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+import torch
+
+from matte_ros.model import DEFAULT_WEIGHTS, MattingRefine, REFINE_MODES, load_checkpoint
+
+from .export import (FORMATS, MIN_OPSET, ONNX_CROP_METHODS, compare, load_torchscript, onnx_example_size, output_names,
+                     run_onnx, run_torchscript, save_onnx, save_torchscript)
+
+__all__ = ["build_parser", "main"]
+
+TOLERANCE = {"torchscript": 1e-5, "onnx": 1e-4}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training export", description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default=None, help=f"weight file (default: {DEFAULT_WEIGHTS})")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--output", required=True, help="file to write (.ts / .onnx)")
+    p.add_argument("--backbone-scale", type=float, default=None,
+                   help="coarse-pass scale (TorchScript: the initial value, settable later; ONNX: fixed)")
+    p.add_argument("--refine-mode", choices=REFINE_MODES, default=None)
+    p.add_argument("--refine-sample-pixels", type=int, default=None)
+    p.add_argument("--refine-threshold", type=float, default=None)
+    p.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
+    p.add_argument("--crop-method", choices=ONNX_CROP_METHODS, default="roi_align", help="ONNX patch crop")
+    p.add_argument("--check-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="frame size of the check against the eager model (default: the ONNX trace size)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="largest accepted difference (default 1e-5 TorchScript, 1e-4 ONNX)")
+    p.add_argument("--no-check", action="store_true", help="skip the comparison with the eager model")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    path = args.checkpoint or DEFAULT_WEIGHTS
+    overrides = {k: v for k, v in (("backbone_scale", args.backbone_scale), ("refine_mode", args.refine_mode),
+                                   ("refine_sample_pixels", args.refine_sample_pixels),
+                                   ("refine_threshold", args.refine_threshold)) if v is not None}
+    try:
+        model = load_checkpoint(path, **overrides)
+    except (ValueError, TypeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if overrides and not isinstance(model, MattingRefine):
+        print("error: --backbone-scale and --refine-* apply to MattingRefine checkpoints only", file=sys.stderr)
+        return 2
+    try:
+        if args.format == "torchscript":
+            save_torchscript(model, args.output)
+        else:
+            save_onnx(model, args.output, opset=args.opset, crop_method=args.crop_method)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output} ({os.path.getsize(args.output) / 2 ** 20:.1f} MiB, {args.format}) from {path}")
+    if args.no_check:
+        return 0
+    h, w = args.check_size or onnx_example_size(model)
+    gen = torch.Generator().manual_seed(1)
+    src, bgr = torch.rand(1, 3, h, w, generator=gen), torch.rand(1, 3, h, w, generator=gen)
+    with torch.no_grad():
+        expected = tuple(model(src, bgr))
+    if args.format == "torchscript":
+        got = run_torchscript(load_torchscript(args.output), src, bgr)
+    else:
+        got = run_onnx(args.output, src, bgr)
+    diffs = compare(expected, got, output_names(model))
+    tolerance = TOLERANCE[args.format] if args.tolerance is None else args.tolerance
+    worst = max(diffs.values())
+    print(f"check on a {h}x{w} frame, max |export - eager|: "
+          + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
+    if worst > tolerance:
+        print(f"error: the export differs from the eager model by {worst:.2e} > {tolerance:.0e}", file=sys.stderr)
+        return 1
+    print(f"ok (tolerance {tolerance:.0e})")
+    return 0
