@@ -1,0 +1,248 @@
+"""FastRefine: an inference-only execution of a MattingRefine that computes the same numbers
+(within float32 rounding) with much less work per frame.
+
+    fast = FastRefine(model)            # BatchNorm folded into the convs, channels_last weights
+    plate = fast.prepare_plate(bgr)     # once per background: padded plate, half-res plate, coarse plate
+    pha, fgr = fast(src, plate)         # every frame: (B, 1, H, W), (B, 3, H, W)
+
+Where the time goes in the straightforward network, and what this does instead:
+- plate-side work (padding, the half-resolution and backbone-scale copies of ``bgr``) is done
+  once per plate, not per frame;
+- the refiner's half-resolution input (hidden features, coarse alpha and foreground upsampled,
+  42 channels) is never built for the whole frame: it is interpolated only inside the 8 x 8
+  windows of the selected patches (:func:`bilinear_windows`), and src/bgr patches are gathered
+  directly, so there is no full-resolution 6-channel concatenation and no padded copies;
+- the coarse alpha/foreground are upsampled once, refined patches are written into that buffer
+  and the final clamp/add run in place.
+The settings (``backbone_scale``, refine mode, sample pixels, threshold, prevent_oversampling) are
+read from the wrapped model at every call, so live changes to it take effect; the weights are a
+snapshot taken at construction.
+"""
+import copy
+from typing import Dict, Optional, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from .matting import MattingRefine, check_inputs
+from .patches import replace_patches
+
+__all__ = ["FastRefine", "Plate", "fold_batchnorm", "windows", "bilinear_windows"]
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """A float32 eval-mode copy of ``module`` in which every BatchNorm2d registered right after the
+    Conv2d it normalises (the layout of every BGMv2 block) is folded into that conv's weight and
+    bias and replaced by ``nn.Identity``."""
+    module = copy.deepcopy(module).float().eval()
+    for parent in list(module.modules()):
+        names = list(parent._modules)
+        for a, b in zip(names, names[1:]):
+            conv, bn = parent._modules[a], parent._modules[b]
+            if (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+                    and bn.num_features == conv.out_channels and bn.track_running_stats):
+                parent._modules[a] = fuse_conv_bn_eval(conv, bn)
+                parent._modules[b] = nn.Identity()
+    return module
+
+
+def windows(x: torch.Tensor, b: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int) -> torch.Tensor:
+    """x: (B, C, H, W); b, y0, x0: (P,) image index and window origin (may be negative)
+    -> (P, size, size, C): the windows, zeros outside the image."""
+    H, W = x.shape[2], x.shape[3]
+    ar = torch.arange(size, device=x.device)
+    ys, xs = y0[:, None] + ar, x0[:, None] + ar
+    win = x[b[:, None, None], :, ys.clamp(0, H - 1)[:, :, None], xs.clamp(0, W - 1)[:, None, :]]
+    inside = ((ys >= 0) & (ys < H))[:, :, None] & ((xs >= 0) & (xs < W))[:, None, :]
+    return win * inside.unsqueeze(-1).to(win.dtype)
+
+
+def _axis_weights(start: torch.Tensor, size: int, n_in: int, n_out: int, block: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Bilinear (align_corners=False) weights of output rows ``start + 0..size-1`` of an n_in -> n_out
+    resize, as in PyTorch's kernel; rows outside 0..n_out-1 get weight 0 (zero padding).
+    Returns origin (P,) of the input block the rows read and weights (P, size, block)."""
+    scale = n_in / n_out
+    rows = start[:, None] + torch.arange(size, device=start.device)
+    pos = ((rows.to(torch.float32) + 0.5) * scale - 0.5).clamp_min(0.0)
+    i0 = pos.floor().long().clamp_max(n_in - 1)
+    lam = (pos - i0).clamp(0.0, 1.0)
+    i1 = (i0 + 1).clamp_max(n_in - 1)
+    inside = ((rows >= 0) & (rows < n_out)).to(torch.float32)
+    origin = i0[:, 0]
+    wts = torch.zeros(rows.shape[0], size, block, device=start.device)
+    wts.scatter_add_(2, (i0 - origin[:, None]).unsqueeze(-1), ((1.0 - lam) * inside).unsqueeze(-1))
+    wts.scatter_add_(2, (i1 - origin[:, None]).unsqueeze(-1), (lam * inside).unsqueeze(-1))
+    return origin, wts
+
+
+def bilinear_windows(x: torch.Tensor, out_hw: Tuple[int, int], b: torch.Tensor, y0: torch.Tensor,
+                     x0: torch.Tensor, size: int) -> torch.Tensor:
+    """The (size x size) windows at (y0, x0) of ``F.interpolate(x, out_hw, mode="bilinear",
+    align_corners=False)`` zero-padded outside out_hw, computed without the full interpolation.
+
+    x: (B, C, h, w) (channels_last is fastest); b, y0, x0: (P,) -> (P, size, size, C).
+    Each window reads a (Kh, Kw) block of x; the block is multiplied by per-window weight matrices.
+    """
+    h, w = x.shape[2], x.shape[3]
+    kh = int(-(-(size - 1) * h // out_hw[0])) + 2
+    kw = int(-(-(size - 1) * w // out_hw[1])) + 2
+    oy, wy = _axis_weights(y0, size, h, out_hw[0], kh)
+    ox, wx = _axis_weights(x0, size, w, out_hw[1], kw)
+    rows = (oy[:, None] + torch.arange(kh, device=x.device)).clamp_max(h - 1)
+    cols = (ox[:, None] + torch.arange(kw, device=x.device)).clamp_max(w - 1)
+    block = x[b[:, None, None], :, rows[:, :, None], cols[:, None, :]]          # (P, kh, kw, C)
+    wy, wx = wy.to(x.dtype), wx.to(x.dtype)
+    return torch.einsum("pik,pjl,pklc->pijc", wy, wx, block)
+
+
+class Plate:
+    """A background plate prepared once for a FastRefine.
+
+    bgr: (B, 3, H4, W4) replicate-padded to a multiple of 4 (as MattingRefine pads);
+    half: (B, 3, H4/2, W4/2) its bilinear half-resolution copy (the refiner's input);
+    size: (H, W) before padding. ``small(scale)`` is the backbone-scale copy, cached per scale.
+    """
+
+    def __init__(self, bgr: torch.Tensor, size: Tuple[int, int]):
+        self.bgr = bgr
+        self.size = size
+        self.half = F.interpolate(bgr, (bgr.shape[2] // 2, bgr.shape[3] // 2), mode="bilinear", align_corners=False)
+        self._small: Dict[float, torch.Tensor] = {}
+
+    def small(self, scale: float) -> torch.Tensor:
+        if scale not in self._small:
+            self._small[scale] = F.interpolate(self.bgr, scale_factor=scale, mode="bilinear", align_corners=False,
+                                               recompute_scale_factor=True)
+        return self._small[scale]
+
+
+def _pad4(x: torch.Tensor) -> torch.Tensor:
+    H, W = x.shape[2], x.shape[3]
+    pad_h, pad_w = (4 - H % 4) % 4, (4 - W % 4) % 4
+    return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h + pad_w else x
+
+
+class FastRefine:
+    """Inference-only MattingRefine: ``FastRefine(model)(src, plate) -> (pha, fgr)``, equal to
+    ``model(src, bgr)[:2]`` within float32 rounding.
+
+    model: a MattingRefine (its settings are read at every call); dtype: the network's compute
+    dtype (default: the model's; torch.bfloat16 on CPUs with AVX-512 BF16, torch.float16 on CUDA).
+    src: (B, 3, H, W) float 0..1; plate from ``prepare_plate`` with batch 1 or B.
+    Returns pha: (B, 1, H, W), fgr: (B, 3, H, W) in the dtype of src.
+
+    ``sync_free`` (default: True on CUDA) makes sampling mode free of host synchronisation: with
+    prevent_oversampling, patches whose error is 0 are refined anyway and their coarse values put
+    back, instead of being dropped before refinement (which needs their count on the host).
+    """
+
+    def __init__(self, model: MattingRefine, dtype: Optional[torch.dtype] = None):
+        if not isinstance(model, MattingRefine):
+            raise ValueError(f"FastRefine needs a MattingRefine, got {type(model).__name__}")
+        param = next(model.parameters())
+        self.model = model
+        self.device = param.device
+        self.dtype = dtype or param.dtype
+        self.net = fold_batchnorm(model).to(self.device, self.dtype, memory_format=torch.channels_last)
+        self.sync_free = self.device.type == "cuda"
+
+    @torch.inference_mode()
+    def prepare_plate(self, bgr: torch.Tensor) -> Plate:
+        """bgr: (B, 3, H, W) float 0..1 background plate -> Plate (on the model's device and dtype)."""
+        check_inputs(bgr, bgr)
+        return Plate(_pad4(bgr.to(self.device, self.dtype)), (bgr.shape[2], bgr.shape[3]))
+
+    @torch.inference_mode()
+    def __call__(self, src: torch.Tensor, plate: Plate) -> Tuple[torch.Tensor, torch.Tensor]:
+        check_inputs(src, src)
+        if plate.size != (src.shape[2], src.shape[3]) or plate.bgr.shape[0] not in (1, src.shape[0]):
+            raise ValueError(f"plate is {plate.bgr.shape[0]}x{plate.size} (batch x (H, W)) but src is "
+                             f"{src.shape[0]}x{tuple(src.shape[2:])}; prepare a plate of the frame's size")
+        scale = self.model.backbone_scale
+        if not 0.0 < scale <= 0.5:
+            raise ValueError(f"backbone_scale must be in (0, 1/2], got {scale}")
+        H, W = src.shape[2], src.shape[3]
+        src = _pad4(src)
+        B, dt = src.shape[0], self.dtype
+        src_sm = F.interpolate(src, scale_factor=scale, mode="bilinear", align_corners=False,
+                               recompute_scale_factor=True)
+        bgr_sm = plate.small(scale).expand(B, -1, -1, -1)
+        x = torch.cat([src_sm.to(dt), bgr_sm], dim=1).contiguous(memory_format=torch.channels_last)
+        f = self.net.backbone(x)
+        x = self.net.decoder(self.net.aspp(f[0]), f[1], f[2], f[3], f[4])   # (B, 37, h, w) as MattingBase.coarse
+        pha_sm = x[:, 0:1].clamp(0.0, 1.0)
+        coarse = torch.cat([pha_sm, x[:, 1:4]], dim=1)                      # pha_sm ++ fgr_sm residual
+        if self.model.refiner.mode == "full":
+            out = self._refine_full(src, plate, x, coarse)
+        else:
+            out = self._refine_patches(src, plate, x, coarse)
+        out[:, :1].clamp_(0.0, 1.0)
+        out[:, 1:].add_(src).clamp_(0.0, 1.0)
+        return out[:, :1, :H, :W], out[:, 1:, :H, :W]
+
+    def _select(self, err: torch.Tensor) -> Tuple[Tuple[torch.Tensor, ...], Optional[torch.Tensor]]:
+        """err: (B, 1, h4, w4) -> patch indices (b, row, col) and, in sync-free mode, the keep mask."""
+        r = self.model.refiner
+        B, _, h4, w4 = err.shape
+        if r.mode == "thresholding":
+            nz = err[:, 0].gt(r.threshold).nonzero()
+            return (nz[:, 0], nz[:, 1], nz[:, 2]), None
+        k = min(r.sample_pixels // 16, h4 * w4)
+        top = err.view(B, -1).topk(k, dim=1, sorted=False)
+        flat, b = top.indices.reshape(-1), torch.arange(B, device=err.device).repeat_interleave(k)
+        idx = (b, torch.div(flat, w4, rounding_mode="floor"), flat % w4)
+        if not r.prevent_oversampling:
+            return idx, None
+        keep = top.values.reshape(-1).gt(0)
+        if self.sync_free:
+            return idx, keep
+        return tuple(i[keep] for i in idx), None
+
+    def _refine_patches(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        """Sampling / thresholding: refine the selected 4x4 patches -> (B, 4, H4, W4) pha ++ fgr residual."""
+        ref = self.net.refiner
+        H, W = src.shape[2], src.shape[3]
+        err = F.interpolate(x[:, 4:5].clamp(0.0, 1.0), (H // 4, W // 4), mode="bilinear", align_corners=False)
+        idx, keep = self._select(err)
+        out = F.interpolate(coarse.to(src.dtype), (H, W), mode="bilinear", align_corners=False)
+        if idx[0].numel() == 0:
+            return out
+        dt = self.dtype
+        b, row, col = idx
+        bp = b if plate.bgr.shape[0] > 1 else torch.zeros_like(b)
+        ph, pf = (3, 2) if ref.kernel_size == 3 else (0, 0)
+        sh, sf = 2 + 2 * ph, 4 + 2 * pf
+        hid = torch.cat([x[:, 5:].relu(), coarse], dim=1)                   # hid ++ pha ++ fgr, coarse
+        half = (H // 2, W // 2)
+        src_half = F.interpolate(src, half, mode="bilinear", align_corners=False)
+        y = torch.cat([bilinear_windows(hid, half, b, 2 * row - ph, 2 * col - ph, sh),
+                       windows(src_half, b, 2 * row - ph, 2 * col - ph, sh).to(dt),
+                       windows(plate.half, bp, 2 * row - ph, 2 * col - ph, sh)], dim=3)
+        y = ref._stage1(y.permute(0, 3, 1, 2))                               # (P, 16, sf/2, sf/2)
+        P, C, s = y.shape[0], y.shape[1], y.shape[2]                         # nearest 2x upsampling:
+        y = y[:, :, :, None, :, None].expand(P, C, s, 2, s, 2).reshape(P, C, sf, sf)
+        full = torch.cat([windows(src, b, 4 * row - pf, 4 * col - pf, sf).to(dt),
+                          windows(plate.bgr, bp, 4 * row - pf, 4 * col - pf, sf)], dim=3)
+        y = ref._stage2(torch.cat([y, full.permute(0, 3, 1, 2)], dim=1)).to(out.dtype)   # (P, 4, 4, 4)
+        if keep is not None:
+            grid = out.view(out.shape[0], 4, H // 4, 4, W // 4, 4).permute(0, 2, 4, 1, 3, 5)
+            y = torch.where(keep[:, None, None, None], y, grid[b, row, col])
+        return replace_patches(out, y.contiguous(), idx, "scatter_nd")
+
+    def _refine_full(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        """Full mode: the refiner on every pixel (dense convolutions) -> (B, 4, H4, W4)."""
+        ref, dt = self.net.refiner, self.dtype
+        B, H, W = src.shape[0], src.shape[2], src.shape[3]
+        half = (H // 2, W // 2)
+        bgr, bgr_half = plate.bgr.expand(B, -1, -1, -1), plate.half.expand(B, -1, -1, -1)
+        y = F.interpolate(torch.cat([x[:, 5:].relu(), coarse], dim=1), half, mode="bilinear", align_corners=False)
+        src_half = F.interpolate(src, half, mode="bilinear", align_corners=False).to(dt)
+        k3 = ref.kernel_size == 3
+        y = torch.cat([y, src_half, bgr_half], dim=1)
+        y = ref._stage1(F.pad(y, (3, 3, 3, 3)) if k3 else y)
+        y = F.interpolate(y, (H + 4, W + 4) if k3 else (H, W), mode="nearest")
+        full = torch.cat([src.to(dt), bgr], dim=1)
+        y = ref._stage2(torch.cat([y, F.pad(full, (2, 2, 2, 2)) if k3 else full], dim=1))
+        return y.to(src.dtype).contiguous()

@@ -1,0 +1,164 @@
+"""FastRefine computes what MattingRefine computes (within float32 rounding), for every refine
+mode, both refiner kernel sizes, two backbones, odd sizes and batches; its parts are checked
+against the full-frame operations they replace."""
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from matte_ros.model import MattingBase, MattingRefine
+from matte_ros.model.fast import FastRefine, bilinear_windows, fold_batchnorm, windows
+
+TOL = 1e-4
+
+
+def _model(backbone: str, kernel: int) -> MattingRefine:
+    """Random weights, randomised BatchNorm statistics (so folding matters) and a positive error
+    bias (so the refiner selects patches with distinct errors, not ties at zero)."""
+    g = torch.Generator().manual_seed(1)
+    model = MattingRefine(backbone, backbone_scale=0.25, refine_sample_pixels=16 * 60, refine_threshold=0.5,
+                          refine_kernel_size=kernel).eval()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
+    model.decoder.conv4.bias.data[4] += 0.5
+    return model
+
+
+@pytest.fixture(scope="module", params=[("mobilenetv2", 3), ("mobilenetv2", 1), ("resnet50", 3)],
+                ids=["mobilenetv2-k3", "mobilenetv2-k1", "resnet50-k3"])
+def pair(request):
+    model = _model(*request.param)
+    return model, FastRefine(model)
+
+
+def _compare(model, fast, src, bgr):
+    with torch.no_grad():
+        ref = model(src, bgr)
+    pha, fgr = fast(src, fast.prepare_plate(bgr))
+    assert pha.shape == ref.pha.shape and fgr.shape == ref.fgr.shape
+    assert (pha - ref.pha).abs().max() < TOL
+    assert (fgr - ref.fgr).abs().max() < TOL
+    return ref
+
+
+@pytest.mark.parametrize("mode", ["sampling", "thresholding", "full"])
+@pytest.mark.parametrize("prevent", [True, False])
+def test_equals_matting_refine(pair, mode, prevent):
+    model, fast = pair
+    model.refiner.mode, model.refiner.prevent_oversampling = mode, prevent
+    h, w = (61, 87) if prevent else (48, 72)                   # odd size (padded), and a multiple of 4
+    src, bgr = torch.rand(2, 3, h, w), torch.rand(2, 3, h, w)
+    ref = _compare(model, fast, src, bgr)
+    n, total = ref.ref_sm.sum().item(), ref.ref_sm.numel()
+    assert 0 < n <= total and (mode == "full" or n < total)      # patches were refined and pasted
+
+
+def test_live_settings_of_the_wrapped_model_apply():
+    model = _model("mobilenetv2", 3)
+    fast = FastRefine(model)
+    model.refiner.mode, model.refiner.prevent_oversampling = "sampling", False
+    src, bgr = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
+    for scale, pixels in [(0.5, 16 * 7), (0.125, 16 * 400), (0.25, 16 * 60)]:
+        model.backbone_scale, model.refiner.sample_pixels = scale, pixels
+        ref = _compare(model, fast, src, bgr)
+        assert ref.ref_sm.sum() == min(pixels // 16, ref.ref_sm.numel())
+
+
+def test_one_plate_serves_a_batch():
+    model = _model("mobilenetv2", 3)
+    fast = FastRefine(model)
+    src, bgr = torch.rand(3, 3, 64, 76), torch.rand(1, 3, 64, 76)
+    with torch.no_grad():
+        ref = model(src, bgr.expand(3, -1, -1, -1))
+    pha, fgr = fast(src, fast.prepare_plate(bgr))
+    assert (pha - ref.pha).abs().max() < TOL and (fgr - ref.fgr).abs().max() < TOL
+
+
+def test_sync_free_sampling_puts_back_the_coarse_values_of_zero_error_patches():
+    model = _model("mobilenetv2", 3)
+    model.decoder.conv4.bias.data[4] -= 0.4        # mostly zero errors: prevent_oversampling drops them
+    model.refiner.sample_pixels = 16 * 300
+    src, bgr = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
+    fast = FastRefine(model)
+    fast.sync_free = True                          # what CUDA runs: refine all k, then put coarse values back
+    ref = _compare(model, fast, src, bgr)
+    assert 0 < ref.ref_sm.sum() < 300          # some of the top 300 per image had zero error
+
+
+@pytest.mark.parametrize("h,w,oh,ow", [(7, 9, 20, 31), (12, 16, 24, 32), (5, 5, 20, 20)])
+def test_bilinear_windows_are_crops_of_the_full_interpolation(h, w, oh, ow):
+    x = torch.rand(2, 5, h, w)
+    pad = 8
+    full = F.pad(F.interpolate(x, (oh, ow), mode="bilinear", align_corners=False), (pad, pad, pad, pad))
+    b = torch.tensor([0, 1, 1, 0, 1])
+    y0 = torch.tensor([-3, 0, oh - 5, 4, oh - 1])
+    x0 = torch.tensor([-3, ow - 5, 2, -1, ow - 2])
+    got = bilinear_windows(x.contiguous(memory_format=torch.channels_last), (oh, ow), b, y0, x0, 8)
+    for p in range(5):
+        want = full[b[p], :, y0[p] + pad:y0[p] + pad + 8, x0[p] + pad:x0[p] + pad + 8].permute(1, 2, 0)
+        assert torch.allclose(got[p], want, atol=1e-6)
+    assert got[0, :3, :3].abs().max() == 0                                  # zero padding outside
+
+
+def test_windows_are_zero_padded_crops():
+    x = torch.arange(2 * 3 * 6 * 7, dtype=torch.float32).view(2, 3, 6, 7)
+    got = windows(x, torch.tensor([1, 0]), torch.tensor([-2, 3]), torch.tensor([4, -1]), 4)
+    padded = F.pad(x, (2, 2, 2, 2))
+    assert torch.equal(got[0], padded[1, :, 0:4, 6:10].permute(1, 2, 0))
+    assert torch.equal(got[1], padded[0, :, 5:9, 1:5].permute(1, 2, 0))
+
+
+def test_fold_batchnorm_removes_every_batchnorm_and_keeps_outputs():
+    model = _model("mobilenetv2", 3)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) > 30   # the original is untouched
+    x = torch.rand(1, 6, 64, 64)
+    with torch.no_grad():
+        assert (folded.coarse(x[:, :3], x[:, 3:]) - model.coarse(x[:, :3], x[:, 3:])).abs().max() < TOL
+
+
+def test_bfloat16_stays_close():
+    model = _model("mobilenetv2", 3)
+    src, bgr = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        ref = model(src, bgr)
+    fast = FastRefine(model, dtype=torch.bfloat16)
+    pha, fgr = fast(src, fast.prepare_plate(bgr))
+    assert pha.dtype == torch.float32 and fast.net.decoder.conv1.weight.dtype == torch.bfloat16
+    assert (pha - ref.pha).abs().mean() < 0.02 and (fgr - ref.fgr).abs().mean() < 0.02
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="MattingRefine"):
+        FastRefine(MattingBase("mobilenetv2"))
+    fast = FastRefine(_model("mobilenetv2", 3))
+    plate = fast.prepare_plate(torch.rand(1, 3, 32, 48))
+    with pytest.raises(ValueError, match="plate"):
+        fast(torch.rand(1, 3, 32, 40), plate)
+    with pytest.raises(ValueError, match="float"):
+        fast(torch.zeros(1, 3, 32, 48, dtype=torch.uint8), plate)
+
+
+@pytest.mark.gpu
+def test_cuda_fp16_matches_cpu_without_host_sync():
+    model = _model("mobilenetv2", 3)
+    src, bgr = torch.rand(1, 3, 128, 192), torch.rand(1, 3, 128, 192)
+    with torch.no_grad():
+        ref = model(src, bgr)
+    fast = FastRefine(model.to("cuda"), dtype=torch.float16)
+    plate = fast.prepare_plate(bgr.cuda())
+    src_cuda = src.cuda()
+    fast(src_cuda, plate)                          # warm-up (allocations, kernel selection)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")        # any host synchronisation inside raises
+    try:
+        pha, fgr = fast(src_cuda, plate)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert (pha.float().cpu() - ref.pha).abs().mean() < 0.02
+    assert (fgr.float().cpu() - ref.fgr).abs().mean() < 0.02
