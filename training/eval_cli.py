@@ -1,0 +1,96 @@
+"""``python -m training eval``: score a model or the difference-key baseline on a test set.
+
+Writes one CSV row per image and prints (and writes next to the CSV) a summary table of the
+mean SAD, MSE, Grad, Conn and foreground MSE.
+"""
+import argparse
+import math
+import os
+import sys
+import time
+from typing import Optional, Sequence
+
+import torch
+
+from matte_ros.model import DEFAULT_WEIGHTS, MattingRefine, REFINE_MODES, load_checkpoint
+from .evaluate import (OUTPUTS, difference_key_predictor, evaluate, format_table, list_test_set, load_test_set,
+                       model_predictor, summarize, write_csv, write_text)
+
+__all__ = ["METHODS", "build_parser", "main"]
+
+METHODS = ("model", "difference-key")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training eval", description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default=None, help=f"weight file (default: {DEFAULT_WEIGHTS})")
+    p.add_argument("--data", required=True, help="test set: DIR with src/ bgr/ pha/ [fgr/ trimap/] (or DIR/test/), "
+                                                 "or DIR with fgr/ pha/ plus --backgrounds")
+    p.add_argument("--backgrounds", default=None, help="backgrounds for a fgr/pha test set (default DIR/backgrounds)")
+    p.add_argument("--seed", type=int, default=0, help="background assignment of a fgr/pha test set")
+    p.add_argument("--method", choices=METHODS, default="model")
+    p.add_argument("--output", choices=OUTPUTS, default="refine",
+                   help="refine: full-resolution output; coarse: the coarse output upsampled bilinearly")
+    p.add_argument("--backbone-scale", type=float, default=None)
+    p.add_argument("--refine-mode", choices=REFINE_MODES, default=None)
+    p.add_argument("--refine-sample-pixels", type=int, default=None)
+    p.add_argument("--refine-threshold", type=float, default=None)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    p.add_argument("--no-quantize", action="store_true",
+                   help="score the float predictions instead of their 8-bit rounding")
+    p.add_argument("--out", default="eval.csv", help="per-image CSV (the summary goes to <out>.summary.txt)")
+    return p
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name} requested but CUDA is not available")
+    return name
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        count = len(list_test_set(args.data, args.backgrounds, args.seed)[:args.limit])
+        if args.method == "difference-key":
+            predict, label = difference_key_predictor(), "difference-key"
+        else:
+            path = args.checkpoint or DEFAULT_WEIGHTS
+            overrides = {k: v for k, v in (("backbone_scale", args.backbone_scale),
+                                           ("refine_mode", args.refine_mode),
+                                           ("refine_sample_pixels", args.refine_sample_pixels),
+                                           ("refine_threshold", args.refine_threshold)) if v is not None}
+            model = load_checkpoint(path, **overrides)
+            if overrides and not isinstance(model, MattingRefine):
+                raise ValueError("--backbone-scale and --refine-* apply to MattingRefine checkpoints only")
+            predict = model_predictor(model, args.output, _device(args.device))
+            label = f"{os.path.basename(path)} ({args.output})"
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    start = time.perf_counter()
+
+    def progress(i: int, name: str) -> None:
+        if i == count or i % max(1, count // 10) == 0:
+            print(f"  {i}/{count} {name}", file=sys.stderr)
+
+    try:
+        rows = evaluate(load_test_set(args.data, args.backgrounds, args.seed, args.limit), predict,
+                        quantized=not args.no_quantize, progress=progress)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - start
+    write_csv(args.out, rows)
+    table = format_table({label: summarize(rows)}, len(rows))
+    summary_path = args.out + ".summary.txt"
+    write_text(summary_path, table + "\n")
+    print(table)
+    print(f"{len(rows)} image(s) in {seconds:.1f} s; per-image rows: {args.out}; summary: {summary_path}")
+    if any(math.isnan(r["fgr_mse"]) for r in rows):
+        print("note: fgr MSE is averaged over the images that have a true foreground", file=sys.stderr)
+    return 0
