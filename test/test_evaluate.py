@@ -120,6 +120,13 @@ def test_evaluate_perfect_and_empty_predictions(plates_dir):
     assert rows[0]["sad"] == pytest.approx(0.144) and rows[0]["mse"] == pytest.approx(144 / 768)
     assert rows[0]["conn"] == pytest.approx(0.144)
     assert rows[0]["grad"] > 0
+    # With a trimap only its unknown band counts: rows 6..7 of the square, 2 x 12 pixels.
+    trimap = np.zeros((24, 32), np.uint8)
+    trimap[4:8] = 128
+    for i in range(2):
+        _png(os.path.join(plates_dir, "test", "trimap", f"{i:05d}.png"), trimap)
+    rows = evaluate(load_test_set(plates_dir, limit=1), zero)
+    assert rows[0]["sad"] == pytest.approx(0.024) and rows[0]["mse"] == pytest.approx(24 / 128)
 
 
 def test_quantize_and_summarize():

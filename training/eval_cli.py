@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="background assignment of a fgr/pha test set")
     p.add_argument("--method", choices=METHODS, default="model")
     p.add_argument("--output", choices=OUTPUTS, default="refine",
-                   help="refine: full-resolution output; coarse: the coarse output upsampled bilinearly")
+                   help="refine: full-resolution output; coarse: MattingRefine's coarse output upsampled "
+                        "bilinearly (a MattingBase checkpoint has only its full-size output)")
     p.add_argument("--backbone-scale", type=float, default=None)
     p.add_argument("--refine-mode", choices=REFINE_MODES, default=None)
     p.add_argument("--refine-sample-pixels", type=int, default=None)
@@ -57,6 +58,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         count = len(list_test_set(args.data, args.backgrounds, args.seed)[:args.limit])
         if args.method == "difference-key":
             predict, label = difference_key_predictor(), "difference-key"
+            if args.checkpoint:
+                print("note: --method difference-key uses no checkpoint", file=sys.stderr)
         else:
             path = args.checkpoint or DEFAULT_WEIGHTS
             overrides = {k: v for k, v in (("backbone_scale", args.backbone_scale),
