@@ -4,9 +4,9 @@ Two test-set layouts (``DIR`` may also be a synth output folder whose ``test/`` 
 
 1. ``DIR/{src,bgr,pha}/`` (+ optional ``fgr/`` and ``trimap/``): frame, clean plate, true alpha
    (and true foreground, trimap with 128 = unknown), files matched by name.
-2. ``DIR/{fgr,pha}/`` + a backgrounds folder (default ``DIR/backgrounds``): image ``i`` (sorted by name) is composited over
-   the background ``permutation(seed)[i % n]``, resized to the foreground's size; that background
-   is also the plate. The same seed always gives the same test set.
+2. ``DIR/{fgr,pha}/`` + a backgrounds folder (default ``DIR/backgrounds``): image ``i`` (sorted
+   by name) is composited over the background ``permutation(seed)[i % n]``, resized to the
+   foreground's size; that background is also the plate. The same seed gives the same test set.
 
 Predicted alphas and foregrounds are rounded to 8 bits before scoring, as when they are saved
 as PNG for the MATLAB evaluation code; with 8-bit ground truth the metric values are then

@@ -18,7 +18,7 @@ import contextlib
 import copy
 import math
 import warnings
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import torch
