@@ -58,6 +58,8 @@ class TrainConfig:
     log_every: int = _f(10, "TensorBoard scalars every N steps")
     image_every: int = _f(200, "TensorBoard image grids every N steps (0: never)")
     device: str = _f("auto", "auto | cpu | cuda | cuda:N (under torchrun: the local rank's GPU)")
+    threads: Optional[int] = _f(None, "CPU threads of each process (torch.set_num_threads; default: torch's "
+                                      "choice). 1 is often fastest on a busy machine")
     amp: bool = _f(True, "mixed precision (CUDA only; ignored on the CPU)")
     seed: int = _f(0, "random seed (initialisation, data order, augmentation)")
     backbone_scale: float = _f(0.25, "refine/gan: downsampling before the backbone")
@@ -89,6 +91,8 @@ class TrainConfig:
         for name in ("valid_every", "checkpoint_every", "image_every", "num_workers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
         lo, hi = self.crop_size

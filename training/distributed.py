@@ -64,6 +64,8 @@ def teardown(ctx: DistContext) -> None:
 def wrap(model: nn.Module, ctx: DistContext, sync_bn: bool = False, find_unused: bool = False) -> nn.Module:
     """Move to the device; under DDP optionally convert BatchNorm to SyncBatchNorm and wrap."""
     if ctx.distributed and sync_bn:
+        if ctx.device.type != "cuda":
+            raise ValueError("--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm does not run on the CPU)")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(ctx.device)
     if not ctx.distributed:

@@ -87,11 +87,8 @@ def resume_path(resume: Optional[str], output_dir: str) -> Optional[str]:
 
 def is_finite_module(*modules: torch.nn.Module) -> bool:
     """True when every floating parameter and buffer is finite (a checkpoint worth keeping)."""
-    for m in modules:
-        for t in list(m.parameters()) + list(m.buffers()):
-            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                return False
-    return True
+    tensors = [t.detach() for m in modules for t in list(m.parameters()) + list(m.buffers()) if t.is_floating_point()]
+    return bool(torch.isfinite(torch.nn.utils.get_total_norm(tensors, norm_type=float("inf"))))
 
 
 def rng_for_rank(states: List[Dict[str, Any]], rank: int, world_size: int) -> Optional[Dict[str, Any]]:

@@ -46,6 +46,8 @@ class Trainer:
         self.cfg, self.ctx = cfg, ctx or D.setup(cfg.device)
         self._log = log
         self.refine = cfg.model_type != "base"
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)                        # identical initial weights on every rank
         self._build_data()
         self._build_networks()
