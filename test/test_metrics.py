@@ -148,3 +148,61 @@ def test_foreground_mse_counts_alpha_above_zero():
     assert foreground_mse(pred_fgr, true_fgr, np.zeros((2, 2))) == 0.0
     with pytest.raises(ValueError):
         foreground_mse(pred_fgr[..., :2], true_fgr[..., :2], true_pha)
+
+
+def _bfs_largest(mask):
+    """Plain flood fill, 4-neighbours; the largest component, ties to the first pixel met in a
+    column-major scan (MATLAB's bwconncomp order)."""
+    H, W = mask.shape
+    seen = np.zeros_like(mask, dtype=bool)
+    best = []
+    for x in range(W):
+        for y in range(H):
+            if mask[y, x] and not seen[y, x]:
+                comp, stack = [], [(y, x)]
+                seen[y, x] = True
+                while stack:
+                    cy, cx = stack.pop()
+                    comp.append((cy, cx))
+                    for ny, nx in ((cy - 1, cx), (cy + 1, cx), (cy, cx - 1), (cy, cx + 1)):
+                        if 0 <= ny < H and 0 <= nx < W and mask[ny, nx] and not seen[ny, nx]:
+                            seen[ny, nx] = True
+                            stack.append((ny, nx))
+                if len(comp) > len(best):
+                    best = comp
+    out = np.zeros_like(mask, dtype=bool)
+    for p in best:
+        out[p] = True
+    return out
+
+
+def _reference_conn(pred, true):
+    """The connectivity error written out step by step with Python floats for the levels."""
+    pred = np.float32(np.round(pred * 255)) / np.float32(255)
+    true = np.float32(np.round(true * 255)) / np.float32(255)
+    level = np.full(pred.shape, -1.0)
+    for i in range(1, 11):
+        t = np.float32(i * 0.1)
+        omega = _bfs_largest((pred >= t) & (true >= t))
+        level[(level == -1) & ~omega] = (i - 1) * 0.1
+    level[level == -1] = 1.0
+    total = 0.0
+    for y in range(pred.shape[0]):
+        for x in range(pred.shape[1]):
+            phis = []
+            for a in (pred[y, x], true[y, x]):
+                d = np.float32(a - np.float32(level[y, x]))
+                phis.append(1.0 - float(d) if d >= np.float32(0.15) else 1.0)
+            total += abs(phis[0] - phis[1])
+    return total
+
+
+def test_connectivity_matches_a_flood_fill_reference():
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        # blobby 8-bit alphas: smoothed noise, so components split and merge across thresholds
+        base = rng.random((14, 17))
+        base = (base + np.roll(base, 1, 0) + np.roll(base, 1, 1)) / 3
+        true = np.round(np.clip((base - 0.3) * 2.5, 0, 1) * 255) / 255
+        pred = np.round(np.clip(true + rng.normal(0, 0.15, true.shape), 0, 1) * 255) / 255
+        assert connectivity_error(pred, true) == pytest.approx(_reference_conn(pred, true), rel=1e-6, abs=1e-6)
