@@ -43,9 +43,9 @@ _ENGINE_LIVE = ("backbone_scale", "refine_mode", "refine_sample_pixels", "refine
 
 
 def build_engine(s: NodeSettings) -> MattingEngine:
-    """The engine the parameters describe ('' model_path = the packaged default weights)."""
-    return MattingEngine(checkpoint=s.model_path or None, device=s.device, precision=s.precision,
-                         **{k: getattr(s, k) for k in _ENGINE_LIVE})
+    """The engine the parameters describe ('' model_path = the packaged default weights); its
+    refiner settings are applied by MatteNode."""
+    return MattingEngine(checkpoint=s.model_path or None, device=s.device, precision=s.precision)
 
 
 def _load_rgb(path: str) -> np.ndarray:
@@ -75,8 +75,11 @@ class MatteNode(Node):
         self._composite_src = _load_rgb(s.composite_image) if s.publish_composite and s.composite_image else None
         if engine is None:
             engine = build_engine(s)
-        else:
+        if engine.settings():           # a refine model: the parameters drive it
             engine.configure(**{k: getattr(s, k) for k in _ENGINE_LIVE})
+        else:
+            self.get_logger().info(f"{type(engine.model).__name__} has no refiner: "
+                                   f"{', '.join(_ENGINE_LIVE)} are not used")
         found = getattr(engine.model, "backbone_name", None)
         if s.backbone and found != s.backbone:
             raise ValueError(f"backbone parameter is {s.backbone!r} but the model's backbone is {found!r}; "
@@ -119,7 +122,7 @@ class MatteNode(Node):
     # ---- subscription: never blocks ------------------------------------------------------------
     def _on_image(self, msg) -> None:
         self.stats.add("received")
-        if self._latest.put(msg):
+        if self._latest.put((msg, time.monotonic())):
             self.stats.add("dropped")
 
     # ---- worker thread ---------------------------------------------------------------------------
@@ -129,18 +132,19 @@ class MatteNode(Node):
             rate = self.settings.max_rate
             if rate > 0 and self._stop.wait(max(0.0, next_t - time.monotonic())):
                 break
-            msg = self._latest.take(0.5)
-            if msg is None:
+            item = self._latest.take(0.5)
+            if item is None:
                 continue
             next_t = time.monotonic() + (1.0 / rate if rate > 0 else 0.0)
             try:
-                self._handle(msg)
+                self._handle(*item)
             except Exception as e:      # the node must survive anything a frame can cause
                 self.stats.add("errors")
                 self.get_logger().error(f"frame dropped by an unexpected error: {type(e).__name__}: {e}",
                                         throttle_duration_sec=WARN_PERIOD)
 
-    def _handle(self, msg) -> None:
+    def _handle(self, msg, arrived: float) -> None:
+        """Matte one message that arrived at ``arrived`` (time.monotonic())."""
         try:
             rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
         except ImageFormatError as e:
@@ -149,7 +153,7 @@ class MatteNode(Node):
                                       throttle_duration_sec=WARN_PERIOD)
             return
         capture = self._capture
-        if capture is not None and not capture.done:
+        if capture is not None and not capture.done and arrived >= capture.started:
             capture.add(rgb)
         h, w = rgb.shape[:2]
         try:

@@ -9,6 +9,7 @@ atomically), so a restarted node finds the plate of every camera size it has see
 import os
 import re
 import threading
+import time
 from typing import Dict, List, Optional, Tuple
 
 import cv2
@@ -42,13 +43,15 @@ class PlateCapture:
     ``add(frame)`` (frame: (H, W, 3) uint8 RGB) is called by the producer; it returns True once the
     plate is complete. A frame of another size restarts the average at that size (the camera
     changed mode), so the plate never mixes resolutions. ``finish`` / ``wait`` are for the consumer.
-    Thread-safe: one producer and any number of waiters.
+    Thread-safe: one producer and any number of waiters. ``started`` (time.monotonic() at creation)
+    lets the producer leave out frames that arrived before the capture was asked for.
     """
 
     def __init__(self, frames: int):
         if int(frames) < 1:
             raise ValueError(f"plate_frames must be at least 1, got {frames}")
         self.frames = int(frames)
+        self.started = time.monotonic()
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._sum: Optional[np.ndarray] = None   # (H, W, 3) float64 running sum

@@ -233,6 +233,7 @@ def test_plate_hint_when_the_frame_differs_almost_everywhere(harness, scene):
     msg = rgb_to_msg(other, header, "rgb8")
     assert harness.alpha_for(header, resend=lambda: harness.pub.publish(msg)) is not None
     assert harness.node.plate_hint_given
+    time.sleep(0.2)                              # let the resent frames drain
     harness.capture(scene.background())          # a new plate re-arms the hint
     assert not harness.node.plate_hint_given
 
@@ -276,3 +277,19 @@ def test_main_exits_1_with_a_clear_message_when_the_model_is_missing(tmp_path, c
     assert main(["matte_node", "--ros-args", "-p", f"model_path:={missing}", "-p", "device:=cpu"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("matte_node: cannot start:") and missing in err
+
+
+def test_base_model_without_refiner_mattes_and_refuses_refiner_changes(context, scene):
+    from matte_ros.engine import MattingEngine
+    from matte_ros.model import MattingBase
+    h = Harness(context, None, engine=MattingEngine(model=MattingBase("mobilenetv2"), device="cpu"))
+    try:
+        assert h.capture(scene.background()).success
+        header = h.header()
+        msg = rgb_to_msg(scene.frame(6)[0], header, "rgb8")
+        assert h.alpha_for(header, resend=lambda: h.pub.publish(msg)) is not None
+        res = h.node.set_parameters([Parameter("refine_mode", value="full")])[0]
+        assert not res.successful and "MattingBase, which has no refiner" in res.reason
+        assert h.node.settings.refine_mode == "sampling"
+    finally:
+        h.close()

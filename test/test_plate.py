@@ -125,3 +125,10 @@ def test_remove_one_size_or_all(tmp_path):
     assert remove_plates(d, (4, 6)) == []
     assert remove_plates(d) == [plate_file(d, (8, 6))]
     assert sorted(os.listdir(d)) == ["keep.txt"]
+
+
+def test_started_marks_when_the_capture_was_asked_for():
+    import time
+    t0 = time.monotonic()
+    cap = PlateCapture(2)
+    assert t0 <= cap.started <= time.monotonic()
