@@ -48,13 +48,25 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     return module
 
 
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    """x: (B, C, H, W) -> (B*H*W, C) pixel rows (a view when x is channels_last, else one copy)."""
+    return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def _gather(x: torch.Tensor, b: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """x: (B, C, H, W); b: (P,), ys: (P, m), xs: (P, n) in-range indices -> (P, m, n, C)."""
+    H, W = x.shape[2], x.shape[3]
+    flat = (b[:, None, None] * H + ys[:, :, None]) * W + xs[:, None, :]
+    return _rows(x).index_select(0, flat.reshape(-1)).view(*flat.shape, x.shape[1])
+
+
 def windows(x: torch.Tensor, b: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int) -> torch.Tensor:
     """x: (B, C, H, W); b, y0, x0: (P,) image index and window origin (may be negative)
     -> (P, size, size, C): the windows, zeros outside the image."""
     H, W = x.shape[2], x.shape[3]
     ar = torch.arange(size, device=x.device)
     ys, xs = y0[:, None] + ar, x0[:, None] + ar
-    win = x[b[:, None, None], :, ys.clamp(0, H - 1)[:, :, None], xs.clamp(0, W - 1)[:, None, :]]
+    win = _gather(x, b, ys.clamp(0, H - 1), xs.clamp(0, W - 1))
     inside = ((ys >= 0) & (ys < H))[:, :, None] & ((xs >= 0) & (xs < W))[:, None, :]
     return win * inside.unsqueeze(-1).to(win.dtype)
 
@@ -92,7 +104,7 @@ def bilinear_windows(x: torch.Tensor, out_hw: Tuple[int, int], b: torch.Tensor, 
     ox, wx = _axis_weights(x0, size, w, out_hw[1], kw)
     rows = (oy[:, None] + torch.arange(kh, device=x.device)).clamp_max(h - 1)
     cols = (ox[:, None] + torch.arange(kw, device=x.device)).clamp_max(w - 1)
-    block = x[b[:, None, None], :, rows[:, :, None], cols[:, None, :]]          # (P, kh, kw, C)
+    block = _gather(x, b, rows, cols)                                           # (P, kh, kw, C)
     wy, wx = wy.to(x.dtype), wx.to(x.dtype)
     return torch.einsum("pik,pjl,pklc->pijc", wy, wx, block)
 
