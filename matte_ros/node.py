@@ -139,6 +139,8 @@ class MatteNode(Node):
             try:
                 self._handle(*item)
             except Exception as e:      # the node must survive anything a frame can cause
+                if not self.context.ok():
+                    break               # Ctrl-C / SIGTERM shut ROS down while this frame was in flight
                 self.stats.add("errors")
                 self.get_logger().error(f"frame dropped by an unexpected error: {type(e).__name__}: {e}",
                                         throttle_duration_sec=WARN_PERIOD)

@@ -113,7 +113,8 @@ def test_fake_camera_node_and_capture_once_across_processes(tmp_path, model_file
                                       "/xproc/image: is the camera publishing there?")
         assert node.stop(signal.SIGINT) == 0, node.output()      # Ctrl-C: worker joined, clean exit
         out = node.output()
-        assert "matting /xproc/image on cpu (fp32)" in out and "Traceback" not in out
+        assert "matting /xproc/image on cpu (fp32)" in out
+        assert "Traceback" not in out and "[ERROR]" not in out, out
     finally:
         node.kill()
         cam.kill()
