@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 __all__ = ["AffineRange", "PAIR_AFFINE", "BGR_AFFINE", "affine_matrix", "warp_to_size", "color_jitter",
-           "augment_pair", "augment_background", "random_crop", "Batch", "compose_batch", "warp_batch"]
+           "augment_pair", "augment_background", "random_crop", "Batch", "compose_batch", "warp_batch", "warp_centred"]
 
 _SHARPEN = np.array([[-2, -2, -2], [-2, 32, -2], [-2, -2, -2]], np.float32) / 16.0
 
@@ -155,13 +155,22 @@ def random_crop(tensors: Sequence[torch.Tensor], lo: int, hi: int, multiple: int
 def warp_batch(x: torch.Tensor, rng_spec: AffineRange) -> torch.Tensor:
     """x: (B, C, H, W) -> each sample warped by its own random affine about the centre (zeros outside)."""
     b, _, h, w = x.shape
-    thetas = []
+    mats = []
     for _ in range(b):
         angle, (tx, ty), s, sh = rng_spec.sample(_uniform)
-        m = affine_matrix(angle, (tx * w, ty * h), s, sh, (0.0, 0.0), (0.0, 0.0))
-        inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]            # output -> input, centred pixels
-        d = np.diag([2.0 / w, 2.0 / h])                               # centred pixels -> grid units
-        thetas.append(np.concatenate([d @ inv[:, :2] @ np.linalg.inv(d), (d @ inv[:, 2:])], axis=1))
+        mats.append(affine_matrix(angle, (tx * w, ty * h), s, sh, (0.0, 0.0), (0.0, 0.0)))
+    return warp_centred(x, mats)
+
+
+def warp_centred(x: torch.Tensor, mats: Sequence[np.ndarray]) -> torch.Tensor:
+    """x: (B, C, H, W); mats: B forward (2, 3) maps in pixels about the image centre -> warped x,
+    bilinear, zeros outside."""
+    _, _, h, w = x.shape
+    d = np.diag([2.0 / w, 2.0 / h])                                   # centred pixels -> grid units
+    thetas = []
+    for m in mats:
+        inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]            # output -> input
+        thetas.append(np.concatenate([d @ inv[:, :2] @ np.linalg.inv(d), d @ inv[:, 2:]], axis=1))
     theta = torch.tensor(np.stack(thetas), dtype=x.dtype, device=x.device)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
