@@ -11,12 +11,11 @@ released TorchScript models of the paper do::
 
 ONNX (opset 17 or newer) fixes those settings at export time and uses the portable patch
 operations (crop with ``roi_align`` or ``gather``, replace with ``scatter_element``); batch,
-height and width stay dynamic. In ``sampling`` mode an ONNX model needs frames with at least
-``sample_pixels`` pixels (the number of patches is part of the graph).
+height and width stay dynamic (frames of any size, also with fewer patches than
+``sample_pixels / 16``, work).
 """
 import contextlib
 import copy
-import math
 import warnings
 from typing import Dict, Sequence, Tuple
 
@@ -86,12 +85,9 @@ def onnx_model(model: nn.Module, crop_method: str = "roi_align") -> nn.Module:
 
 
 def onnx_example_size(model: nn.Module) -> Tuple[int, int]:
-    """(H, W) of the input the graph is traced with: not a multiple of 4 (so the padding is part
-    of the graph) and, in sampling mode, large enough to hold ``sample_pixels // 16`` patches."""
-    side = 130
-    if isinstance(model, MattingRefine) and model.refiner.mode == "sampling":
-        side = max(side, 4 * math.ceil(math.sqrt(model.refiner.sample_pixels) / 4) + 2)
-    return side, side + 64
+    """(H, W) of the input the ONNX graph is traced with: not a multiple of 4, so the padding to a
+    multiple of 4 is part of the graph (every shape in it stays dynamic)."""
+    return 130, 194
 
 
 def save_onnx(model: nn.Module, path: str, opset: int = MIN_OPSET, crop_method: str = "roi_align") -> None:

@@ -13,6 +13,13 @@ __all__ = ["REFINE_MODES", "Refiner", "select_regions"]
 REFINE_MODES = ("full", "sampling", "thresholding")
 
 
+@torch.jit.unused
+def _traced_top(flat: torch.Tensor, k: int) -> torch.Tensor:
+    """topk of ``min(k, patches)`` with the clamp kept in a traced (ONNX) graph, so an exported
+    model works on frames with fewer patches than ``k``."""
+    return flat.topk(torch.clamp(torch.as_tensor(flat.shape[1]), max=k), dim=1, sorted=False).indices
+
+
 def select_regions(err: torch.Tensor, mode: str, sample_pixels: int, threshold: float,
                    prevent_oversampling: bool = True) -> torch.Tensor:
     """err: (B, 1, h, w) quarter-resolution error -> ref: (B, 1, h, w) float, 1 where a 4x4
@@ -21,8 +28,10 @@ def select_regions(err: torch.Tensor, mode: str, sample_pixels: int, threshold: 
     if mode == "sampling":
         b, _, h, w = err.shape
         flat = err.view(b, -1)
-        k = min(sample_pixels // 16, h * w)
-        top = flat.topk(k, dim=1, sorted=False).indices
+        if torch.jit.is_tracing():
+            top = _traced_top(flat, sample_pixels // 16)
+        else:
+            top = flat.topk(min(sample_pixels // 16, h * w), dim=1, sorted=False).indices
         ref = torch.zeros_like(flat).scatter_(1, top, 1.0)
         if prevent_oversampling:
             ref = ref * flat.gt(0).to(ref.dtype)
