@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .model import DEFAULT_WEIGHTS, REFINE_MODES, MattingRefine, load_checkpoint
+from .model.fast import FastRefine, Plate
 
 __all__ = ["MattingEngine", "MatteResult", "NoBackgroundError", "SizeMismatchError", "PRECISIONS",
            "PLATE_DIFF_THRESHOLD", "resolve_device"]
@@ -150,6 +151,8 @@ class MattingEngine:
                         "export, or last.pth/best.pth written by `python -m training train`)")
             model = load_checkpoint(checkpoint)
         self.model = model.eval().to(self.device, self.dtype)
+        # The fast execution path (same numbers, see model/fast.py); it reads the model's live settings.
+        self._fast = FastRefine(self.model) if isinstance(self.model, MattingRefine) else None
         self._lock = threading.Lock()
         self._plates: Dict[Tuple[int, int], _Plate] = {}
         self.configure(backbone_scale=backbone_scale, refine_mode=refine_mode,
@@ -275,11 +278,13 @@ class MattingEngine:
         """bgr: (1, 3, H, W) plate in 0..1, engine dtype, on the device -> what _infer receives as
         ``plate``. Called once per set_background (and again for every plate when backbone_scale
         changes), under the engine lock."""
-        return bgr
+        return bgr if self._fast is None else self._fast.prepare_plate(bgr)
 
     def _infer(self, src: torch.Tensor, plate: Any) -> Tuple[torch.Tensor, torch.Tensor]:
         """src: (1, 3, H, W) frame in 0..1 -> pha: (1, 1, H, W), fgr: (1, 3, H, W), both 0..1.
         Called under the engine lock and torch.inference_mode."""
+        if isinstance(plate, Plate):            # prepared by the fast path; a plain tensor runs the model
+            return self._fast(src, plate)
         out = self.model(src, plate)
         return out[0], out[1]
 

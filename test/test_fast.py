@@ -162,3 +162,18 @@ def test_cuda_fp16_matches_cpu_without_host_sync():
         torch.cuda.set_sync_debug_mode("default")
     assert (pha.float().cpu() - ref.pha).abs().mean() < 0.02
     assert (fgr.float().cpu() - ref.fgr).abs().mean() < 0.02
+
+
+def test_engine_runs_the_fast_path_with_the_reference_numbers():
+    from matte_ros.engine import MattingEngine
+    model = _model("mobilenetv2", 3)
+    g = torch.Generator().manual_seed(2)
+    src_u8, bgr_u8 = (torch.randint(0, 256, (45, 62, 3), generator=g, dtype=torch.uint8) for _ in range(2))
+    eng = MattingEngine(model=model, device="cpu")
+    eng.set_background(bgr_u8.numpy())
+    res = eng.process(src_u8.numpy())
+    with torch.no_grad():
+        ref = model(*(x.permute(2, 0, 1)[None].float() / 255 for x in (src_u8, bgr_u8)))
+    assert isinstance(eng._fast, FastRefine)
+    assert abs(res.alpha - ref.pha[0, 0].numpy()).max() < TOL
+    assert abs(res.foreground.astype(int) - (ref.fgr[0].permute(1, 2, 0) * 255).round().int().numpy()).max() <= 1
