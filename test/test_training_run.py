@@ -120,3 +120,22 @@ def test_loss_falls_on_a_fixed_batch(data, tmp_path):
         losses.append(float(loss.detach()))
         assert tr._update(loss, tr.opt, tr.scaler, tr.net.parameters())
     assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_ctrl_c_stops_after_the_step_and_saves(data, tmp_path, monkeypatch):
+    import signal
+    out = str(tmp_path / "int")
+    tr = Trainer(parse_config(tiny_args(data, out, "base", steps=4)), log=lambda m: None)
+    real_step = tr.train_step
+
+    def step(raw):
+        terms = real_step(raw)
+        if tr.state.step == 1:                      # during the second step
+            os.kill(os.getpid(), signal.SIGINT)
+        return terms
+    monkeypatch.setattr(tr, "train_step", step)
+    before = signal.getsignal(signal.SIGINT)
+    st = tr.fit()
+    assert st.interrupted and st.step == 2
+    assert read_checkpoint(os.path.join(out, "last.pth")).extra["training"]["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is before

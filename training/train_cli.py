@@ -17,7 +17,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     ctx = D.setup(cfg.device)
     try:
-        Trainer(cfg, ctx).fit()
+        if Trainer(cfg, ctx).fit().interrupted:
+            return 130
     except NonFiniteLossError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -6,6 +6,8 @@ scaled backward -> optional clipping -> Adam. In gan mode the PatchGAN discrimin
 step on (composite, alpha) pairs at the coarse size.
 """
 import os
+import signal
+import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
@@ -37,6 +39,7 @@ class NonFiniteLossError(RuntimeError):
 def _worker_init(_: int) -> None:
     import cv2
     cv2.setNumThreads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C stops the main process cleanly, not the workers
 
 
 class Trainer:
@@ -151,6 +154,11 @@ class Trainer:
                      f"{ctx.world_size}: random streams restart (the data order is kept)")
         else:
             restore_rng(rng)
+        saved = ckpt.extra.get("train_config", {})
+        for key in ("batch_size", "image_size", "seed", "dataset", "dataset_config"):
+            if key in saved and saved[key] != getattr(cfg, key):
+                self.log(f"note: {key} was {saved[key]!r} in {path} and is {getattr(cfg, key)!r} now; "
+                         f"the run goes on with the new value (the data order differs from the original run's)")
         self.log(f"resumed {path}: step {self.state.step}, epoch {self.state.epoch}")
 
     # ------------------------------------------------------------------ one step
@@ -279,55 +287,81 @@ class Trainer:
         return min(total, self.cfg.max_steps) if self.cfg.max_steps else total
 
     def fit(self) -> TrainingState:
+        """Train up to ``total_steps()``; returns the state (``interrupted`` set after a Ctrl-C stop)."""
         cfg, st = self.cfg, self.state
         if self.ctx.is_main:
             os.makedirs(cfg.output_dir, exist_ok=True)
             save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
         total = self.total_steps()
+        if st.step >= total:
+            self.log(f"already at step {st.step} of {total}: nothing to do")
+            return st
         self.log(f"{cfg.model_type}: {self.steps_per_epoch} steps/epoch x {cfg.batch_size} x "
                  f"{self.ctx.world_size} process(es) on {self.ctx.device}; steps {st.step} -> {total}")
         bar = tqdm(total=total, initial=st.step, disable=not self.ctx.is_main, dynamic_ncols=True, mininterval=1.0)
-        validated_at, saved_at, tick = -1, -1, (time.perf_counter(), st.step)
+        self._marks = {"valid": -1, "saved": -1, "tick": (time.perf_counter(), st.step)}
+        previous = self._catch_sigint()
         try:
-            while st.step < total and st.epoch < cfg.epochs:
+            while st.step < total and st.epoch < cfg.epochs and not st.interrupted:
                 self.sampler.set_epoch(st.epoch, st.batch_in_epoch * cfg.batch_size)
                 self.train_set.set_epoch(st.epoch)
                 for raw in self.train_loader:
-                    terms = self.train_step(raw)
-                    st.step += 1
-                    st.batch_in_epoch += 1
-                    if st.batch_in_epoch >= self.steps_per_epoch:     # checkpoints point at the next batch
-                        st.epoch, st.batch_in_epoch = st.epoch + 1, 0
-                    if terms is not None:
-                        bar.set_postfix(loss=f"{terms['total']:.4f}", refresh=False)
-                    bar.update(1)
-                    if terms is not None:
-                        if self.logger and st.step % cfg.log_every == 0:
-                            now = time.perf_counter()
-                            rate = (st.step - tick[1]) * cfg.batch_size * self.ctx.world_size / (now - tick[0])
-                            tick = (now, st.step)
-                            self.logger.scalars(st, terms, self.opt, rate)
-                        if self.logger and cfg.image_every and st.step % cfg.image_every == 0:
-                            self.logger.images(st.step, *self._last)
-                    if cfg.valid_every and st.step % cfg.valid_every == 0:
-                        self._validate_and_keep_best()
-                        validated_at = st.step
-                    if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
-                        self.save("last")
-                        saved_at = st.step
-                    if st.step >= total:
+                    self._after_step(self.train_step(raw), bar)
+                    st.interrupted = D.any_true(self._stop_requested, self.ctx)
+                    if st.step >= total or st.interrupted:
                         break
-            if validated_at != st.step:
+            if self._marks["valid"] != st.step and not st.interrupted:
                 self._validate_and_keep_best()
-            if saved_at != st.step:
+            if self._marks["saved"] != st.step:
                 self.save("last")
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             bar.close()
             if self.logger:
                 self.logger.close()
-        self.log(f"done: step {st.step}, epoch {st.epoch}; non-finite steps {st.nonfinite_total}, "
-                 f"skipped files {st.skipped_total}; checkpoints in {cfg.output_dir}")
+        self.log(("interrupted" if st.interrupted else "done")
+                 + f": step {st.step}, epoch {st.epoch}; non-finite steps {st.nonfinite_total}, skipped files "
+                 f"{st.skipped_total}; checkpoints in {cfg.output_dir}"
+                 + ("; continue with --resume auto" if st.interrupted else ""))
         return st
+
+    def _after_step(self, terms: Optional[Dict[str, float]], bar: tqdm) -> None:
+        """Counters, progress, TensorBoard, validation and checkpoints after one step."""
+        cfg, st, marks = self.cfg, self.state, self._marks
+        st.step += 1
+        st.batch_in_epoch += 1
+        if st.batch_in_epoch >= self.steps_per_epoch:          # checkpoints point at the next batch
+            st.epoch, st.batch_in_epoch = st.epoch + 1, 0
+        if terms is not None:
+            bar.set_postfix(loss=f"{terms['total']:.4f}", refresh=False)
+        bar.update(1)
+        if terms is not None and self.logger:
+            if st.step % cfg.log_every == 0:
+                now = time.perf_counter()
+                rate = (st.step - marks["tick"][1]) * cfg.batch_size * self.ctx.world_size / (now - marks["tick"][0])
+                marks["tick"] = (now, st.step)
+                self.logger.scalars(st, terms, self.opt, rate)
+            if cfg.image_every and st.step % cfg.image_every == 0:
+                self.logger.images(st.step, *self._last)
+        if cfg.valid_every and st.step % cfg.valid_every == 0:
+            self._validate_and_keep_best()
+            marks["valid"] = st.step
+        if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
+            self.save("last")
+            marks["saved"] = st.step
+
+    def _catch_sigint(self):
+        """First Ctrl-C: finish the step, write last.pth, stop. A second one aborts at once."""
+        self._stop_requested = False
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            self._stop_requested = True
+            self.log("Ctrl-C: stopping after this step and writing last.pth (press again to abort)")
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        return signal.signal(signal.SIGINT, handler)
 
     def _validate_and_keep_best(self) -> None:
         metrics, improved = (self.validate() if self.ctx.is_main else None), False
