@@ -110,6 +110,10 @@ def main(args=None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # else: a callback raced Ctrl-C / SIGTERM (e.g. publishing on the closed context): a clean exit
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -317,6 +317,10 @@ def main(args=None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # else: a callback raced Ctrl-C / SIGTERM (e.g. publishing on the closed context): a clean exit
     finally:
         executor.shutdown()
         node.destroy_node()
