@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-__all__ = ["AffineRange", "PAIR_AFFINE", "BGR_AFFINE", "affine_matrix", "warp_to_size", "color_jitter",
-           "augment_pair", "augment_background", "random_crop", "Batch", "compose_batch", "warp_batch", "warp_centred"]
+__all__ = ["AffineRange", "pair_affine", "BGR_AFFINE", "VALID_PAIR_SCALE", "affine_matrix", "warp_to_size",
+           "color_jitter", "augment_pair", "augment_background", "random_crop", "Batch", "compose_batch",
+           "warp_batch", "warp_centred"]
 
 _SHARPEN = np.array([[-2, -2, -2], [-2, 32, -2], [-2, -2, -2]], np.float32) / 16.0
 
@@ -41,11 +42,12 @@ class AffineRange:
         return angle, t, s, sh
 
 
-def PAIR_AFFINE(scale: Tuple[float, float]) -> AffineRange:
+def pair_affine(scale: Tuple[float, float]) -> AffineRange:
     """Foreground + alpha: +-5 deg, 10 % translation, the mode's scale range, +-5 deg shear."""
     return AffineRange(5.0, 0.1, scale, 5.0)
 
 
+VALID_PAIR_SCALE = (0.3, 1.0)                              # foregrounds while validating (both modes)
 BGR_AFFINE = AffineRange(5.0, 0.1, (1.0, 2.0), 5.0)         # backgrounds while training
 VALID_BGR_AFFINE = AffineRange(5.0, 0.1, (1.0, 1.2), 5.0)   # backgrounds while validating
 SHADOW_AFFINE = AffineRange(5.0, 0.2, (0.5, 1.5), 5.0)
@@ -113,7 +115,7 @@ def _jitter_np(img: np.ndarray, rng: np.random.Generator, b: float, c: float, s:
 def augment_pair(rng: np.random.Generator, fgr: np.ndarray, pha: np.ndarray, size: int,
                  scale: Tuple[float, float], train: bool = True) -> Tuple[np.ndarray, np.ndarray]:
     """fgr: (H, W, 3), pha: (H, W) -> the same at (size, size). Validation (``train=False``) only warps."""
-    fgr, pha = warp_to_size([fgr, pha], size, rng, PAIR_AFFINE(scale))
+    fgr, pha = warp_to_size([fgr, pha], size, rng, pair_affine(scale))
     if train:
         fgr, pha = _filters([fgr, pha], rng)
         fgr = _jitter_np(fgr, rng, 0.15, 0.15, 0.15, 0.05)

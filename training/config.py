@@ -18,7 +18,7 @@ __all__ = ["MODEL_TYPES", "TrainConfig", "build_parser", "parse_config", "resolv
 
 MODEL_TYPES = ("base", "refine", "gan")
 
-# Published sizes per mode: (sample size, crop min, crop max, crop multiple, pair affine scale range).
+# Published per-mode values: sample side, random crop range, scale range of the foreground affine.
 MODE_DEFAULTS = {
     "base": {"image_size": 512, "crop_size": (256, 512), "pair_scale": (0.4, 1.0)},
     "refine": {"image_size": 2048, "crop_size": (1024, 2048), "pair_scale": (0.3, 1.0)},

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from matte_ros.model import load_weights, read_checkpoint, save_checkpoint
 
 from . import distributed as D
-from .augment import compose_batch, random_crop
+from .augment import VALID_PAIR_SCALE, compose_batch, random_crop
 from .config import MODE_DEFAULTS, TrainConfig, save_config
 from .data import CompositingDataset, collate, load_data_config, scan_backgrounds, scan_foregrounds
 from .discriminator import PatchDiscriminator, min_input_size
@@ -83,8 +83,8 @@ class Trainer:
                 self.log(line)
         scale = MODE_DEFAULTS["refine" if self.refine else "base"]["pair_scale"]
         self.train_set = CompositingDataset(train_items, train_bgrs, cfg.image_size, scale, cfg.seed, train=True)
-        valid_set = CompositingDataset(valid_items, valid_bgrs, cfg.image_size, (0.3, 1.0), cfg.seed, train=False,
-                                       length=cfg.valid_samples)
+        valid_set = CompositingDataset(valid_items, valid_bgrs, cfg.image_size, VALID_PAIR_SCALE, cfg.seed,
+                                       train=False, length=cfg.valid_samples)
         self.sampler = D.ResumableSampler(self.train_set, ctx, cfg.seed, shuffle=True)
         self.steps_per_epoch = len(self.sampler.inner) // cfg.batch_size
         if self.steps_per_epoch == 0:
