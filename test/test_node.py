@@ -11,6 +11,7 @@ rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
 from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from matte_ros.fake_camera import encode_compressed  # noqa: E402
@@ -251,6 +252,9 @@ def test_plate_persisted_reloaded_and_cleared(context, model, scene, tmp_path):
     try:
         assert h.node.plate_sizes == {(H, W)}
         np.testing.assert_array_equal(h.engine.background((H, W)), plate)
+        # published before the client subscribed: it arrives because /matte/background is latched
+        bg = wait_for(lambda: h.bgs, 5)
+        np.testing.assert_array_equal(np.frombuffer(bytes(bg[-1].data), np.uint8).reshape(H, W, 3), plate)
         header = h.header()
         msg = rgb_to_msg(scene.frame(2)[0], header, "rgb8")
         assert h.alpha_for(header, resend=lambda: h.pub.publish(msg)) is not None
@@ -258,6 +262,11 @@ def test_plate_persisted_reloaded_and_cleared(context, model, scene, tmp_path):
         assert res.success
         assert res.message == f"cleared 1 plate(s), deleted {plate_file(plate_dir, (H, W))}"
         assert os.listdir(plate_dir) == [] and not h.engine.has_background((H, W))
+        late = []                                    # a late subscriber gets no stale plate after a clear
+        h.client.create_subscription(Image, "/matte/background", late.append,
+                                     QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        time.sleep(0.5)
+        assert late == []
         refused = h.node.stats.counts["refused"]
         assert wait_for(lambda: h.node.stats.counts["refused"] > refused, 5, 0.05, lambda: h.pub.publish(msg))
     finally:
@@ -293,3 +302,17 @@ def test_base_model_without_refiner_mattes_and_refuses_refiner_changes(context, 
         assert h.node.settings.refine_mode == "sampling"
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("harness", [{"params": {"max_rate": 4.0}}], indirect=True)
+def test_max_rate_limits_the_matted_frames(harness, scene):
+    harness.capture(scene.background())
+    src = scene.frame(0)[0]
+    wait_for(lambda: False, 0.3, 0.02, lambda: harness.send(src))      # drain the capture's frames
+    before = harness.node.stats.counts["published"]
+    wait_for(lambda: False, 1.5, 0.02, lambda: harness.send(src))      # ~75 frames offered in 1.5 s
+    published = harness.node.stats.counts["published"] - before
+    assert 3 <= published <= 8, published                              # 4 Hz x 1.5 s = 6
+    assert harness.node.stats.counts["dropped"] > 30
+    res = harness.node.set_parameters([Parameter("max_rate", value=0.0)])[0]   # live: unlimited again
+    assert res.successful and harness.node.settings.max_rate == 0.0
