@@ -12,7 +12,7 @@ import dataclasses
 import sys
 import threading
 import time
-from typing import Optional, Tuple
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -93,6 +93,7 @@ class MatteNode(Node):
         self._plate_lock = threading.Lock()     # installing vs clearing plates (service threads)
         self._composites = {}               # (H, W) -> composite image resized to that size
         self.plate_hint_given = False
+        self._frame_id = ""                 # of the latest frame: the plate's header carries it
         self._stop = threading.Event()
 
         out_qos = QoSProfile(depth=5)
@@ -154,6 +155,7 @@ class MatteNode(Node):
             self.get_logger().warning(f"malformed image on {self.input_topic} dropped: {e}",
                                       throttle_duration_sec=WARN_PERIOD)
             return
+        self._frame_id = msg.header.frame_id
         capture = self._capture
         if capture is not None and not capture.done and arrived >= capture.started:
             capture.add(rgb)
@@ -208,7 +210,7 @@ class MatteNode(Node):
             self.engine.set_background(plate)
             self.plate_sizes.add(plate.shape[:2])
             self.plate_hint_given = False
-            header = Header(stamp=self.get_clock().now().to_msg())
+            header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self._frame_id)
             self._pub_bg.publish(rgb_to_msg(plate, header, "rgb8"))
 
     def _reload_plates(self, plate_dir: str) -> None:

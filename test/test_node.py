@@ -56,7 +56,7 @@ def test_capture_then_alpha_and_foreground_carry_the_input_header(harness, scene
     assert harness.node.plate_sizes == {(H, W)}
     # the plate is latched on /matte/background (transient local)
     bg = wait_for(lambda: harness.bgs, 5)[-1]
-    assert (bg.width, bg.height, bg.encoding) == (W, H, "rgb8")
+    assert (bg.width, bg.height, bg.encoding, bg.header.frame_id) == (W, H, "rgb8", "cam")
     np.testing.assert_array_equal(np.frombuffer(bytes(bg.data), np.uint8).reshape(H, W, 3), plate)
 
     src, _ = scene.frame(10)
