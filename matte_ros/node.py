@@ -39,6 +39,9 @@ __all__ = ["MatteNode", "NODE_NAME", "PLATE_HINT_DIFFERENCE", "build_engine", "m
 NODE_NAME = "matte_node"
 PLATE_HINT_DIFFERENCE = 0.9     # plate_difference above this: the plate is probably not this scene
 WARN_PERIOD = 5.0               # seconds between repeats of a throttled warning
+# camera input: sensor-data QoS (best effort, volatile) keeping only the newest frame
+INPUT_QOS = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
+                       durability=qos_profile_sensor_data.durability)
 _ENGINE_LIVE = ("backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold")
 
 
@@ -106,7 +109,7 @@ class MatteNode(Node):
 
         self.input_topic = self.resolve_topic_name("image") + ("/compressed" if s.compressed else "")
         self.create_subscription(CompressedImage if s.compressed else Image, self.input_topic, self._on_image,
-                                 qos_profile_sensor_data, callback_group=MutuallyExclusiveCallbackGroup())
+                                 INPUT_QOS, callback_group=MutuallyExclusiveCallbackGroup())
         services = ReentrantCallbackGroup()
         self.create_service(Trigger, "~/capture_background", self._on_capture, callback_group=services)
         self.create_service(Trigger, "~/clear_background", self._on_clear, callback_group=services)
