@@ -45,20 +45,21 @@ PARAMS: Tuple[ParamSpec, ...] = (
     ParamSpec("precision", "fp32", "Inference precision: fp32, fp16 or bf16", choices=tuple(PRECISIONS)),
     ParamSpec("compressed", False, "Subscribe to <image>/compressed (sensor_msgs/CompressedImage) "
               "instead of the raw image"),
-    ParamSpec("alpha_encoding", "mono8", "Encoding of /matte/alpha: mono8 or 32FC1", choices=ALPHA_ENCODINGS),
+    ParamSpec("alpha_encoding", "mono8", "Encoding of /matte/alpha: mono8 or 32FC1", choices=ALPHA_ENCODINGS, live=True),
     ParamSpec("foreground_encoding", "rgb8", "Encoding of /matte/foreground: rgb8, or bgra8 carrying the alpha",
-              choices=FOREGROUND_ENCODINGS),
+              choices=FOREGROUND_ENCODINGS, live=True),
     ParamSpec("publish_foreground", True, "Publish /matte/foreground"),
     ParamSpec("publish_composite", False, "Publish /matte/composite: the foreground over composite_image "
               "or composite_color"),
     ParamSpec("composite_color", [0, 255, 0], "Composite background colour [r, g, b], 0..255 each"),
     ParamSpec("composite_image", "", "Composite background image file (resized to the frame); "
               "'' = use composite_color"),
-    ParamSpec("plate_frames", 10, "Frames averaged into the plate by ~/capture_background", range=(1, 1000)),
+    ParamSpec("plate_frames", 10, "Frames averaged into the plate by ~/capture_background", range=(1, 1000),
+              live=True),
     ParamSpec("plate_path", "", "Directory where plates are saved and reloaded at start-up "
               "(plate_<W>x<H>.png); '' = keep them in memory only"),
     ParamSpec("plate_timeout", 10.0, "Seconds ~/capture_background waits for its frames before failing",
-              range=(0.1, 3600.0)),
+              range=(0.1, 3600.0), live=True),
     ParamSpec("max_rate", 0.0, "Most frames matted per second; 0 = as fast as frames and the device allow",
               range=(0.0, 1000.0), live=True),
 )

@@ -204,7 +204,7 @@ def test_output_encodings_and_composite(harness, scene):
     np.testing.assert_array_equal(np.frombuffer(bytes(comp.data), np.uint8).reshape(H, W, 3), want.composite)
 
 
-def test_runtime_parameter_changes_accepted_or_rejected_with_reason(harness):
+def test_runtime_parameter_changes_accepted_or_rejected_with_reason(harness, scene):
     node = harness.node
     res = node.set_parameters([Parameter("refine_mode", value="thresholding"),
                                Parameter("refine_threshold", value=0.3)])
@@ -216,6 +216,13 @@ def test_runtime_parameter_changes_accepted_or_rejected_with_reason(harness):
     assert all(r.successful for r in res)
     assert harness.engine.settings()["refine_sample_pixels"] == 2048
     assert harness.engine.settings()["backbone_scale"] == 0.25
+
+    res = node.set_parameters([Parameter("plate_frames", value=2), Parameter("alpha_encoding", value="32FC1")])
+    assert all(r.successful for r in res)
+    assert harness.capture(scene.background()).message == "plate 64x48 averaged from 2 frames"
+    header = harness.header()
+    msg = rgb_to_msg(scene.frame(1)[0], header, "rgb8")
+    assert harness.alpha_for(header, resend=lambda: harness.pub.publish(msg)).encoding == "32FC1"
 
     res = node.set_parameters([Parameter("device", value="cuda")])[0]
     assert not res.successful and res.reason.startswith("device is fixed at start-up")

@@ -45,8 +45,10 @@ def test_descriptors_carry_description_ranges_and_constraints():
     assert not d.integer_range and not d.floating_point_range
 
 
-def test_live_set_is_the_refiner_knobs_backbone_scale_and_max_rate():
-    assert set(LIVE) == {"backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold", "max_rate"}
+def test_live_set_is_what_the_node_reads_per_frame_or_per_call():
+    # engine settings, output encodings (read per frame), capture settings (read per call), rate
+    assert set(LIVE) == {"backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold", "max_rate",
+                         "alpha_encoding", "foreground_encoding", "plate_frames", "plate_timeout"}
 
 
 @pytest.mark.parametrize("name,value,expected", [
