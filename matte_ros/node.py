@@ -9,6 +9,7 @@ capture and mattes it; the capture service waits for its plate in its own callba
 spinning goes on. Run it on a MultiThreadedExecutor (``main`` does).
 """
 import dataclasses
+import os
 import sys
 import threading
 import time
@@ -30,6 +31,7 @@ from std_srvs.srv import Trigger
 
 from .engine import MattingEngine, NoBackgroundError, SizeMismatchError
 from .imaging import ImageFormatError, alpha_to_msg, compressed_to_rgb, foreground_to_msg, image_to_rgb, rgb_to_msg
+from .model import DEFAULT_WEIGHTS
 from .node_params import PARAMS, NodeSettings, check_changes, descriptor, settings_from
 from .node_stats import LatestFrame, NodeStats
 from .plate import PlateCapture, load_plates, remove_plates, save_plate
@@ -48,6 +50,9 @@ _ENGINE_LIVE = ("backbone_scale", "refine_mode", "refine_sample_pixels", "refine
 def build_engine(s: NodeSettings) -> MattingEngine:
     """The engine the parameters describe ('' model_path = the packaged default weights); its
     refiner settings are applied by MatteNode."""
+    if not s.model_path and not os.path.isfile(DEFAULT_WEIGHTS):
+        raise FileNotFoundError(f"model_path is '' and the packaged default weights {DEFAULT_WEIGHTS} do not exist; "
+                                "set model_path to a weight file (-p model_path:=/path/to/weights)")
     return MattingEngine(checkpoint=s.model_path or None, device=s.device, precision=s.precision)
 
 

@@ -323,3 +323,13 @@ def test_max_rate_limits_the_matted_frames(harness, scene):
     assert harness.node.stats.counts["dropped"] > 30
     res = harness.node.set_parameters([Parameter("max_rate", value=0.0)])[0]   # live: unlimited again
     assert res.successful and harness.node.settings.max_rate == 0.0
+
+
+def test_missing_default_weights_name_the_parameter_to_set(monkeypatch, tmp_path):
+    import matte_ros.node as node_mod
+    from matte_ros.node_params import settings_from
+    missing = str(tmp_path / "default.safetensors")
+    monkeypatch.setattr(node_mod, "DEFAULT_WEIGHTS", missing)
+    with pytest.raises(FileNotFoundError, match=f"model_path is '' and the packaged default weights {missing} do not "
+                                                r"exist; set model_path to a weight file \(-p model_path:="):
+        node_mod.build_engine(settings_from({"device": "cpu"}))
