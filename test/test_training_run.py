@@ -56,6 +56,11 @@ def test_two_step_training_every_mode(data, tmp_path):
     assert {g["name"]: g["lr"] for g in ref.extra["optimizer"]["param_groups"]} == {
         "backbone": 5e-5, "aspp": 5e-5, "decoder": 1e-4, "refiner": 3e-4}
 
+    # --init-weights: every tensor, refiner included
+    ft = Trainer(parse_config(tiny_args(data, str(tmp_path / "ft"), "refine")
+                              + ["--init-weights", os.path.join(ref_dir, "last.pth")]), log=lambda m: None)
+    assert _weights_equal(ft.net.state_dict(), ref.state_dict)
+
     # gan from the refine checkpoint: its refiner is not taken, the discriminator state is saved
     assert main(tiny_args(data, gan_dir, "gan") + ["--load-base", os.path.join(ref_dir, "last.pth")]) == 0
     gan = read_checkpoint(os.path.join(gan_dir, "last.pth"))
