@@ -158,8 +158,14 @@ def test_size_change_is_refused_until_a_plate_of_that_size_is_captured(harness, 
 
 @pytest.mark.parametrize("harness", [{"params": {"plate_timeout": 0.5}}], indirect=True)
 def test_capture_before_any_frame_times_out_with_a_reason(harness):
+    from std_srvs.srv import Trigger
     t0 = time.monotonic()
-    res = harness.call(harness.capture_cli)
+    first = harness.capture_cli.call_async(Trigger.Request())
+    time.sleep(0.1)
+    second = harness.call(harness.capture_cli)               # while the first one waits
+    assert not second.success and second.message == "a capture is already running; wait for its answer"
+    assert wait_for(first.done, 5)
+    res = first.result()
     assert 0.5 <= time.monotonic() - t0 < 5.0
     assert not res.success
     assert res.message == ("timed out after 0.5 s with 0 of 3 frames received on /image: "
