@@ -200,7 +200,7 @@ def compose_batch(pha: torch.Tensor, fgr: torch.Tensor, bgr: torch.Tensor, train
     idx = _pick(0.3, n, dev)
     if idx.any():
         shadow = warp_batch(pha[idx] * _uniform(0.0, 0.3), SHADOW_AFFINE)
-        k = int(torch.randint(20, 40, ()))
+        k = min(int(torch.randint(20, 40, ())), min(pha.shape[2:]))    # reflect padding needs k // 2 < side
         shadow = kornia.filters.box_blur(shadow, (k, k))
         scene[idx] = (scene[idx] - shadow).clamp(0, 1)
     src = fgr * pha + scene * (1 - pha)
