@@ -19,9 +19,12 @@ from matte_ros.imaging import rgb_to_msg
 from matte_ros.model import MattingRefine
 from matte_ros.node import MatteNode
 
-# one DDS domain per test process (and per module via offset), so parallel runs do not see each other
+
+
 def domain_id(offset: int) -> int:
-    return 1 + (os.getpid() * 2 + offset) % 100
+    """A DDS domain (1..100) of this test process, distinct per module ``offset`` (0, 1, 2), so test
+    runs of other helpers on this machine do not see each other's topics."""
+    return 1 + (os.getpid() * 3 + offset) % 100
 
 
 def tiny_model() -> MattingRefine:
