@@ -1,0 +1,282 @@
+"""Benchmark of the matting network, the fast path and the engine on this machine.
+
+    python -m matte_ros.bench              # HD and 4K, MobileNetV2 and ResNet-50 (a few minutes on 2 cores)
+    python -m matte_ros.bench --quick      # HD MobileNetV2 only, fewer repeats
+    make bench
+
+For each configuration (HD 1920x1080 at backbone_scale 0.25 with 80,000 sampled pixels; 4K 3840x2160
+at 0.125 with 320,000; prevent_oversampling off, as in the paper's speed test) it prints the FLOPs of
+the straightforward network (``torch.utils.flop_counter`` on MattingRefine), the median time of
+MattingRefine and of FastRefine measured interleaved in the same run, the fraction of the fp32
+matrix-multiply peak measured at the start of the run, bf16 (CPU) / fp16 (CUDA) speed with its
+accuracy cost (max and mean |delta alpha| against fp32), and the engine's time per frame (uint8
+frame in, alpha and foreground arrays out). ``--node`` adds the ROS node end to end with the fake
+camera (see :mod:`matte_ros.bench_node`).
+"""
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, NamedTuple, Optional
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
+from .model.fast import FastRefine
+
+__all__ = ["CONFIGS", "Config", "measure_peak", "count_flops", "interleaved", "bench_config", "main"]
+
+
+class Config(NamedTuple):
+    name: str
+    h: int
+    w: int
+    scale: float
+    pixels: int
+
+
+CONFIGS = {"hd": Config("HD", 1080, 1920, 0.25, 80_000), "4k": Config("4K", 2160, 3840, 0.125, 320_000)}
+
+
+def machine() -> str:
+    """CPU model name (as lscpu prints it), core count and torch threads."""
+    name = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def interleaved(fns: Dict[str, Callable[[], object]], repeats: int, device: torch.device,
+                warmup: int = 1) -> Dict[str, float]:
+    """Median seconds of each function, calling them in turn (a, b, c, a, b, c, ...) so that load
+    changes on a shared machine hit all of them alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: Dict[str, List[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            _sync(device)
+            t = time.perf_counter()
+            fn()
+            _sync(device)
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def measure_peak(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """fp32 matrix-multiply peak in FLOP/s: the best of ``repeats`` n x n x n products."""
+    a, b = torch.rand(n, n, device=device), torch.rand(n, n, device=device)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        t = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best
+
+
+def count_flops(model: MattingRefine, src: torch.Tensor, bgr: torch.Tensor) -> int:
+    """FLOPs of one forward pass of the straightforward network (convolutions and matmuls)."""
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(src, bgr)
+    return counter.get_total_flops()
+
+
+def _model(backbone: str, weights: Optional[str]) -> MattingRefine:
+    """The given weights, else the default weights when they are this backbone, else random ones
+    (timing with prevent_oversampling off refines the same number of patches whatever the weights)."""
+    path = weights or (DEFAULT_WEIGHTS if os.path.isfile(DEFAULT_WEIGHTS) else None)
+    if path:
+        model = load_checkpoint(path)
+        if isinstance(model, MattingRefine) and model.backbone_name == backbone:
+            return model.eval()
+        if weights:
+            raise ValueError(f"{weights} holds a {type(model).__name__}({getattr(model, 'backbone_name', '?')}), "
+                             f"not a MattingRefine({backbone})")
+    return MattingRefine(backbone).eval()
+
+
+def scene(cfg: Config, seed: int = 0):
+    """(src, bgr) uint8 (H, W, 3) RGB: the synthetic scene with a person, and its plate."""
+    from .synthetic import SceneSequence
+    seq = SceneSequence(cfg.h, cfg.w, seed=seed)
+    return seq.frame(10)[0], seq.background()
+
+
+def _tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(rgb).to(device).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous()
+
+
+def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int, peak: float,
+                 weights: Optional[str] = None, engine: bool = True) -> Dict[str, object]:
+    """One row of the table: FLOPs, times (reference, fast, reduced precision, engine), accuracy."""
+    model = _model(backbone, weights).to(device)
+    model.backbone_scale = cfg.scale
+    r = model.refiner
+    r.mode, r.sample_pixels, r.prevent_oversampling = "sampling", cfg.pixels, False
+    src_u8, bgr_u8 = scene(cfg)
+    src, bgr = _tensor(src_u8, device), _tensor(bgr_u8, device)
+    flops = count_flops(model, src, bgr)
+    fast = FastRefine(model)
+    plate = fast.prepare_plate(bgr)
+    low_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    low = FastRefine(model, dtype=low_dtype)
+    low_plate = low.prepare_plate(bgr)
+
+    def reference():
+        with torch.inference_mode():
+            return model(src, bgr)
+
+    fns = {"reference": reference, "fast": lambda: fast(src, plate), "low": lambda: low(src, low_plate)}
+    if device.type == "cuda":
+        loop = CudaLoop(low, cfg.h, cfg.w)
+        fns["cuda_loop"] = lambda: loop(src_u8, low_plate)
+    if engine:
+        from .engine import MattingEngine
+        eng = MattingEngine(model=model, device=str(device))
+        eng.set_background(bgr_u8)
+        fns["engine"] = lambda: eng.process(src_u8)
+    times = interleaved(fns, repeats, device)
+    ref = reference()
+    pha, fgr = fast(src, plate)
+    pha_low, _ = low(src, low_plate)
+    d_low = (pha_low.float() - ref.pha).abs()
+    return {"backbone": backbone, "config": cfg.name, "flops": flops, "times": times,
+            "peak_fraction": flops / times["fast"] / peak, "low_dtype": str(low_dtype).replace("torch.", ""),
+            "fast_max_dpha": (pha - ref.pha).abs().max().item(), "fast_max_dfgr": (fgr - ref.fgr).abs().max().item(),
+            "low_max_dpha": d_low.max().item(), "low_mean_dpha": d_low.mean().item(),
+            "patches": int(ref.ref_sm.sum().item())}
+
+
+class CudaLoop:
+    """The CUDA frame loop: uint8 frames staged in pinned host memory, non-blocking copies both ways
+    and one synchronisation per frame (on the final copy's event); nothing in between waits for the
+    GPU (FastRefine is sync-free in sampling mode)."""
+
+    def __init__(self, fast: FastRefine, h: int, w: int):
+        self.fast, dev = fast, fast.device
+        self.host_in = torch.empty((h, w, 3), dtype=torch.uint8).pin_memory()
+        self.host_pha = torch.empty((1, 1, h, w), dtype=torch.float32).pin_memory()
+        self.host_fgr = torch.empty((1, 3, h, w), dtype=torch.float32).pin_memory()
+        self.done = torch.cuda.Event()
+        self.dev = dev
+
+    def __call__(self, frame: np.ndarray, plate) -> None:
+        self.host_in.numpy()[...] = frame
+        u8 = self.host_in.to(self.dev, non_blocking=True)
+        src = u8.permute(2, 0, 1).unsqueeze(0).to(self.fast.dtype).div_(255)
+        pha, fgr = self.fast(src, plate)
+        self.host_pha.copy_(pha.float(), non_blocking=True)
+        self.host_fgr.copy_(fgr.float(), non_blocking=True)
+        self.done.record()
+        self.done.synchronize()
+
+
+def table(rows: List[Dict[str, object]], peak: float) -> str:
+    """The rows as a markdown table (times in ms)."""
+    head = ("| model | frame | GFLOP | reference ms | fast ms | speed-up | % of peak | target ms | "
+            "low-precision ms | max / mean abs d-alpha | engine ms | engine / fast |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for row in rows:
+        t = row["times"]
+        target = row["flops"] / (0.6 * peak) * 1e3
+        eng = t.get("engine")
+        lines.append(
+            f"| {row['backbone']} | {row['config']} | {row['flops'] / 1e9:.1f} | {t['reference'] * 1e3:.0f} | "
+            f"{t['fast'] * 1e3:.0f} | {t['reference'] / t['fast']:.2f}x | {100 * row['peak_fraction']:.0f}% | "
+            f"{target:.0f} | {row['low_dtype']} {t['low'] * 1e3:.0f} | "
+            f"{row['low_max_dpha']:.3f} / {row['low_mean_dpha']:.5f} | "
+            + (f"{eng * 1e3:.0f} | {eng / t['fast']:.2f} |" if eng else "- | - |"))
+    return "\n".join(lines)
+
+
+def targets(rows: List[Dict[str, object]], peak: float) -> List[str]:
+    """The issue's targets, each with the measured numbers and whether it holds."""
+    out = []
+    by = {(r["backbone"], r["config"]): r for r in rows}
+    hd, uhd = by.get(("mobilenetv2", "HD")), by.get(("mobilenetv2", "4K"))
+    if hd:
+        limit = hd["flops"] / (0.6 * peak)
+        t = hd["times"]["fast"]
+        out.append(f"HD MobileNetV2 model time {t * 1e3:.0f} ms <= F / (0.6 x peak) = {limit * 1e3:.0f} ms: "
+                   f"{'holds' if t <= limit else f'misses by {t / limit:.2f}x'}")
+    if hd and uhd:
+        t4, t2 = uhd["times"]["fast"], hd["times"]["fast"]
+        out.append(f"4K MobileNetV2 {t4 * 1e3:.0f} ms <= 2 x HD = {2 * t2 * 1e3:.0f} ms: "
+                   f"{'holds' if t4 <= 2 * t2 else f'misses by {t4 / (2 * t2):.2f}x'}")
+    for r in rows:
+        if "engine" in r["times"]:
+            e, m = r["times"]["engine"], r["times"]["fast"]
+            out.append(f"engine {r['backbone']} {r['config']} {e * 1e3:.0f} ms <= 1.1 x model = {1.1 * m * 1e3:.0f} ms: "
+                       f"{'holds' if e <= 1.1 * m else f'misses by {e / (1.1 * m):.2f}x'}")
+    for r in rows:
+        if "cuda_loop" in r["times"]:
+            out.append(f"CUDA frame loop {r['backbone']} {r['config']} ({r['low_dtype']}, uint8 in, float32 alpha and "
+                       f"foreground back in pinned memory): {r['times']['cuda_loop'] * 1e3:.1f} ms")
+    for r in rows:
+        out.append(f"fast vs reference {r['backbone']} {r['config']}: max |d alpha| {r['fast_max_dpha']:.1e}, "
+                   f"max |d fgr| {r['fast_max_dfgr']:.1e} ({r['patches']} patches refined)")
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m matte_ros.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="HD MobileNetV2 only, 3 repeats")
+    p.add_argument("--backbones", nargs="+", default=["mobilenetv2", "resnet50"])
+    p.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["hd", "4k"])
+    p.add_argument("--repeats", type=int, default=5, help="timed runs of each variant (median reported)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--weights", default=None, help="weight file (default: the package's default weights "
+                   "when they match the backbone, else random weights)")
+    p.add_argument("--no-engine", action="store_true", help="model timings only")
+    p.add_argument("--node", action="store_true", help="also run the ROS node end to end with the fake camera")
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda given but CUDA is not available")
+    if args.quick:
+        args.backbones, args.configs, args.repeats = ["mobilenetv2"], ["hd"], 3
+    print(f"machine: {machine()}; device {device}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    peak = measure_peak(device)
+    print(f"fp32 matmul peak (best of 10 2048^3 products): {peak / 1e9:.0f} GFLOP/s", flush=True)
+    rows = []
+    for backbone in args.backbones:
+        for key in args.configs:
+            rows.append(bench_config(backbone, CONFIGS[key], device, args.repeats, peak, args.weights,
+                                     engine=not args.no_engine))
+            print(table(rows[-1:], peak).splitlines()[-1], flush=True)
+    print()
+    print(f"Medians of {args.repeats} interleaved runs; prevent_oversampling off; load average at the end "
+          f"{os.getloadavg()[0]:.1f}.")
+    print(table(rows, peak))
+    print()
+    for line in targets(rows, peak):
+        print("- " + line)
+    if args.node:
+        from .bench_node import run_node_bench
+        run_node_bench()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
