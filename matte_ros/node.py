@@ -21,6 +21,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
@@ -165,22 +166,16 @@ class MatteNode(Node):
             return
         self._frame_id = msg.header.frame_id
         capture = self._capture
-        if capture is not None and not capture.done and arrived >= capture.started:
+        capturing = capture is not None and not capture.done
+        if capturing and arrived >= capture.started:
             capture.add(rgb)
         h, w = rgb.shape[:2]
         try:
             res = self.engine.process(rgb, composite=self._composite_for(h, w))
-        except NoBackgroundError:
+        except (NoBackgroundError, SizeMismatchError) as e:
             self.stats.add("refused")
-            self.get_logger().warning(
-                f"no background plate yet, nothing is published: with the scene empty, call "
-                f"{self.resolve_service_name('~/capture_background')} (std_srvs/srv/Trigger)",
-                throttle_duration_sec=WARN_PERIOD)
-            return
-        except SizeMismatchError as e:
-            self.stats.add("refused")
-            self.get_logger().warning(f"frame refused: {e} (call ~/capture_background again)",
-                                      throttle_duration_sec=WARN_PERIOD)
+            if not capturing:           # the user has already done what the warnings would ask
+                self._warn_refused(e)
             return
         if res.plate_difference > PLATE_HINT_DIFFERENCE and not self.plate_hint_given:
             self.plate_hint_given = True
@@ -189,6 +184,16 @@ class MatteNode(Node):
                 "empty scene seen by this same camera from the same position (not a new background); "
                 "recapture it with ~/capture_background")
         self._publish(msg.header, res)
+
+    def _warn_refused(self, e: Exception) -> None:
+        if isinstance(e, NoBackgroundError):
+            self.get_logger().warning(
+                f"no background plate yet, nothing is published: with the scene empty, call "
+                f"{self.resolve_service_name('~/capture_background')} (std_srvs/srv/Trigger)",
+                throttle_duration_sec=WARN_PERIOD)
+        else:
+            self.get_logger().warning(f"frame refused: {e} (call ~/capture_background again)",
+                                      throttle_duration_sec=WARN_PERIOD)
 
     def _composite_for(self, h: int, w: int):
         if self._pub_comp is None:
@@ -317,7 +322,7 @@ def main(args=None) -> int:
     rclpy.init(args=args)
     try:
         node = MatteNode()
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, ParameterException) as e:     # bad parameters, missing model
         print(f"matte_node: cannot start: {e}", file=sys.stderr)
         rclpy.try_shutdown()
         return 1

@@ -293,12 +293,17 @@ def test_bad_configuration_raises_a_clear_error(context, model):
         Harness(context, model, params={"publish_composite": True, "composite_image": "/nonexistent.png"})
 
 
-def test_main_exits_1_with_a_clear_message_when_the_model_is_missing(tmp_path, capsys):
+@pytest.mark.parametrize("args,says", [
+    (["-p", "model_path:=/nonexistent/missing.pth"], "/nonexistent/missing.pth"),
+    (["-p", "plate_frames:=0"], "plate_frames out of range. Min: 1, Max: 1000"),        # rclpy's range check
+    (["-p", "plate_timeout:=5"], "expecting type 'DOUBLE'"),                          # rclpy's type check
+    (["-p", "precision:=fp8"], "precision must be one of 'fp32', 'fp16', 'bf16', got 'fp8'"),
+])
+def test_main_exits_1_with_a_clear_message_on_a_bad_start(args, says, capsys):
     from matte_ros.node import main
-    missing = str(tmp_path / "missing.pth")
-    assert main(["matte_node", "--ros-args", "-p", f"model_path:={missing}", "-p", "device:=cpu"]) == 1
+    assert main(["matte_node", "--ros-args", "-p", "device:=cpu", *args]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("matte_node: cannot start:") and missing in err
+    assert err.startswith("matte_node: cannot start:") and says in err
 
 
 def test_base_model_without_refiner_mattes_and_refuses_refiner_changes(context, scene):
