@@ -19,5 +19,13 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q test
 
+## The first command of the README: fake camera + node with the default model, plate captured, frames scored (out/demo/).
+demo: $(STAMP)
+	$(PY) -m matte_ros.demo
+
 clean-venv:
 	rm -rf $(VENV)
+
+## Performance table (README "Performance"): model, fast path, bf16 and engine timings. BENCH_ARGS=--quick for a short run.
+bench: $(STAMP)
+	$(PY) -m matte_ros.bench $(BENCH_ARGS)

@@ -26,6 +26,7 @@ setup(
             "matte_node = matte_ros.node:main",
             "fake_camera = matte_ros.fake_camera:main",
             "capture_once = matte_ros.capture_once:main",
+            "matte_demo = matte_ros.demo:main",
         ],
     },
 )
