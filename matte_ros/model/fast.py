@@ -48,16 +48,17 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     return module
 
 
-def _rows(x: torch.Tensor) -> torch.Tensor:
-    """x: (B, C, H, W) -> (B*H*W, C) pixel rows (a view when x is channels_last, else one copy)."""
-    return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
-
-
 def _gather(x: torch.Tensor, b: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """x: (B, C, H, W); b: (P,), ys: (P, m), xs: (P, n) in-range indices -> (P, m, n, C)."""
-    H, W = x.shape[2], x.shape[3]
-    flat = (b[:, None, None] * H + ys[:, :, None]) * W + xs[:, None, :]
-    return _rows(x).index_select(0, flat.reshape(-1)).view(*flat.shape, x.shape[1])
+    """x: (B, C, H, W); b: (P,), ys: (P, m), xs: (P, n) in-range indices -> (P, m, n, C).
+    Channels_last x: whole pixel rows are copied; otherwise each channel plane is indexed (no
+    copy of x itself)."""
+    B, C, H, W = x.shape
+    flat = ((b[:, None, None] * H + ys[:, :, None]) * W + xs[:, None, :]).reshape(-1)
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        out = x.permute(0, 2, 3, 1).reshape(-1, C).index_select(0, flat)
+    else:
+        out = x.transpose(0, 1).reshape(C, -1).index_select(1, flat).t()
+    return out.reshape(b.shape[0], ys.shape[1], xs.shape[1], C)
 
 
 def windows(x: torch.Tensor, b: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int) -> torch.Tensor:
@@ -118,9 +119,10 @@ class Plate:
     """
 
     def __init__(self, bgr: torch.Tensor, size: Tuple[int, int]):
-        self.bgr = bgr
+        half = F.interpolate(bgr, (bgr.shape[2] // 2, bgr.shape[3] // 2), mode="bilinear", align_corners=False)
+        self.bgr = bgr.contiguous(memory_format=torch.channels_last)       # pixel rows: cheap patch gathers
+        self.half = half.contiguous(memory_format=torch.channels_last)
         self.size = size
-        self.half = F.interpolate(bgr, (bgr.shape[2] // 2, bgr.shape[3] // 2), mode="bilinear", align_corners=False)
         self._small: Dict[float, torch.Tensor] = {}
 
     def small(self, scale: float) -> torch.Tensor:
