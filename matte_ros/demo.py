@@ -252,7 +252,7 @@ def run(opts: argparse.Namespace) -> Dict[str, Any]:
         node_status = dict(collector.node_status)
         camera_stamps, output_stamps = collector.stamps()
     finally:
-        for child in reversed(children):        # the node first: it may be mid-frame
+        for child in reversed(children):        # the camera first (no new frames), then the node
             child.stop()
         if collector is not None:
             collector.close()
