@@ -61,6 +61,9 @@ def test_project_checkpoint_round_trip_keeps_config_and_extra(tmp_path):
     assert loaded.backbone_scale == 0.5 and loaded.refiner.mode == "full"
     assert _same_weights(m, loaded)
     assert [p.name for p in path.parent.iterdir()] == ["last.pth"]  # no temporary left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
 
 
 @pytest.mark.parametrize("dtype,atol", [(None, 0.0), (torch.float16, 1e-3)])
