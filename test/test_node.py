@@ -247,7 +247,13 @@ def test_plate_hint_when_the_frame_differs_almost_everywhere(harness, scene):
     msg = rgb_to_msg(other, header, "rgb8")
     assert harness.alpha_for(header, resend=lambda: harness.pub.publish(msg)) is not None
     assert harness.node.plate_hint_given
-    time.sleep(0.2)                              # let the resent frames drain
+    seen = [-1]
+
+    def settled():                               # no resent frame arrived during the last 0.3 s
+        n, seen[0] = seen[0], harness.node.stats.counts["received"]
+        return n == seen[0]
+    assert wait_for(settled, 20, 0.3)
+    time.sleep(0.1)                              # and the worker has taken the last one
     harness.capture(scene.background())          # a new plate re-arms the hint
     assert not harness.node.plate_hint_given
 
