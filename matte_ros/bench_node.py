@@ -19,8 +19,6 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
-
 from .model import DEFAULT_WEIGHTS, MattingRefine, save_safetensors
 
 __all__ = ["SIZES", "run_node_bench", "main"]

@@ -12,14 +12,13 @@ from typing import Tuple
 
 import cv2
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from .imaging import alpha_to_msg, rgb_to_msg
+from .ros_main import run_node
 from .synthetic import SceneSequence
 
 __all__ = ["scene_frame", "encode_compressed", "FakeCamera", "main"]
@@ -99,25 +98,7 @@ class FakeCamera(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = FakeCamera()
-    except ValueError as e:
-        print(f"fake_camera: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():
-            raise
-        # else: a callback raced Ctrl-C / SIGTERM (e.g. publishing on the closed context): a clean exit
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("fake_camera", FakeCamera, (ValueError,), args)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,11 @@ from typing import Optional
 
 import cv2
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rclpy.time import Time
@@ -36,6 +35,7 @@ from .model import DEFAULT_WEIGHTS
 from .node_params import PARAMS, NodeSettings, check_changes, descriptor, settings_from
 from .node_stats import LatestFrame, NodeStats
 from .plate import PlateCapture, load_plates, remove_plates, save_plate
+from .ros_main import run_node
 
 __all__ = ["MatteNode", "NODE_NAME", "PLATE_HINT_DIFFERENCE", "build_engine", "main"]
 
@@ -319,28 +319,9 @@ class MatteNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = MatteNode()
-    except (ValueError, OSError, ParameterException) as e:     # bad parameters, missing model
-        print(f"matte_node: cannot start: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():
-            raise
-        # else: a callback raced Ctrl-C / SIGTERM (e.g. publishing on the closed context): a clean exit
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    # bad parameters or a missing model stop the start with a clear message and exit code 1
+    return run_node("matte_node", MatteNode, (ValueError, OSError, ParameterException), args,
+                    make_executor=lambda: MultiThreadedExecutor(num_threads=4))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Any, Dict, Mapping, Optional
 import torch
 from torch import nn
 
-from .matting import MattingBase, MattingRefine, build_model
+from .matting import MattingRefine, build_model
 
 __all__ = ["DEFAULT_WEIGHTS", "CheckpointError", "Checkpoint", "read_checkpoint", "load_checkpoint", "load_weights",
            "infer_config", "save_checkpoint", "save_safetensors", "atomic_write"]
