@@ -144,6 +144,9 @@ class Collector:
         self.node.destroy_node()
 
 
+CAPTURE_ATTEMPTS = 3      # capture calls while the scene is still empty
+CAPTURE_TIMEOUT = 4.0     # s, the node's plate_timeout for each call
+
 def _wait(what: str, pred, children: List[Child], timeout: float, step: float = 0.05):
     """Poll ``pred`` until truthy; DemoError when a child dies or ``timeout`` s pass."""
     end = time.monotonic() + timeout
@@ -193,6 +196,9 @@ def run(opts: argparse.Namespace) -> Dict[str, Any]:
 
     _prepare_out(opts.out)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    # Fast DDS's default UDP transport loses most 640x480 frames under best-effort (sensor-data) QoS;
+    # its LARGE_DATA builtin transports (shared memory + TCP) deliver them.
+    os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
     env = dict(os.environ, ROS_DOMAIN_ID=str(opts.domain_id), PYTHONUNBUFFERED="1")
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=opts.domain_id, signal_handler_options=SignalHandlerOptions.NO)
@@ -200,7 +206,8 @@ def run(opts: argparse.Namespace) -> Dict[str, Any]:
     collector = None
     try:
         collector = Collector(ctx)
-        node_args = ["-p", f"model_path:={model}", "-p", "publish_composite:=true", "-p", f"device:={opts.device}"]
+        node_args = ["-p", f"model_path:={model}", "-p", "publish_composite:=true", "-p", f"device:={opts.device}",
+                     "-p", f"plate_timeout:={CAPTURE_TIMEOUT!r}"]
         for p in opts.param:
             node_args += ["-p", p]
         print(f"starting matte_node (model {model}) in ROS domain {opts.domain_id}", flush=True)
@@ -214,8 +221,13 @@ def run(opts: argparse.Namespace) -> Dict[str, Any]:
         children.append(Child("fake_camera", "matte_ros.fake_camera", cam_args,
                               os.path.join(opts.out, "camera.log"), env))
         _wait("the first camera frame", lambda: collector.camera_stamps, children, opts.timeout)
-        future = collector.capture.call_async(Trigger.Request())
-        res = _wait("the capture_background answer", lambda: future.done() and future.result(), children, 60.0)
+        for attempt in range(CAPTURE_ATTEMPTS):
+            # A freshly started node can take a few seconds to receive large frames: ask again while empty.
+            future = collector.capture.call_async(Trigger.Request())
+            res = _wait("the capture_background answer", lambda: future.done() and future.result(), children, 60.0)
+            if res.success or collector.subject_seen_ns is not None or attempt + 1 == CAPTURE_ATTEMPTS:
+                break
+            print(f"capture_background: {res.message}; asking again", flush=True)
         answered = collector.now_ns()
         if not res.success:
             raise DemoError(f"capture_background failed: {res.message}")
@@ -279,7 +291,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--width", type=int, default=640, help="camera frame width")
     p.add_argument("--height", type=int, default=480, help="camera frame height")
     p.add_argument("--rate", type=float, default=10.0, help="camera frames per second")
-    p.add_argument("--empty-seconds", type=float, default=5.0, help="seconds of empty scene (the plate)")
+    p.add_argument("--empty-seconds", type=float, default=15.0, help="seconds of empty scene (the plate)")
     p.add_argument("--seed", type=int, default=0, help="scene seed of the fake camera")
     p.add_argument("--frames", type=int, default=60, help="matted frames to collect and score (>= 2)")
     p.add_argument("--save", type=int, default=4, help="frames written as PNGs and shown in the contact sheet")
