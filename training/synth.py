@@ -11,6 +11,7 @@ Every image is rendered from its own generator seeded by ``(seed, stream, index)
 not depend on the counts, on the order of rendering or on the number of worker processes, and the
 same seed writes byte-identical files.
 """
+import multiprocessing
 import os
 import re
 import time
@@ -207,7 +208,9 @@ def write_dataset(out: str, spec: SynthSpec, workers: int = 1, overwrite: bool =
     start, files = time.perf_counter(), 0
     step = max(len(jobs) // 10, 1)
     if workers > 1:
-        pool = ProcessPoolExecutor(workers, initializer=_init_worker)
+        # spawn, not fork: a fork of a process that already runs threads (torch, rclpy) can deadlock
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker)
         results = pool.map(_job, jobs, chunksize=4)
     else:
         pool, results = None, map(_job, jobs)
