@@ -23,7 +23,7 @@ from .model import DEFAULT_WEIGHTS, REFINE_MODES, MattingRefine, load_checkpoint
 from .model.fast import FastRefine, Plate
 
 __all__ = ["MattingEngine", "MatteResult", "NoBackgroundError", "SizeMismatchError", "PRECISIONS",
-           "PLATE_DIFF_THRESHOLD", "resolve_device"]
+           "PLATE_DIFF_THRESHOLD", "AUTO_SCALE", "auto_backbone_scale", "resolve_device"]
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # A pixel "differs from the plate" when some channel differs by more than this (values 0..1).
@@ -31,6 +31,17 @@ PLATE_DIFF_THRESHOLD = 0.1
 _DIFF_LEVELS = int(PLATE_DIFF_THRESHOLD * 255)    # |a - b| / 255 > 0.1  <=>  |a - b| > 25 for integers
 
 Composite = Union[None, Sequence[int], np.ndarray]
+
+# backbone_scale setting meaning "choose per frame size with auto_backbone_scale".
+AUTO_SCALE = 0.0
+# The paper runs the coarse pass 480 pixels wide: HD at 0.25, 4K at 0.125.
+_COARSE_LONG_SIDE = 480
+
+
+def auto_backbone_scale(height: int, width: int) -> float:
+    """The backbone_scale that runs the coarse pass with a long side of 480 pixels, as the paper's
+    settings do (1920x1080 -> 0.25, 3840x2160 -> 0.125), at most 1/2 (640x480 -> 0.5)."""
+    return min(0.5, _COARSE_LONG_SIDE / max(height, width))
 
 
 class MatteResult(NamedTuple):
@@ -111,7 +122,8 @@ def _plate_difference(frame: np.ndarray, plate: np.ndarray) -> float:
 class _Plate(NamedTuple):
     rgb: np.ndarray          # (H, W, 3) uint8, read-only: the plate as given
     u8: torch.Tensor         # (H, W, 3) uint8 on the device (to re-prepare when backbone_scale changes)
-    prepared: Any            # what _prepare_plate returned
+    scale: float             # the backbone_scale of frames of this size (auto resolved)
+    prepared: Any            # what _prepare_plate returned at that scale
 
 
 class MattingEngine:
@@ -155,6 +167,7 @@ class MattingEngine:
         self._fast = FastRefine(self.model) if isinstance(self.model, MattingRefine) else None
         self._lock = threading.Lock()
         self._plates: Dict[Tuple[int, int], _Plate] = {}
+        self._scale_setting = getattr(self.model, "backbone_scale", None)     # AUTO_SCALE or a fixed scale
         self.configure(backbone_scale=backbone_scale, refine_mode=refine_mode,
                        refine_sample_pixels=refine_sample_pixels, refine_threshold=refine_threshold)
 
@@ -165,12 +178,13 @@ class MattingEngine:
             if not isinstance(self.model, MattingRefine):
                 return {}
             r = self.model.refiner
-            return {"backbone_scale": self.model.backbone_scale, "refine_mode": r.mode,
+            return {"backbone_scale": self._scale_setting, "refine_mode": r.mode,
                     "refine_sample_pixels": r.sample_pixels, "refine_threshold": r.threshold}
 
     def configure(self, *, refine_mode: Optional[str] = None, refine_sample_pixels: Optional[int] = None,
                   refine_threshold: Optional[float] = None, backbone_scale: Optional[float] = None) -> None:
-        """Change settings live (None = keep). All values are checked before any is applied;
+        """Change settings live (None = keep). backbone_scale AUTO_SCALE (0) picks
+        auto_backbone_scale for each frame size. All values are checked before any is applied;
         ValueError says which one is wrong and why. Takes effect from the next frame."""
         given = {k: v for k, v in (("refine_mode", refine_mode), ("refine_sample_pixels", refine_sample_pixels),
                                    ("refine_threshold", refine_threshold), ("backbone_scale", backbone_scale))
@@ -189,11 +203,28 @@ class MattingEngine:
                 r.sample_pixels = int(refine_sample_pixels)
             if refine_threshold is not None:
                 r.threshold = float(refine_threshold)
-            if backbone_scale is not None and float(backbone_scale) != self.model.backbone_scale:
-                self.model.backbone_scale = float(backbone_scale)
+            if backbone_scale is not None:
+                self._scale_setting = float(backbone_scale)
+                if self._scale_setting != AUTO_SCALE:
+                    self.model.backbone_scale = self._scale_setting
                 with torch.inference_mode():
-                    for size, p in self._plates.items():    # plate-side work may depend on the scale
-                        self._plates[size] = p._replace(prepared=self._prepare_plate(_to_float(p.u8, self.dtype)))
+                    for size, p in self._plates.items():    # plate-side work depends on the scale
+                        if self._scale_for(*size) != p.scale:
+                            self._plates[size] = self._new_plate(p.rgb, p.u8)
+
+    def _scale_for(self, h: int, w: int) -> Optional[float]:
+        s = self._scale_setting                   # None: a model without backbone_scale
+        return auto_backbone_scale(h, w) if s == AUTO_SCALE else s
+
+    def _use_scale(self, scale: Optional[float]) -> None:
+        if scale is not None:
+            self.model.backbone_scale = scale
+
+    def _new_plate(self, rgb: np.ndarray, u8: torch.Tensor) -> _Plate:
+        """The plate of rgb/u8 prepared at its frame size's scale (under the lock)."""
+        scale = self._scale_for(*rgb.shape[:2])
+        self._use_scale(scale)
+        return _Plate(rgb, u8, scale, self._prepare_plate(_to_float(u8, self.dtype)))
 
     # ---- plates ---------------------------------------------------------------------------
     @torch.inference_mode()
@@ -204,9 +235,8 @@ class MattingEngine:
         rgb = np.array(frame, copy=True)                         # ours: the caller may reuse its buffer
         u8 = torch.from_numpy(rgb).to(self.device)
         rgb.flags.writeable = False
-        bgr = _to_float(u8, self.dtype)
         with self._lock:
-            self._plates[rgb.shape[:2]] = _Plate(rgb, u8, self._prepare_plate(bgr))
+            self._plates[rgb.shape[:2]] = self._new_plate(rgb, u8)
 
     def clear_background(self, size: Optional[Tuple[int, int]] = None) -> None:
         """Forget the plate of ``size`` = (H, W), or every plate when size is None."""
@@ -250,6 +280,7 @@ class MattingEngine:
         src = _to_float(u8, self.dtype)
         with self._lock:
             plate = self._plate_for(h, w)
+            self._use_scale(plate.scale)
             pha, fgr = self._infer(src, plate.prepared)
         diff = _plate_difference(frame, plate.rgb)
         comp = None if bg is None else _to_u8_hwc(torch.lerp(bg, fgr.float(), pha.float()))
@@ -302,9 +333,9 @@ def _validate_settings(refine_mode=None, refine_sample_pixels=None, refine_thres
             raise ValueError(f"refine_threshold must be a number in [0, 1] (the error map's range), "
                              f"got {refine_threshold!r}")
     if backbone_scale is not None:
-        if not _is_real(backbone_scale) or not 0.0 < backbone_scale <= 0.5:
+        if not _is_real(backbone_scale) or not (0.0 < backbone_scale <= 0.5 or backbone_scale == AUTO_SCALE):
             raise ValueError(f"backbone_scale must be a number in (0, 0.5] (the coarse pass runs at most at half "
-                             f"resolution), got {backbone_scale!r}")
+                             f"resolution) or 0 (auto), got {backbone_scale!r}")
 
 
 def _is_real(x: Any) -> bool:

@@ -34,8 +34,8 @@ PARAMS: Tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "Weight file (.pth or .safetensors); '' = the packaged default model"),
     ParamSpec("backbone", "", "Expected backbone of the weight file; '' accepts the file's own, a name "
               "(resnet50, resnet101, mobilenetv2) must match it", choices=("",) + tuple(BACKBONES)),
-    ParamSpec("backbone_scale", 0.25, "Downsampling of the frame for the coarse network "
-              "(0.25 for HD, 0.125 for 4K)", range=(0.01, 0.5), live=True),
+    ParamSpec("backbone_scale", 0.0, "Downsampling of the frame for the coarse network; 0 = auto: "
+              "480 px on the long side, at most 0.5 (HD 0.25, 4K 0.125, 640x480 0.5)", range=(0.0, 0.5), live=True),
     ParamSpec("refine_mode", "sampling", "Refiner patch selection: sampling (top errors), thresholding "
               "(error > refine_threshold) or full", choices=tuple(REFINE_MODES), live=True),
     ParamSpec("refine_sample_pixels", 80_000, "Pixels refined per frame in sampling mode "

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from matte_ros import engine as engine_mod
-from matte_ros.engine import (PLATE_DIFF_THRESHOLD, MattingEngine, NoBackgroundError, SizeMismatchError,
-                              resolve_device)
+from matte_ros.engine import (AUTO_SCALE, PLATE_DIFF_THRESHOLD, MattingEngine, NoBackgroundError,
+                              SizeMismatchError, auto_backbone_scale, resolve_device)
 from matte_ros.model import MattingBase, MattingRefine, save_checkpoint
 
 
@@ -165,6 +165,36 @@ def test_plate_is_prepared_once_per_plate_and_again_on_scale_change(net):
     assert len(calls) == 4
 
 
+def test_auto_backbone_scale_follows_the_paper_per_frame_size(net):
+    assert auto_backbone_scale(1080, 1920) == 0.25 and auto_backbone_scale(2160, 3840) == 0.125
+    assert auto_backbone_scale(720, 1280) == 0.375 and auto_backbone_scale(480, 640) == 0.5
+    assert auto_backbone_scale(1920, 1080) == 0.25                       # portrait: the long side counts
+    seen = []
+
+    class Recording(MattingEngine):
+        def _prepare_plate(self, bgr):
+            return (self.model.backbone_scale, bgr)
+
+        def _infer(self, src, plate):
+            seen.append((src.shape[-1], plate[0], self.model.backbone_scale))
+            return super()._infer(src, plate[1])
+
+    eng = Recording(model=copy.deepcopy(net), device="cpu", backbone_scale=AUTO_SCALE)
+    small, large = frames(48, 64), frames(40, 1920)
+    for src, bgr in (small, large):
+        eng.set_background(bgr)
+    for src, _ in (small, large, small):
+        eng.process(src)
+    assert seen == [(64, 0.5, 0.5), (1920, 0.25, 0.25), (64, 0.5, 0.5)]
+    assert eng.settings()["backbone_scale"] == AUTO_SCALE
+    ref = make_engine(net, backbone_scale=0.25)                          # auto at 1920 wide = fixed 0.25
+    ref.set_background(large[1])
+    np.testing.assert_allclose(eng.process(large[0]).alpha, ref.process(large[0]).alpha, atol=1e-4)   # model vs fast path
+    eng.configure(backbone_scale=0.125)                                  # fixed again: every size re-prepared
+    eng.process(small[0])
+    assert seen[-1] == (64, 0.125, 0.125)
+
+
 def test_plate_cache_api_and_errors():
     eng = MattingEngine(model=DiffKey(), device="cpu")
     src, bgr = frames(6, 8)
@@ -224,7 +254,7 @@ def test_configure_validation_is_atomic_and_settings_apply(net):
                               "refine_sample_pixels": 400, "refine_threshold": 0.3}
     bad = [dict(refine_mode="sample"), dict(refine_sample_pixels=15), dict(refine_sample_pixels=100.0),
            dict(refine_sample_pixels=True), dict(refine_threshold=1.5), dict(refine_threshold=float("nan")),
-           dict(backbone_scale=0.0), dict(backbone_scale=0.75), dict(backbone_scale="0.25"),
+           dict(backbone_scale=-0.25), dict(backbone_scale=0.75), dict(backbone_scale="0.25"),
            dict(refine_mode="full", backbone_scale=2.0)]
     for kw in bad:
         with pytest.raises(ValueError, match=next(iter(kw)) if len(kw) == 1 else "backbone_scale"):

@@ -28,7 +28,7 @@ def test_table_matches_settings_fields_and_defaults_are_valid():
     assert [p.name for p in PARAMS] == list(NodeSettings.__dataclass_fields__)
     s = settings_from({})
     assert s.refine_mode == "sampling" and s.refine_sample_pixels == 80_000 and s.composite_color == (0, 255, 0)
-    assert s.backbone_scale == 0.25 and isinstance(s.plate_timeout, float) and isinstance(s.plate_frames, int)
+    assert s.backbone_scale == 0.0 and isinstance(s.plate_timeout, float) and isinstance(s.plate_frames, int)
     assert all(check_value(p.name, p.default) is None for p in PARAMS)
 
 
@@ -38,7 +38,7 @@ def test_descriptors_carry_description_ranges_and_constraints():
     assert (d.integer_range[0].from_value, d.integer_range[0].to_value) == (16, 100_000_000)
     assert not d.floating_point_range
     d = descriptor(SPECS["backbone_scale"])
-    assert (d.floating_point_range[0].from_value, d.floating_point_range[0].to_value) == (0.01, 0.5)
+    assert (d.floating_point_range[0].from_value, d.floating_point_range[0].to_value) == (0.0, 0.5)
     assert "fixed at start-up" not in d.additional_constraints
     d = descriptor(SPECS["precision"])
     assert d.additional_constraints == "one of: 'fp32', 'fp16', 'bf16'; fixed at start-up"
