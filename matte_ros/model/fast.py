@@ -72,42 +72,102 @@ def windows(x: torch.Tensor, b: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor
     return win * inside.unsqueeze(-1).to(win.dtype)
 
 
-def _axis_weights(start: torch.Tensor, size: int, n_in: int, n_out: int, block: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Bilinear (align_corners=False) weights of output rows ``start + 0..size-1`` of an n_in -> n_out
-    resize, as in PyTorch's kernel; rows outside 0..n_out-1 get weight 0 (zero padding).
-    Returns origin (P,) of the input block the rows read and weights (P, size, block)."""
-    scale = n_in / n_out
+def _axis_taps(start: torch.Tensor, size: int, n_in: int, n_out: int) -> Tuple[torch.Tensor, ...]:
+    """Bilinear (align_corners=False) taps of output rows ``start + 0..size-1`` of an n_in -> n_out
+    resize, as PyTorch's kernel computes them: input rows i0, i1 (P, size), the weight lam of i1,
+    and inside (P, size): False for rows outside 0..n_out-1 (zero padding)."""
     rows = start[:, None] + torch.arange(size, device=start.device)
-    pos = ((rows.to(torch.float32) + 0.5) * scale - 0.5).clamp_min(0.0)
+    pos = ((rows.to(torch.float32) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0.0)
     i0 = pos.floor().long().clamp_max(n_in - 1)
-    lam = (pos - i0).clamp(0.0, 1.0)
-    i1 = (i0 + 1).clamp_max(n_in - 1)
-    inside = ((rows >= 0) & (rows < n_out)).to(torch.float32)
-    origin = i0[:, 0]
-    wts = torch.zeros(rows.shape[0], size, block, device=start.device)
+    return i0, (i0 + 1).clamp_max(n_in - 1), (pos - i0).clamp(0.0, 1.0), (rows >= 0) & (rows < n_out)
+
+
+def _axis_weights(taps: Tuple[torch.Tensor, ...], origin: torch.Tensor, block: int) -> torch.Tensor:
+    """The taps as dense per-window weights (P, size, block) over a block starting at ``origin``."""
+    i0, i1, lam, inside = taps
+    inside = inside.to(torch.float32)
+    wts = torch.zeros(i0.shape[0], i0.shape[1], block, device=i0.device)
     wts.scatter_add_(2, (i0 - origin[:, None]).unsqueeze(-1), ((1.0 - lam) * inside).unsqueeze(-1))
     wts.scatter_add_(2, (i1 - origin[:, None]).unsqueeze(-1), (lam * inside).unsqueeze(-1))
-    return origin, wts
+    return wts
+
+
+def _groups(key: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ``key`` (P, K) grouped by equality -> (distinct rows (G, K), group of each row (P,)),
+    the largest group first. Rows are told apart by a float64 projection, checked exactly."""
+    k64 = key.to(torch.float64)
+    proj = k64 @ torch.linspace(1.0, 2.0, key.shape[1], dtype=torch.float64, device=key.device).exp()
+    values, which, counts = torch.unique(proj, return_inverse=True, return_counts=True)
+    first = torch.full((values.shape[0],), key.shape[0], dtype=torch.long, device=key.device)
+    first.scatter_reduce_(0, which, torch.arange(key.shape[0], device=key.device), "amin")
+    groups = key[first]
+    if not torch.equal(groups[which], key):                     # two patterns projected alike
+        groups, which, counts = torch.unique(key, dim=0, return_inverse=True, return_counts=True)
+    order = counts.argsort(descending=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.shape[0], device=order.device)
+    return groups[order], rank[which]
+
+
+def _lerp_axis(src: torch.Tensor, taps: Tuple[torch.Tensor, ...], origin: torch.Tensor, dim: int,
+               out: torch.Tensor) -> None:
+    """Interpolate ``src`` (P, ...) along ``dim`` into ``out`` with per-window taps: one lerp per
+    output row for each group of windows that share their taps relative to ``origin``. The interior
+    windows of a resize by an integer or simple fraction share a few patterns, so the largest group
+    is computed for every window at once and the few others are redone on their own."""
+    i0, i1, lam, inside = taps
+    key = torch.cat([(i0 - origin[:, None]).to(torch.float32), (i1 - origin[:, None]).to(torch.float32),
+                     lam, inside.to(torch.float32)], dim=1)
+    groups, which = _groups(key)
+    size = i0.shape[1]
+    for g, row in enumerate(groups.tolist()):
+        members = None if g == 0 else (which == g).nonzero().squeeze(1)
+        s = src if members is None else src.index_select(0, members)
+        o = out if members is None else torch.empty((s.shape[0],) + out.shape[1:], dtype=out.dtype)
+        for i in range(size):
+            a, b, w, keep = int(row[i]), int(row[size + i]), row[2 * size + i], row[3 * size + i]
+            dst = o.select(dim, i)
+            if not keep:
+                dst.zero_()
+            elif a == b or w == 0.0:
+                dst.copy_(s.select(dim, a))
+            else:
+                torch.lerp(s.select(dim, a), s.select(dim, b), w, out=dst)
+        if members is not None:
+            out.index_copy_(0, members, o)
 
 
 def bilinear_windows(x: torch.Tensor, out_hw: Tuple[int, int], b: torch.Tensor, y0: torch.Tensor,
-                     x0: torch.Tensor, size: int) -> torch.Tensor:
+                     x0: torch.Tensor, size: int, out: Optional[torch.Tensor] = None,
+                     transform=None) -> torch.Tensor:
     """The (size x size) windows at (y0, x0) of ``F.interpolate(x, out_hw, mode="bilinear",
     align_corners=False)`` zero-padded outside out_hw, computed without the full interpolation.
 
-    x: (B, C, h, w) (channels_last is fastest); b, y0, x0: (P,) -> (P, size, size, C).
-    Each window reads a (Kh, Kw) block of x; the block is multiplied by per-window weight matrices.
+    x: (B, C, h, w) (channels_last is fastest); b, y0, x0: (P,) -> (P, size, size, C), written into
+    ``out`` when given. Each window reads a (Kh, Kw) block of x (``transform`` may change the block
+    in place first, e.g. a pointwise activation). On the CPU the two axes are interpolated by lerps
+    shared by groups of windows; elsewhere (no host synchronisation) by per-window weight matrices.
     """
     h, w = x.shape[2], x.shape[3]
     kh = int(-(-(size - 1) * h // out_hw[0])) + 2
     kw = int(-(-(size - 1) * w // out_hw[1])) + 2
-    oy, wy = _axis_weights(y0, size, h, out_hw[0], kh)
-    ox, wx = _axis_weights(x0, size, w, out_hw[1], kw)
+    ty, tx = _axis_taps(y0, size, h, out_hw[0]), _axis_taps(x0, size, w, out_hw[1])
+    oy, ox = ty[0][:, 0], tx[0][:, 0]
     rows = (oy[:, None] + torch.arange(kh, device=x.device)).clamp_max(h - 1)
     cols = (ox[:, None] + torch.arange(kw, device=x.device)).clamp_max(w - 1)
     block = _gather(x, b, rows, cols)                                           # (P, kh, kw, C)
-    wy, wx = wy.to(x.dtype), wx.to(x.dtype)
-    return torch.einsum("pik,pjl,pklc->pijc", wy, wx, block)
+    if transform is not None:
+        transform(block)
+    if out is None:
+        out = torch.empty(b.shape[0], size, size, x.shape[1], dtype=x.dtype, device=x.device)
+    if x.device.type != "cpu":
+        wy, wx = _axis_weights(ty, oy, kh).to(x.dtype), _axis_weights(tx, ox, kw).to(x.dtype)
+        out.copy_(torch.einsum("pik,pjl,pklc->pijc", wy, wx, block))
+        return out
+    rows_done = torch.empty(b.shape[0], size, kw, x.shape[1], dtype=x.dtype)
+    _lerp_axis(block, ty, oy, 1, rows_done)
+    _lerp_axis(rows_done, tx, ox, 2, out)
+    return out
 
 
 class Plate:
@@ -130,6 +190,27 @@ class Plate:
             self._small[scale] = F.interpolate(self.bgr, scale_factor=scale, mode="bilinear", align_corners=False,
                                                recompute_scale_factor=True)
         return self._small[scale]
+
+
+def _coarse_activations(block: torch.Tensor) -> None:
+    """In place on (..., 37) channels of the decoder output: what the refiner reads of them
+    (pha clamped to 0..1, the hidden channels ReLU'd; fgr residual and err unchanged)."""
+    block[..., 0].clamp_(0.0, 1.0)
+    block[..., 5:].relu_()
+
+
+def _permuted_conv1(conv: nn.Conv2d) -> nn.Conv2d:
+    """The refiner's first conv reading [pha, fgr(3), err, hid(32), src(3), bgr(3)] (the decoder
+    output's own order, err with weight 0) instead of [hid(32), pha, fgr(3), src(3), bgr(3)]."""
+    w = conv.weight
+    hid = w.shape[1] - 10
+    out = nn.Conv2d(w.shape[1] + 1, w.shape[0], conv.kernel_size, bias=conv.bias is not None)
+    out = out.to(w.device, w.dtype)
+    with torch.no_grad():
+        out.weight.copy_(torch.cat([w[:, hid:hid + 4], torch.zeros_like(w[:, :1]), w[:, :hid], w[:, hid + 4:]], 1))
+        if conv.bias is not None:
+            out.bias.copy_(conv.bias)
+    return out.to(memory_format=torch.channels_last).eval()
 
 
 def _pad4(x: torch.Tensor) -> torch.Tensor:
@@ -161,6 +242,8 @@ class FastRefine:
         self.dtype = dtype or param.dtype
         self.net = fold_batchnorm(model).to(self.device, self.dtype, memory_format=torch.channels_last)
         self.sync_free = self.device.type == "cuda"
+        self._conv1 = _permuted_conv1(self.net.refiner.conv1)
+
 
     @torch.inference_mode()
     def prepare_plate(self, bgr: torch.Tensor) -> Plate:
@@ -223,23 +306,30 @@ class FastRefine:
         out = F.interpolate(coarse.to(src.dtype), (H, W), mode="bilinear", align_corners=False)
         if idx[0].numel() == 0:
             return out
-        dt = self.dtype
         b, row, col = idx
         bp = b if plate.bgr.shape[0] > 1 else torch.zeros_like(b)
         ph, pf = (3, 2) if ref.kernel_size == 3 else (0, 0)
         sh, sf = 2 + 2 * ph, 4 + 2 * pf
-        hid = torch.cat([x[:, 5:].relu(), coarse], dim=1)                   # hid ++ pha ++ fgr, coarse
+        P, dev, dt = b.shape[0], src.device, self.dtype
+        # Stage 1 input, channels last: x's 37 channels (pha clamped, fgr, err, hid ReLU'd) upsampled
+        # to half resolution inside the windows, then src and plate at half resolution. conv1's weight
+        # was permuted to this order at construction (err gets weight 0).
+        y = torch.empty(P, sh, sh, x.shape[1] + 6, dtype=dt, device=dev)
         half = (H // 2, W // 2)
+        bilinear_windows(x, half, b, 2 * row - ph, 2 * col - ph, sh, out=y[..., :x.shape[1]],
+                         transform=_coarse_activations)
         src_half = F.interpolate(src, half, mode="bilinear", align_corners=False)
-        y = torch.cat([bilinear_windows(hid, half, b, 2 * row - ph, 2 * col - ph, sh),
-                       windows(src_half, b, 2 * row - ph, 2 * col - ph, sh).to(dt),
-                       windows(plate.half, bp, 2 * row - ph, 2 * col - ph, sh)], dim=3)
-        y = ref._stage1(y.permute(0, 3, 1, 2))                               # (P, 16, sf/2, sf/2)
-        P, C, s = y.shape[0], y.shape[1], y.shape[2]                         # nearest 2x upsampling:
-        y = y[:, :, :, None, :, None].expand(P, C, s, 2, s, 2).reshape(P, C, sf, sf)
-        full = torch.cat([windows(src, b, 4 * row - pf, 4 * col - pf, sf).to(dt),
-                          windows(plate.bgr, bp, 4 * row - pf, 4 * col - pf, sf)], dim=3)
-        y = ref._stage2(torch.cat([y, full.permute(0, 3, 1, 2)], dim=1)).to(out.dtype)   # (P, 4, 4, 4)
+        y[..., -6:-3] = windows(src_half, b, 2 * row - ph, 2 * col - ph, sh)
+        y[..., -3:] = windows(plate.half, bp, 2 * row - ph, 2 * col - ph, sh)
+        y = F.relu(self._conv1(y.permute(0, 3, 1, 2)))
+        y = ref.relu(ref.conv2(y))                                           # (P, 16, sf/2, sf/2)
+        # Stage 2 input: y upsampled 2x (nearest), then src and plate at full resolution.
+        C, s = y.shape[1], y.shape[2]
+        z = torch.empty(P, sf, sf, C + 6, dtype=dt, device=dev)
+        z[..., :C].view(P, s, 2, s, 2, C).copy_(y.permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(P, s, 2, s, 2, C))
+        z[..., C:C + 3] = windows(src, b, 4 * row - pf, 4 * col - pf, sf)
+        z[..., C + 3:] = windows(plate.bgr, bp, 4 * row - pf, 4 * col - pf, sf)
+        y = ref._stage2(z.permute(0, 3, 1, 2)).to(out.dtype)                   # (P, 4, 4, 4)
         if keep is not None:
             grid = out.view(out.shape[0], 4, H // 4, 4, W // 4, 4).permute(0, 2, 4, 1, 3, 5)
             y = torch.where(keep[:, None, None, None], y, grid[b, row, col])
