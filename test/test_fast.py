@@ -74,6 +74,29 @@ def test_equals_matting_refine(pair, mode, prevent):
     assert 0 < n <= total and (mode == "full" or n < total)      # patches were refined and pasted
 
 
+@pytest.mark.parametrize("m", [1, 2, 4, 8])
+@pytest.mark.parametrize("mode", ["sampling", "thresholding"])
+def test_every_tile_size_gives_the_per_patch_answer(pair, m, mode, monkeypatch):
+    """Tiles of m x m patches (odd size: tiles cross the padded border) equal per-patch refinement."""
+    model, fast = pair
+    model.refiner.mode, model.refiner.prevent_oversampling = mode, True
+    src, bgr = torch.rand(2, 3, 61, 87), torch.rand(2, 3, 61, 87)
+    _clear_selection(model, src[:1], bgr[:1])
+    monkeypatch.setattr(fast, "_tile_size", lambda idx, shape: m)
+    ref = _compare(model, fast, src, bgr)
+    assert 0 < ref.ref_sm.sum() < ref.ref_sm.numel()
+
+
+def test_tile_size_follows_how_the_patches_cluster():
+    fast = FastRefine(_model("mobilenetv2", 3))
+    rows, cols = torch.meshgrid(torch.arange(16, 48), torch.arange(40, 56), indexing="ij")   # one solid block
+    solid = (torch.zeros(rows.numel(), dtype=torch.long), rows.reshape(-1), cols.reshape(-1))
+    assert fast._tile_size(solid, (1, 1, 64, 96)) == 8
+    spread = torch.arange(0, 64, 9)                                                          # isolated patches
+    scattered = (torch.zeros(spread.numel(), dtype=torch.long), spread, spread)
+    assert fast._tile_size(scattered, (1, 1, 64, 96)) == 1
+
+
 def test_live_settings_of_the_wrapped_model_apply():
     model = _model("mobilenetv2", 3)
     fast = FastRefine(model)

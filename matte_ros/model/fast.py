@@ -299,7 +299,6 @@ class FastRefine:
 
     def _refine_patches(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
         """Sampling / thresholding: refine the selected 4x4 patches -> (B, 4, H4, W4) pha ++ fgr residual."""
-        ref = self.net.refiner
         H, W = src.shape[2], src.shape[3]
         err = F.interpolate(x[:, 4:5].clamp(0.0, 1.0), (H // 4, W // 4), mode="bilinear", align_corners=False)
         idx, keep = self._select(err)
@@ -307,33 +306,78 @@ class FastRefine:
         if idx[0].numel() == 0:
             return out
         b, row, col = idx
-        bp = b if plate.bgr.shape[0] > 1 else torch.zeros_like(b)
-        ph, pf = (3, 2) if ref.kernel_size == 3 else (0, 0)
-        sh, sf = 2 + 2 * ph, 4 + 2 * pf
-        P, dev, dt = b.shape[0], src.device, self.dtype
-        # Stage 1 input, channels last: x's 37 channels (pha clamped, fgr, err, hid ReLU'd) upsampled
-        # to half resolution inside the windows, then src and plate at half resolution. conv1's weight
-        # was permuted to this order at construction (err gets weight 0).
-        y = torch.empty(P, sh, sh, x.shape[1] + 6, dtype=dt, device=dev)
-        half = (H // 2, W // 2)
-        bilinear_windows(x, half, b, 2 * row - ph, 2 * col - ph, sh, out=y[..., :x.shape[1]],
-                         transform=_coarse_activations)
-        src_half = F.interpolate(src, half, mode="bilinear", align_corners=False)
-        y[..., -6:-3] = windows(src_half, b, 2 * row - ph, 2 * col - ph, sh)
-        y[..., -3:] = windows(plate.half, bp, 2 * row - ph, 2 * col - ph, sh)
-        y = F.relu(self._conv1(y.permute(0, 3, 1, 2)))
-        y = ref.relu(ref.conv2(y))                                           # (P, 16, sf/2, sf/2)
-        # Stage 2 input: y upsampled 2x (nearest), then src and plate at full resolution.
-        C, s = y.shape[1], y.shape[2]
-        z = torch.empty(P, sf, sf, C + 6, dtype=dt, device=dev)
-        z[..., :C].view(P, s, 2, s, 2, C).copy_(y.permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(P, s, 2, s, 2, C))
-        z[..., C:C + 3] = windows(src, b, 4 * row - pf, 4 * col - pf, sf)
-        z[..., C + 3:] = windows(plate.bgr, bp, 4 * row - pf, 4 * col - pf, sf)
-        y = ref._stage2(z.permute(0, 3, 1, 2)).to(out.dtype)                   # (P, 4, 4, 4)
+        m = 1 if self.sync_free else self._tile_size(idx, err.shape)
+        if m == 1:
+            y = self._refine_tiles(src, plate, x, b, row, col, 1)               # (P, 4, 4, 4)
+        else:
+            y = self._refine_tiles_of(src, plate, x, idx, err.shape, m)
         if keep is not None:
             grid = out.view(out.shape[0], 4, H // 4, 4, W // 4, 4).permute(0, 2, 4, 1, 3, 5)
             y = torch.where(keep[:, None, None, None], y, grid[b, row, col])
         return replace_patches(out, y.contiguous(), idx, "scatter_nd")
+
+    def _tile_size(self, idx: Tuple[torch.Tensor, ...], grid_shape: torch.Size) -> int:
+        """Patches per tile side m for the selected patches: the one of 1, 2, 4, 8 with the least
+        estimated work. An (m x m) tile of patches runs the refiner once with the context once, which
+        is far less work per pixel than m*m separate windows when the patches cluster (they follow
+        the subject's outline), and more when they are scattered."""
+        ref = self.net.refiner
+        c1, c2, c3 = self._conv1.out_channels, ref.conv2.out_channels, ref.conv3.out_channels
+        c0, cf = self._conv1.in_channels, ref.conv3.in_channels
+        k = ref.kernel_size // 2                                  # context per conv: 1 (k3) or 0 (k1)
+        mask = torch.zeros(grid_shape[0], 1, grid_shape[2], grid_shape[3])
+        mask[idx[0], 0, idx[1], idx[2]] = 1.0
+        best, best_cost = 1, None
+        for m in (1, 2, 4, 8):
+            n = idx[0].numel() if m == 1 else int(F.max_pool2d(mask, m, m, ceil_mode=True).sum())
+            h, f = 2 * m, 4 * m
+            cost = n * ((h + 4 * k) ** 2 * c1 * c0 + (h + 2 * k) ** 2 * c2 * c1
+                        + (f + 2 * k) ** 2 * c3 * cf + f * f * 4 * c3)
+            if best_cost is None or cost < best_cost:
+                best, best_cost = m, cost
+        return best
+
+    def _refine_tiles_of(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, idx: Tuple[torch.Tensor, ...],
+                         grid_shape: torch.Size, m: int) -> torch.Tensor:
+        """The selected patches (P, 4, 4, 4), refined in (m x m)-patch tiles."""
+        b, row, col = idx
+        th, tw = -(-grid_shape[2] // m), -(-grid_shape[3] // m)
+        tile = (b * th + row // m) * tw + col // m                          # each patch's tile
+        tiles, which = torch.unique(tile, return_inverse=True)
+        tb, tr, tc = tiles // (th * tw), (tiles // tw) % th, tiles % tw
+        y = self._refine_tiles(src, plate, x, tb, tr, tc, m)                # (T, 4, 4m, 4m)
+        y = y.view(y.shape[0], 4, m, 4, m, 4).permute(0, 2, 4, 1, 3, 5)
+        return y[which, row % m, col % m]
+
+    def _refine_tiles(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, b: torch.Tensor, row: torch.Tensor,
+                      col: torch.Tensor, m: int) -> torch.Tensor:
+        """The refiner on tiles of (m x m) patches at (b, row, col) in units of tiles -> (T, 4, 4m, 4m).
+        Valid convolutions make every output pixel the same as the published per-patch refinement's."""
+        ref = self.net.refiner
+        H, W = src.shape[2], src.shape[3]
+        bp = b if plate.bgr.shape[0] > 1 else torch.zeros_like(b)
+        ph, pf = (3, 2) if ref.kernel_size == 3 else (0, 0)
+        sh, sf = 2 * m + 2 * ph, 4 * m + 2 * pf
+        T, dev, dt = b.shape[0], src.device, self.dtype
+        hy, hx, fy, fx = 2 * m * row - ph, 2 * m * col - ph, 4 * m * row - pf, 4 * m * col - pf
+        # Stage 1 input, channels last: x's 37 channels (pha clamped, fgr, err, hid ReLU'd) upsampled
+        # to half resolution inside the windows, then src and plate at half resolution. conv1's weight
+        # was permuted to this order at construction (err gets weight 0).
+        y = torch.empty(T, sh, sh, x.shape[1] + 6, dtype=dt, device=dev)
+        half = (H // 2, W // 2)
+        bilinear_windows(x, half, b, hy, hx, sh, out=y[..., :x.shape[1]], transform=_coarse_activations)
+        src_half = F.interpolate(src, half, mode="bilinear", align_corners=False)
+        y[..., -6:-3] = windows(src_half, b, hy, hx, sh)
+        y[..., -3:] = windows(plate.half, bp, hy, hx, sh)
+        y = F.relu(self._conv1(y.permute(0, 3, 1, 2)))
+        y = ref.relu(ref.conv2(y))                                           # (T, 16, sf/2, sf/2)
+        # Stage 2 input: y upsampled 2x (nearest), then src and plate at full resolution.
+        C, s = y.shape[1], y.shape[2]
+        z = torch.empty(T, sf, sf, C + 6, dtype=dt, device=dev)
+        z[..., :C].view(T, s, 2, s, 2, C).copy_(y.permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(T, s, 2, s, 2, C))
+        z[..., C:C + 3] = windows(src, b, fy, fx, sf)
+        z[..., C + 3:] = windows(plate.bgr, bp, fy, fx, sf)
+        return ref._stage2(z.permute(0, 3, 1, 2)).to(src.dtype)
 
     def _refine_full(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
         """Full mode: the refiner on every pixel (dense convolutions) -> (B, 4, H4, W4)."""
