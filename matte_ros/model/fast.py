@@ -302,7 +302,7 @@ class FastRefine:
         H, W = src.shape[2], src.shape[3]
         err = F.interpolate(x[:, 4:5].clamp(0.0, 1.0), (H // 4, W // 4), mode="bilinear", align_corners=False)
         idx, keep = self._select(err)
-        out = F.interpolate(coarse.to(src.dtype), (H, W), mode="bilinear", align_corners=False)
+        out = F.interpolate(coarse.to(src.dtype).contiguous(), (H, W), mode="bilinear", align_corners=False)
         if idx[0].numel() == 0:
             return out
         b, row, col = idx
@@ -366,8 +366,7 @@ class FastRefine:
         y = torch.empty(T, sh, sh, x.shape[1] + 6, dtype=dt, device=dev)
         half = (H // 2, W // 2)
         bilinear_windows(x, half, b, hy, hx, sh, out=y[..., :x.shape[1]], transform=_coarse_activations)
-        src_half = F.interpolate(src, half, mode="bilinear", align_corners=False)
-        y[..., -6:-3] = windows(src_half, b, hy, hx, sh)
+        bilinear_windows(src.to(dt), half, b, hy, hx, sh, out=y[..., -6:-3])   # src at half resolution
         y[..., -3:] = windows(plate.half, bp, hy, hx, sh)
         y = F.relu(self._conv1(y.permute(0, 3, 1, 2)))
         y = ref.relu(ref.conv2(y))                                           # (T, 16, sf/2, sf/2)
