@@ -109,10 +109,10 @@ def _listen(h: int, w: int, rate: float, seconds: float, weights: str) -> Dict[s
 
 def engine_time(h: int, w: int, weights: str, repeats: int = 7) -> float:
     """Median seconds of MattingEngine.process at h x w with the node's default settings."""
-    from .engine import MattingEngine
+    from .engine import AUTO_SCALE, MattingEngine
     from .synthetic import SceneSequence
     seq = SceneSequence(h, w)
-    eng = MattingEngine(checkpoint=weights, device="cpu", backbone_scale=0.25, refine_mode="sampling",
+    eng = MattingEngine(checkpoint=weights, device="cpu", backbone_scale=AUTO_SCALE, refine_mode="sampling",
                         refine_sample_pixels=80_000)
     eng.set_background(seq.background())
     frame = seq.frame(5)[0]
