@@ -8,10 +8,13 @@
 Where the time goes in the straightforward network, and what this does instead:
 - plate-side work (padding, the half-resolution and backbone-scale copies of ``bgr``) is done
   once per plate, not per frame;
-- the refiner's half-resolution input (hidden features, coarse alpha and foreground upsampled,
-  42 channels) is never built for the whole frame: it is interpolated only inside the 8 x 8
-  windows of the selected patches (:func:`bilinear_windows`), and src/bgr patches are gathered
-  directly, so there is no full-resolution 6-channel concatenation and no padded copies;
+- the refiner's half-resolution input (hidden features, coarse alpha and foreground and src
+  resampled, 42 channels) is never built for the whole frame: it is interpolated only inside the
+  windows the refiner reads (:func:`bilinear_windows`), and src/bgr patches are gathered directly,
+  into one channels_last buffer per stage, so there are no full-resolution concatenations or
+  padded copies;
+- neighbouring selected patches are refined together as one tile (the convolutions are valid, so
+  each output pixel is the same), which computes their overlapping context once;
 - the coarse alpha/foreground are upsampled once, refined patches are written into that buffer
   and the final clamp/add run in place.
 The settings (``backbone_scale``, refine mode, sample pixels, threshold, prevent_oversampling) are
