@@ -247,7 +247,6 @@ class FastRefine:
         self.sync_free = self.device.type == "cuda"
         self._conv1 = _permuted_conv1(self.net.refiner.conv1)
 
-
     @torch.inference_mode()
     def prepare_plate(self, bgr: torch.Tensor) -> Plate:
         """bgr: (B, 3, H, W) float 0..1 background plate -> Plate (on the model's device and dtype)."""
@@ -328,7 +327,7 @@ class FastRefine:
         c1, c2, c3 = self._conv1.out_channels, ref.conv2.out_channels, ref.conv3.out_channels
         c0, cf = self._conv1.in_channels, ref.conv3.in_channels
         k = ref.kernel_size // 2                                  # context per conv: 1 (k3) or 0 (k1)
-        mask = torch.zeros(grid_shape[0], 1, grid_shape[2], grid_shape[3])
+        mask = torch.zeros(grid_shape[0], 1, grid_shape[2], grid_shape[3], device=idx[0].device)
         mask[idx[0], 0, idx[1], idx[2]] = 1.0
         best, best_cost = 1, None
         for m in (1, 2, 4, 8):
