@@ -8,7 +8,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(include=["matte_ros", "matte_ros.*", "training", "training.*"]),
-    package_data={"matte_ros": ["weights/*.safetensors"]},
+    package_data={"matte_ros": ["weights/*.safetensors", "fastdds.xml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),

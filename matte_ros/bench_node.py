@@ -19,6 +19,7 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
+from .dds import fastdds_profile_env
 from .model import DEFAULT_WEIGHTS, MattingRefine, save_safetensors
 
 __all__ = ["SIZES", "run_node_bench", "main"]
@@ -54,6 +55,7 @@ def _listen(h: int, w: int, rate: float, seconds: float, weights: str) -> Dict[s
 
     empty = 6.0                                       # seconds of empty room after the camera starts
     node = _spawn("node", {"model_path": weights, "device": "cpu", "plate_frames": 3, "publish_foreground": "true"})
+    os.environ.update(fastdds_profile_env(os.environ))
     rclpy.init()
     listener = rclpy.create_node("matte_bench_listener")
     arrivals: List[Tuple[float, float]] = []        # (receipt - stamp, receipt time)

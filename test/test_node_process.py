@@ -12,6 +12,7 @@ rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import QoSProfile, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from matte_ros.imaging import msg_to_alpha  # noqa: E402
@@ -77,16 +78,47 @@ def context():
     rclpy.shutdown(context=ctx)
 
 
+def _spin(context, node):
+    ex = SingleThreadedExecutor(context=context)
+    ex.add_node(node)
+    spinner = threading.Thread(target=ex.spin, daemon=True)
+    spinner.start()
+    return ex, spinner
+
+
+def test_vga_frames_reach_a_best_effort_subscriber_in_another_process(tmp_path, context):
+    # A 640x480 rgb8 frame (921,600 bytes) does not fit Fast DDS's default shared-memory segment and
+    # over fragmented UDP a best-effort (sensor-data) subscriber like the node's lost most of them;
+    # the package's profile (matte_ros.dds), applied by every executable, keeps them in shared memory.
+    listener = rclpy.create_node("vga_listener", context=context)
+    arrivals = []
+    listener.create_subscription(Image, "/vga/image", lambda m: arrivals.append(m.header.stamp), QoSProfile(
+        depth=1, reliability=qos_profile_sensor_data.reliability, durability=qos_profile_sensor_data.durability))
+    ex, spinner = _spin(context, listener)
+    cam = Proc(tmp_path, "camera", ["matte_ros.fake_camera", "--ros-args", "-p", "width:=640", "-p", "height:=480",
+                                    "-p", "rate:=20.0", "-r", "image:=/vga/image"])
+    try:
+        assert wait_for(lambda: arrivals, 20), "no frame arrived\n" + cam.output()
+        start = len(arrivals)
+        first = arrivals[-1]
+        assert wait_for(lambda: (arrivals[-1].sec - first.sec) + (arrivals[-1].nanosec - first.nanosec) * 1e-9 >= 2.0,
+                        10)
+        got = len(arrivals) - start                 # frames received in the 2 s of stamps after ``first``
+        assert got >= 32, f"{got} of about 40 frames received"
+    finally:
+        cam.kill()
+        ex.shutdown()
+        spinner.join(5)
+        listener.destroy_node()
+
+
 @pytest.mark.slow
 def test_fake_camera_node_and_capture_once_across_processes(tmp_path, model_file, context):
     listener = rclpy.create_node("listener", context=context)
     alphas, truths = [], []
     listener.create_subscription(Image, "/matte/alpha", alphas.append, 50)
     listener.create_subscription(Image, "/fake_camera/alpha_true", truths.append, 200)
-    ex = SingleThreadedExecutor(context=context)
-    ex.add_node(listener)
-    spinner = threading.Thread(target=ex.spin, daemon=True)
-    spinner.start()
+    ex, spinner = _spin(context, listener)
     cam = Proc(tmp_path, "camera", ["matte_ros.fake_camera", "--ros-args", "-p", "width:=64", "-p", "height:=48",
                                     "-p", "rate:=20.0", "-p", "empty_seconds:=8.0", "-r", "image:=/xproc/image"])
     node = Proc(tmp_path, "node", _node_args(model_file, "-p", "plate_timeout:=1.0", "-r", "image:=/xproc/image"))
