@@ -17,6 +17,7 @@ from typing import Optional
 
 import cv2
 import numpy as np
+import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -32,7 +33,7 @@ from std_srvs.srv import Trigger
 from .engine import MattingEngine, NoBackgroundError, SizeMismatchError
 from .imaging import ImageFormatError, alpha_to_msg, compressed_to_rgb, foreground_to_msg, image_to_rgb, rgb_to_msg
 from .model import DEFAULT_WEIGHTS
-from .node_params import PARAMS, NodeSettings, check_changes, descriptor, settings_from
+from .node_params import PARAMS, NodeSettings, check_changes, cpu_threads_for, descriptor, settings_from
 from .node_stats import LatestFrame, NodeStats
 from .plate import PlateCapture, load_plates, remove_plates, save_plate
 from .ros_main import run_node
@@ -82,6 +83,7 @@ class MatteNode(Node):
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
         self.settings = s = settings_from({p.name: self.get_parameter(p.name).value for p in PARAMS})
         self._composite_src = _load_rgb(s.composite_image) if s.publish_composite and s.composite_image else None
+        torch.set_num_threads(cpu_threads_for(s.cpu_threads, os.cpu_count()))
         if engine is None:
             engine = build_engine(s)
         if engine.settings():           # a refine model: the parameters drive it
@@ -126,7 +128,8 @@ class MatteNode(Node):
         self._worker = threading.Thread(target=self._work, name="matte_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"matting {self.input_topic} on {engine.device} ({engine.precision}); with the scene empty, call "
+            f"matting {self.input_topic} on {engine.device} ({engine.precision}, {torch.get_num_threads()} CPU "
+            f"threads); with the scene empty, call "
             f"{self.resolve_service_name('~/capture_background')} (std_srvs/Trigger)")
 
     # ---- subscription: never blocks ------------------------------------------------------------

@@ -15,7 +15,7 @@ from .imaging import ALPHA_ENCODINGS, FOREGROUND_ENCODINGS
 from .model import BACKBONES, REFINE_MODES
 
 __all__ = ["ParamSpec", "PARAMS", "SPECS", "LIVE", "NodeSettings", "descriptor", "check_value", "check_changes",
-           "settings_from"]
+           "settings_from", "cpu_threads_for"]
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
@@ -43,6 +43,8 @@ PARAMS: Tuple[ParamSpec, ...] = (
     ParamSpec("refine_threshold", 0.1, "Error threshold of thresholding mode", range=(0.0, 1.0), live=True),
     ParamSpec("device", "auto", "Inference device: auto, cpu, cuda or cuda:N"),
     ParamSpec("precision", "fp32", "Inference precision: fp32, fp16 or bf16", choices=tuple(PRECISIONS)),
+    ParamSpec("cpu_threads", 0, "Torch CPU threads of the node's process; 0 = auto: one fewer than the "
+              "cores, at least 1 (a core is left to the ROS callbacks and the camera)", range=(0, 1024)),
     ParamSpec("compressed", False, "Subscribe to <image>/compressed (sensor_msgs/CompressedImage) "
               "instead of the raw image"),
     ParamSpec("alpha_encoding", "mono8", "Encoding of /matte/alpha: mono8 or 32FC1", choices=ALPHA_ENCODINGS, live=True),
@@ -78,6 +80,7 @@ class NodeSettings:
     refine_threshold: float
     device: str
     precision: str
+    cpu_threads: int
     compressed: bool
     alpha_encoding: str
     foreground_encoding: str
@@ -154,3 +157,10 @@ def settings_from(values: Mapping[str, Any]) -> NodeSettings:
     typed = {name: tuple(int(v) for v in value) if name == "composite_color" else type(SPECS[name].default)(value)
              for name, value in merged.items()}
     return NodeSettings(**typed)
+
+
+def cpu_threads_for(requested: int, cores: Optional[int]) -> int:
+    """Torch threads for the ``cpu_threads`` parameter: ``requested`` when > 0, else one fewer than
+    ``cores`` (os.cpu_count(), None when unknown), at least 1. With every core in torch's thread pool,
+    each parallel operation waits for whichever thread the camera or the DDS threads preempted."""
+    return requested if requested > 0 else max(1, (cores or 1) - 1)

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import rclpy
+import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
@@ -50,7 +51,9 @@ class Harness:
     bgs, diags: lists of received messages."""
 
     def __init__(self, context, model, params=None, engine=None):
-        overrides = [Parameter(k, value=v) for k, v in {"plate_frames": 3, **(params or {})}.items()]
+        # cpu_threads: keep this test process's torch threads (the node would set them process-wide)
+        defaults = {"plate_frames": 3, "cpu_threads": torch.get_num_threads()}
+        overrides = [Parameter(k, value=v) for k, v in {**defaults, **(params or {})}.items()]
         self.engine = engine or MattingEngine(model=model, device="cpu")
         self.node = MatteNode(engine=self.engine, context=context, parameter_overrides=overrides)
         self.client = rclpy.create_node("test_client", context=context)

@@ -8,7 +8,7 @@ pytest.importorskip("rcl_interfaces")
 pytestmark = pytest.mark.ros
 
 from matte_ros.node_params import (LIVE, PARAMS, SPECS, NodeSettings, check_changes, check_value,  # noqa: E402
-                                   descriptor, settings_from)
+                                   cpu_threads_for, descriptor, settings_from)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,6 +43,13 @@ def test_descriptors_carry_description_ranges_and_constraints():
     d = descriptor(SPECS["precision"])
     assert d.additional_constraints == "one of: 'fp32', 'fp16', 'bf16'; fixed at start-up"
     assert not d.integer_range and not d.floating_point_range
+
+
+def test_cpu_threads_auto_leaves_one_core_and_an_explicit_count_wins():
+    assert [cpu_threads_for(0, n) for n in (None, 1, 2, 16)] == [1, 1, 1, 15]
+    assert cpu_threads_for(3, 2) == 3
+    assert settings_from({}).cpu_threads == 0
+    assert check_value("cpu_threads", -1) == "cpu_threads must be in [0, 1024], got -1"
 
 
 def test_live_set_is_what_the_node_reads_per_frame_or_per_call():

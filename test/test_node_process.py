@@ -17,6 +17,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from matte_ros.imaging import msg_to_alpha  # noqa: E402
 from matte_ros.model import save_safetensors  # noqa: E402
+from matte_ros.node_params import cpu_threads_for  # noqa: E402
 from node_harness import domain_id, tiny_model, wait_for  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -145,7 +146,8 @@ def test_fake_camera_node_and_capture_once_across_processes(tmp_path, model_file
                                       "/xproc/image: is the camera publishing there?")
         assert node.stop(signal.SIGINT) == 0, node.output()      # Ctrl-C: worker joined, clean exit
         out = node.output()
-        assert "matting /xproc/image on cpu (fp32)" in out
+        threads = cpu_threads_for(0, os.cpu_count())          # cpu_threads 0 = auto, set process-wide
+        assert f"matting /xproc/image on cpu (fp32, {threads} CPU threads)" in out
         assert "Traceback" not in out and "[ERROR]" not in out, out
     finally:
         node.kill()
