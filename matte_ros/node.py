@@ -174,7 +174,9 @@ class MatteNode(Node):
             capture.add(rgb)
         h, w = rgb.shape[:2]
         try:
+            t = time.perf_counter()
             res = self.engine.process(rgb, composite=self._composite_for(h, w))
+            self.stats.engine(time.perf_counter() - t)
         except (NoBackgroundError, SizeMismatchError) as e:
             self.stats.add("refused")
             if not capturing:           # the user has already done what the warnings would ask

@@ -55,7 +55,8 @@ class NodeStats:
 
     Counters: received (frames that arrived), dropped (replaced before inference), malformed
     (unreadable messages), refused (no plate / wrong size), published (matted frames), errors
-    (unexpected failures). Latency = publish time - header stamp, median of the last ``window``.
+    (unexpected failures). Latency = publish time - header stamp, and engine = seconds in
+    ``MattingEngine.process``, each the median of the last ``window`` published frames.
     """
 
     COUNTERS = ("received", "dropped", "malformed", "refused", "published", "errors")
@@ -65,6 +66,7 @@ class NodeStats:
         self._clock = clock
         self.counts: Dict[str, int] = {k: 0 for k in self.COUNTERS}
         self._latency = deque(maxlen=window)
+        self._engine = deque(maxlen=window)
         self._last_t = clock()
         self._last_counts = dict(self.counts)
 
@@ -78,15 +80,21 @@ class NodeStats:
         with self._lock:
             self._latency.append(seconds)
 
+    def engine(self, seconds: float) -> None:
+        with self._lock:
+            self._engine.append(seconds)
+
     def report(self) -> Dict[str, float]:
-        """Totals, ``input_rate`` / ``output_rate`` (Hz since the last report) and ``latency_median`` (s, nan if none)."""
+        """Totals, ``input_rate`` / ``output_rate`` (Hz since the last report), ``latency_median`` and
+        ``engine_median`` (s, nan if none)."""
         with self._lock:
             now = self._clock()
             dt = max(now - self._last_t, 1e-9)
             out: Dict[str, float] = dict(self.counts)
             out["input_rate"] = (self.counts["received"] - self._last_counts["received"]) / dt
             out["output_rate"] = (self.counts["published"] - self._last_counts["published"]) / dt
-            out["latency_median"] = statistics.median(self._latency) if self._latency else float("nan")
+            for key, values in (("latency_median", self._latency), ("engine_median", self._engine)):
+                out[key] = statistics.median(values) if values else float("nan")
             self._last_t, self._last_counts = now, dict(self.counts)
             return out
 
@@ -94,10 +102,11 @@ class NodeStats:
     def status(report: Dict[str, float], name: str, hardware_id: str, extra: Dict[str, str],
                problem: Optional[str] = None) -> DiagnosticStatus:
         """A DiagnosticStatus of ``report``: WARN with ``problem`` as message, else OK."""
-        lat = report["latency_median"]
         values = [("input_rate_hz", f"{report['input_rate']:.2f}"),
-                  ("output_rate_hz", f"{report['output_rate']:.2f}"),
-                  ("latency_median_ms", "n/a" if lat != lat else f"{lat * 1000.0:.1f}")]
+                  ("output_rate_hz", f"{report['output_rate']:.2f}")]
+        for key in ("latency_median", "engine_median"):
+            v = report[key]
+            values.append((key + "_ms", "n/a" if v != v else f"{v * 1000.0:.1f}"))
         values += [(k, str(int(report[k]))) for k in NodeStats.COUNTERS]
         values += list(extra.items())
         level = DiagnosticStatus.WARN if problem else DiagnosticStatus.OK

@@ -93,6 +93,7 @@ def test_diagnostics_report_rates_counts_and_device(harness, scene):
     assert kv["input_topic"] == "/image"
     assert int(kv["received"]) >= int(kv["published"]) >= 1
     assert float(kv["input_rate_hz"]) >= 0.0 and kv["latency_median_ms"] != "n/a"
+    assert 0.0 < float(kv["engine_median_ms"]) <= float(kv["latency_median_ms"])
 
 
 def test_nothing_is_published_before_a_plate_exists(harness, scene):

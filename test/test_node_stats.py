@@ -60,11 +60,12 @@ def test_stats_rates_are_per_report_interval_and_latency_is_the_median():
     stats.add("dropped", 6)
     for s in (0.5, 0.01, 0.02, 0.04):    # window 3: 0.5 falls out
         stats.latency(s)
+        stats.engine(s / 2)
     clock.t = 102.0
     r = stats.report()
     assert r["input_rate"] == 5.0 and r["output_rate"] == 2.0
     assert r["received"] == 10 and r["dropped"] == 6 and r["published"] == 4 and r["malformed"] == 0
-    assert r["latency_median"] == 0.02
+    assert r["latency_median"] == 0.02 and r["engine_median"] == 0.01
     stats.add("received", 2)
     clock.t = 103.0
     r = stats.report()
@@ -75,7 +76,7 @@ def test_stats_unknown_counter_and_empty_latency():
     stats = NodeStats()
     with pytest.raises(ValueError, match="unknown counter 'frames'"):
         stats.add("frames")
-    assert math.isnan(stats.report()["latency_median"])
+    assert math.isnan(stats.report()["latency_median"]) and math.isnan(stats.report()["engine_median"])
 
 
 def test_status_message_has_every_figure():
@@ -84,12 +85,15 @@ def test_status_message_has_every_figure():
     stats.add("received", 3)
     stats.add("malformed")
     stats.latency(0.0123)
+    stats.engine(0.0081)
     clock.t = 101.0
     st = NodeStats.status(stats.report(), "matte_node: matting", "cpu", {"device": "cpu", "precision": "fp32"})
     kv = {v.key: v.value for v in st.values}
     assert st.level == DiagnosticStatus.OK and st.message == "matting" and st.hardware_id == "cpu"
     assert kv["input_rate_hz"] == "3.00" and kv["output_rate_hz"] == "0.00" and kv["latency_median_ms"] == "12.3"
+    assert kv["engine_median_ms"] == "8.1"
     assert kv["malformed"] == "1" and kv["device"] == "cpu" and kv["precision"] == "fp32"
     st = NodeStats.status(NodeStats().report(), "n", "cpu", {}, problem="no background plate")
     assert st.level == DiagnosticStatus.WARN and st.message == "no background plate"
-    assert {v.key: v.value for v in st.values}["latency_median_ms"] == "n/a"
+    kv = {v.key: v.value for v in st.values}
+    assert kv["latency_median_ms"] == kv["engine_median_ms"] == "n/a"
