@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .host_memory import keep_freed_memory
 from .model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
 from .model.fast import FastRefine
 
@@ -266,7 +267,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.quick:
         args.backbones, args.configs, args.repeats = ["mobilenetv2"], ["hd"], 3
     clock = "process CPU time" if args.cpu_time else "wall clock"
-    print(f"machine: {machine()}; device {device}; {clock}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    # as in the engine, for every variant alike: freed frame-sized memory is reused (host_memory.py)
+    memory = "freed memory kept (glibc)" if keep_freed_memory() else "default malloc"
+    print(f"machine: {machine()}; device {device}; {clock}; {memory}; load average {os.getloadavg()[0]:.1f}",
+          flush=True)
     peak = measure_peak(device)
     print(f"fp32 matmul peak (best of 10 2048^3 products): {peak / 1e9:.0f} GFLOP/s", flush=True)
     rows = []

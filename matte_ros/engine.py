@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .host_memory import keep_freed_memory
 from .model import DEFAULT_WEIGHTS, REFINE_MODES, MattingRefine, load_checkpoint
 from .model.fast import FastRefine, Plate
 
@@ -145,6 +146,7 @@ class MattingEngine:
                  refine_mode: Optional[str] = None, refine_sample_pixels: Optional[int] = None,
                  refine_threshold: Optional[float] = None):
         self.device = resolve_device(device)
+        keep_freed_memory()                 # frame-sized buffers reused, not re-faulted per frame (host_memory.py)
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
         if precision == "fp16" and self.device.type == "cpu":
