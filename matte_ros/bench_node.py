@@ -9,9 +9,9 @@ run with the camera at ``--rate`` (output rate: the node mattes the newest frame
 can, so a frame also waits up to one camera period for the worker); and a run with the camera at
 half the engine's rate, so the worker is idle when a frame arrives and stamp->publish minus the
 engine time (as the node measures it, same frames) is the node's own cost (transport, conversion,
-publishing), which the target bounds by 15 ms at 720p. Without default weights a random MobileNetV2 model is written to a temporary file (the
-timings do not depend on the weights with the node's defaults, except for prevent_oversampling,
-which may refine fewer patches).
+publishing), which the target bounds by 15 ms at 720p. Without default weights a random MobileNetV2
+model is written to a temporary file (the timings do not depend on the weights with the node's
+defaults, except for prevent_oversampling, which may refine fewer patches).
 """
 import argparse
 import os
@@ -109,6 +109,7 @@ def _listen(h: int, w: int, rate: float, seconds: float, weights: str, threads: 
     if len(arrivals) < 2:
         raise RuntimeError(f"only {len(arrivals)} alpha messages arrived in {seconds} s")
     t = [a[1] for a in arrivals]
+
     def node_median(key: str) -> float:
         values = [float(d[key]) for d in diag if d.get(key, "n/a") != "n/a"]
         return statistics.median(values) if values else float("nan")
