@@ -23,7 +23,7 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
-from .dds import fastdds_profile_env
+from .dds import use_fastdds_profile
 from .model import DEFAULT_WEIGHTS, MattingRefine, save_safetensors
 from .node_params import cpu_threads_for
 
@@ -61,7 +61,7 @@ def _listen(h: int, w: int, rate: float, seconds: float, weights: str, threads: 
     empty = 6.0                                       # seconds of empty room after the camera starts
     node = _spawn("node", {"model_path": weights, "device": "cpu", "plate_frames": 3, "publish_foreground": "true",
                            "cpu_threads": threads})
-    os.environ.update(fastdds_profile_env(os.environ))
+    use_fastdds_profile()
     rclpy.init()
     listener = rclpy.create_node("matte_bench_listener")
     arrivals: List[Tuple[float, float]] = []        # (receipt - stamp, receipt time)

@@ -7,7 +7,6 @@ model), then ``--delay`` more seconds (so the camera's empty frames are flowing)
 exits 0 when the plate was captured, 1 otherwise. The launch file uses it with ``fake_camera:=true``.
 """
 import argparse
-import os
 import sys
 import time
 
@@ -15,7 +14,7 @@ import rclpy
 from rclpy.utilities import remove_ros_args
 from std_srvs.srv import Trigger
 
-from .dds import fastdds_profile_env
+from .dds import use_fastdds_profile
 
 __all__ = ["main"]
 
@@ -27,7 +26,7 @@ def main(args=None) -> int:
     parser.add_argument("--delay", type=float, default=1.0, help="seconds to wait after the service appears")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the service to appear")
     opts = parser.parse_args(argv)
-    os.environ.update(fastdds_profile_env(os.environ))
+    use_fastdds_profile()
     rclpy.init(args=sys.argv if args is None else args)
     node = rclpy.create_node("capture_once")
     try:

@@ -8,7 +8,7 @@ other rmw implementations ignore both variables.
 import os
 from typing import Dict, Mapping
 
-__all__ = ["FASTDDS_PROFILE", "PROFILE_VARS", "fastdds_profile_env"]
+__all__ = ["FASTDDS_PROFILE", "PROFILE_VARS", "fastdds_profile_env", "use_fastdds_profile"]
 
 FASTDDS_PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fastdds.xml")
 PROFILE_VARS = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
@@ -20,3 +20,8 @@ def fastdds_profile_env(env: Mapping[str, str]) -> Dict[str, str]:
     if any(env.get(var) for var in PROFILE_VARS):
         return {}
     return {var: FASTDDS_PROFILE for var in PROFILE_VARS}
+
+
+def use_fastdds_profile() -> None:
+    """Set the variables in this process (and the children it starts), before rclpy.init."""
+    os.environ.update(fastdds_profile_env(os.environ))

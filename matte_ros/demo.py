@@ -38,7 +38,7 @@ from std_srvs.srv import Trigger
 
 from .demo_report import (COLUMNS, StampMatcher, alpha_u8, contact_sheet, format_summary, pick_indices, summarize,
                           write_json, write_png)
-from .dds import fastdds_profile_env
+from .dds import use_fastdds_profile
 from .imaging import image_to_rgb, msg_to_alpha
 from .model import DEFAULT_WEIGHTS
 
@@ -197,7 +197,7 @@ def run(opts: argparse.Namespace) -> Dict[str, Any]:
 
     _prepare_out(opts.out)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.update(fastdds_profile_env(os.environ))     # here (the collector) and in the children
+    use_fastdds_profile()     # here (the collector) and in the children
     env = dict(os.environ, ROS_DOMAIN_ID=str(opts.domain_id), PYTHONUNBUFFERED="1")
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=opts.domain_id, signal_handler_options=SignalHandlerOptions.NO)

@@ -1,12 +1,11 @@
 """The shared ``main`` of the package's ROS 2 executables: start, spin, shut down cleanly."""
-import os
 import sys
 from typing import Callable, Optional, Tuple, Type
 
 import rclpy
 from rclpy.executors import Executor, ExternalShutdownException
 
-from .dds import fastdds_profile_env
+from .dds import use_fastdds_profile
 
 __all__ = ["run_node"]
 
@@ -16,7 +15,7 @@ def run_node(name: str, make_node: Callable[[], "rclpy.node.Node"], start_errors
     """Build the node (a start error prints ``name: cannot start: ...`` and returns 1), spin it until
     Ctrl-C / SIGTERM, then destroy it and shut rclpy down; returns the process exit code. The
     package's Fast DDS profile applies unless the environment names one (``matte_ros.dds``)."""
-    os.environ.update(fastdds_profile_env(os.environ))
+    use_fastdds_profile()
     rclpy.init(args=args)
     try:
         node = make_node()
