@@ -21,11 +21,11 @@ test: $(STAMP)
 
 ## The first command of the README: fake camera + node with the default model, plate captured, frames scored (out/demo/).
 demo: $(STAMP)
-	$(PY) -m matte_ros.demo
+	$(PY) -m matte_ros.tools.demo
 
 clean-venv:
 	rm -rf $(VENV)
 
 ## Performance table (README "Performance"): model, fast path, bf16 and engine timings. BENCH_ARGS=--quick for a short run.
 bench: $(STAMP)
-	$(PY) -m matte_ros.bench $(BENCH_ARGS)
+	$(PY) -m matte_ros.tools.bench $(BENCH_ARGS)

@@ -8,7 +8,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(include=["matte_ros", "matte_ros.*", "training", "training.*"]),
-    package_data={"matte_ros": ["weights/*.safetensors", "fastdds.xml"]},
+    package_data={"matte_ros": ["weights/*.safetensors", "ros/fastdds.xml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -23,10 +23,10 @@ setup(
     license="MIT",
     entry_points={
         "console_scripts": [
-            "matte_node = matte_ros.node:main",
-            "fake_camera = matte_ros.fake_camera:main",
-            "capture_once = matte_ros.capture_once:main",
-            "matte_demo = matte_ros.demo:main",
+            "matte_node = matte_ros.ros.node:main",
+            "fake_camera = matte_ros.ros.fake_camera:main",
+            "capture_once = matte_ros.ros.capture_once:main",
+            "matte_demo = matte_ros.tools.demo:main",
         ],
     },
 )

@@ -15,10 +15,10 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from matte_ros.engine import MattingEngine
-from matte_ros.imaging import rgb_to_msg
-from matte_ros.model import MattingRefine
-from matte_ros.node import MatteNode
+from matte_ros.core.engine import MattingEngine
+from matte_ros.ros.imaging import rgb_to_msg
+from matte_ros.core.model import MattingRefine
+from matte_ros.ros.node import MatteNode
 
 
 

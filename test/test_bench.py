@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from matte_ros.bench import CONFIGS, count_flops, interleaved, targets
-from matte_ros.model import MattingRefine
-from matte_ros.model.fast import FastRefine
+from matte_ros.tools.bench import CONFIGS, count_flops, interleaved, targets
+from matte_ros.core.model import MattingRefine
+from matte_ros.core.model.fast import FastRefine
 
 
 def test_flops_count_the_refiner_convolutions_where_they_run():
@@ -46,7 +46,7 @@ def test_target_verdicts():
 
 @pytest.mark.gpu
 def test_cuda_loop_returns_what_fast_refine_computes():
-    from matte_ros.bench import CudaLoop
+    from matte_ros.tools.bench import CudaLoop
     model = MattingRefine("mobilenetv2", refine_sample_pixels=16 * 50).eval().cuda()
     fast = FastRefine(model, dtype=torch.float16)
     frame = torch.randint(0, 256, (64, 96, 3), dtype=torch.uint8)

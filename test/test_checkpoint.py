@@ -5,7 +5,7 @@ import pickle
 import pytest
 import torch
 
-from matte_ros.model import (CheckpointError, MattingBase, MattingRefine, load_checkpoint, read_checkpoint,
+from matte_ros.core.model import (CheckpointError, MattingBase, MattingRefine, load_checkpoint, read_checkpoint,
                              save_checkpoint, save_safetensors)
 
 EXECUTED = []

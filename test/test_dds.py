@@ -1,7 +1,7 @@
-"""The package's Fast DDS profile (matte_ros.dds, matte_ros/fastdds.xml)."""
+"""The package's Fast DDS profile (matte_ros.ros.dds, matte_ros/ros/fastdds.xml)."""
 import xml.etree.ElementTree as ET
 
-from matte_ros.dds import FASTDDS_PROFILE, PROFILE_VARS, fastdds_profile_env
+from matte_ros.ros.dds import FASTDDS_PROFILE, PROFILE_VARS, fastdds_profile_env
 
 NS = {"p": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
 

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from matte_ros.demo_report import (COLUMNS, StampMatcher, alpha_u8, contact_sheet, format_summary, percentile,
-                                   pick_indices, summarize, write_json, write_png)
+from matte_ros.tools.demo_report import (COLUMNS, StampMatcher, alpha_u8, contact_sheet, format_summary, percentile,
+                                   pick_indices, run_summary, write_json, write_png)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MS = 1_000_000      # nanoseconds
@@ -84,7 +84,7 @@ def _summary():
     received = [s + d * MS for s, d in zip(stamps, (50, 50, 60, 70, 150))]
     outputs = [-200 * MS] + stamps + [1000 * MS]                        # outside the window: not counted
     quality = {"sad": 1.5, "mse": 0.25, "grad": 2.0, "conn": 1.25, "fgr_mse": float("nan")}
-    return summarize(stamps, received, camera, outputs, quality)
+    return run_summary(stamps, received, camera, outputs, quality)
 
 
 def test_summarize_counts_the_collection_window():
@@ -97,7 +97,7 @@ def test_summarize_counts_the_collection_window():
     assert (s["camera_frames"], s["matted_frames"], s["dropped"]) == (9, 5, 4)
     assert s["quality"] == {"sad": 1.5, "mse": 0.25, "grad": 2.0, "conn": 1.25}
     with pytest.raises(ValueError, match=">= 2"):
-        summarize([0], [1], [0], [0], s["quality"])
+        run_summary([0], [1], [0], [0], s["quality"])
 
 
 def test_format_summary_prints_every_number():
@@ -170,8 +170,8 @@ def test_png_and_json_round_trip(tmp_path):
 @pytest.fixture(scope="module")
 def demo():
     pytest.importorskip("rclpy")
-    import matte_ros.demo
-    return matte_ros.demo
+    import matte_ros.tools.demo
+    return matte_ros.tools.demo
 
 
 def test_parse_args_defaults_and_errors(demo, capsys):
@@ -196,14 +196,14 @@ def test_missing_default_model_says_what_to_do(demo, monkeypatch, tmp_path):
 # ---- across processes -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    from matte_ros.model import MattingRefine, save_safetensors
+    from matte_ros.core.model import MattingRefine, save_safetensors
     path = str(tmp_path_factory.mktemp("model") / "tiny.safetensors")
     save_safetensors(path, MattingRefine("mobilenetv2", backbone_scale=0.5, refine_sample_pixels=512))
     return path
 
 
 def _demo_cmd(model_file, out, domain, *extra):
-    return [sys.executable, "-m", "matte_ros.demo", "--model", model_file, "--out", str(out), "--domain-id",
+    return [sys.executable, "-m", "matte_ros.tools.demo", "--model", model_file, "--out", str(out), "--domain-id",
             str(domain), "--width", "64", "--height", "48", "--rate", "20", "--empty-seconds", "2", "--frames", "6",
             "--save", "2", "--timeout", "60", "-p", "backbone_scale:=0.5", "-p", "refine_sample_pixels:=512",
             "-p", "plate_frames:=3", *extra]
@@ -275,7 +275,7 @@ def test_short_demo_writes_out_demo_and_finite_metrics(model_file, tmp_path):
 @pytest.mark.ros
 def test_a_child_that_dies_stops_the_wait_with_its_log(demo, tmp_path):
     env = dict(os.environ, ROS_DOMAIN_ID=str(_domain(1)))
-    child = demo.Child("fake_camera", "matte_ros.fake_camera", ["-p", "compressed:=gif"],
+    child = demo.Child("fake_camera", "matte_ros.ros.fake_camera", ["-p", "compressed:=gif"],
                        str(tmp_path / "camera.log"), env)
     try:
         with pytest.raises(demo.DemoError) as e:

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from matte_ros import engine as engine_mod
-from matte_ros.engine import (AUTO_SCALE, PLATE_DIFF_THRESHOLD, MattingEngine, NoBackgroundError,
+from matte_ros.core import engine as engine_mod
+from matte_ros.core.engine import (AUTO_SCALE, PLATE_DIFF_THRESHOLD, MattingEngine, NoBackgroundError,
                               SizeMismatchError, auto_backbone_scale, resolve_device)
-from matte_ros.model import MattingBase, MattingRefine, save_checkpoint
+from matte_ros.core.model import MattingBase, MattingRefine, save_checkpoint
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from matte_ros.model import MattingRefine, save_checkpoint
+from matte_ros.core.model import MattingRefine, save_checkpoint
 from training import eval_cli
 from training.baseline import difference_key
-from training.evaluate import (difference_key_predictor, evaluate, list_test_set, load_test_set, model_predictor,
-                               quantize, summarize)
+from training.evaluate import (difference_key_predictor, evaluate, list_test_set, load_test_set, model_predictor)
+from matte_ros.core.metrics import mean_scores as summarize, quantize
 
 
 def _png(path, img):

@@ -6,7 +6,7 @@ import onnx
 import pytest
 import torch
 
-from matte_ros.model import MattingBase, MattingRefine, save_checkpoint
+from matte_ros.core.model import MattingBase, MattingRefine, save_checkpoint
 from training import export_cli
 from training.export import (apply_settings, compare, load_torchscript, output_names, run_onnx, run_torchscript,
                               save_onnx, save_torchscript)

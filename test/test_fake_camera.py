@@ -1,4 +1,4 @@
-"""The synthetic camera (matte_ros.fake_camera): frame schedule, encoding, and the running node."""
+"""The synthetic camera (matte_ros.ros.fake_camera): frame schedule, encoding, and the running node."""
 import threading
 
 import numpy as np
@@ -11,9 +11,9 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from matte_ros.fake_camera import FakeCamera, encode_compressed, scene_frame  # noqa: E402
-from matte_ros.imaging import compressed_to_rgb, image_to_rgb, msg_to_alpha  # noqa: E402
-from matte_ros.synthetic import SceneSequence  # noqa: E402
+from matte_ros.ros.fake_camera import FakeCamera, encode_compressed, scene_frame  # noqa: E402
+from matte_ros.ros.imaging import compressed_to_rgb, image_to_rgb, msg_to_alpha  # noqa: E402
+from matte_ros.core.synthetic import SceneSequence  # noqa: E402
 from node_harness import domain_id, wait_for  # noqa: E402
 
 

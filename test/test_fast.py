@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from matte_ros.model import MattingBase, MattingRefine
-from matte_ros.model.fast import FastRefine, bilinear_windows, fold_batchnorm, windows
+from matte_ros.core.model import MattingBase, MattingRefine
+from matte_ros.core.model.fast import FastRefine, bilinear_windows, fold_batchnorm, windows
 
 TOL = 1e-4
 
@@ -207,7 +207,7 @@ def test_cuda_fp16_matches_cpu_without_host_sync():
 
 
 def test_engine_runs_the_fast_path_with_the_reference_numbers():
-    from matte_ros.engine import MattingEngine
+    from matte_ros.core.engine import MattingEngine
     model = _model("mobilenetv2", 3)
     g = torch.Generator().manual_seed(2)
     src_u8, bgr_u8 = (torch.randint(0, 256, (45, 62, 3), generator=g, dtype=torch.uint8) for _ in range(2))

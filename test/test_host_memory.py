@@ -1,11 +1,11 @@
-"""matte_ros.host_memory: freed frame-sized memory stays in the process (glibc)."""
+"""matte_ros.core.host_memory: freed frame-sized memory stays in the process (glibc)."""
 import ctypes
 import platform
 
 import pytest
 import torch
 
-from matte_ros.host_memory import keep_freed_memory
+from matte_ros.core.host_memory import keep_freed_memory
 
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc malloc settings")
 

@@ -11,8 +11,8 @@ from rclpy.serialization import deserialize_message, serialize_message  # noqa: 
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from matte_ros import imaging  # noqa: E402
-from matte_ros.imaging import (ENCODINGS, ImageFormatError, alpha_to_msg, compressed_to_rgb,  # noqa: E402
+from matte_ros.ros import imaging  # noqa: E402
+from matte_ros.ros.imaging import (ENCODINGS, ImageFormatError, alpha_to_msg, compressed_to_rgb,  # noqa: E402
                                foreground_to_msg, image_to_rgb, msg_to_alpha, rgb_to_msg)
 
 # 2 x 3 RGB test picture: red, green, blue / white, black, grey

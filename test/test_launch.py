@@ -40,7 +40,7 @@ def test_launch_file_starts_installed_console_scripts_of_this_package():
 
 def test_launch_file_names_agree_with_the_node():
     pytest.importorskip("rclpy")
-    from matte_ros.node import NODE_NAME
+    from matte_ros.ros.node import NODE_NAME
     with open(LAUNCH) as f:
         text = f.read()
     assert _node_calls()[0]["name"] == NODE_NAME

@@ -1,12 +1,12 @@
-"""training.metrics against values derived by hand and against the definitions of the
+"""matte_ros.core.metrics against values derived by hand and against the definitions of the
 MATLAB evaluation code (float32 alphas, thresholds i * 0.1, 4-connectivity, 0.15 cut)."""
 import math
 
 import numpy as np
 import pytest
 
-from training.metrics import (connectivity_error, foreground_mse, gauss_gradient, gradient_error, mse, sad)
-from training.metrics import _gauss_kernels, _largest_component
+from matte_ros.core.metrics import (connectivity_error, foreground_mse, gauss_gradient, gradient_error, mse, sad)
+from matte_ros.core.metrics import _gauss_kernels, _largest_component
 
 
 def test_sad_and_mse_by_hand():

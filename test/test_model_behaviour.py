@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from matte_ros.model import MattingBase, MattingRefine, RefineOutput
+from matte_ros.core.model import MattingBase, MattingRefine, RefineOutput
 
 
 @pytest.fixture(scope="module")

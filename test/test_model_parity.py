@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import DATA, REFERENCE_DIR
-from matte_ros.model import CROP_METHODS, REPLACE_METHODS, MattingBase, MattingRefine
+from matte_ros.core.model import CROP_METHODS, REPLACE_METHODS, MattingBase, MattingRefine
 
 METHODS = list(itertools.product(CROP_METHODS, REPLACE_METHODS))
 PARITY = os.path.join(REFERENCE_DIR, "parity_mobilenetv2.pt")

@@ -14,10 +14,10 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from matte_ros.fake_camera import encode_compressed  # noqa: E402
-from matte_ros.imaging import msg_to_alpha, rgb_to_msg  # noqa: E402
-from matte_ros.plate import plate_file  # noqa: E402
-from matte_ros.synthetic import SceneSequence  # noqa: E402
+from matte_ros.ros.fake_camera import encode_compressed  # noqa: E402
+from matte_ros.ros.imaging import msg_to_alpha, rgb_to_msg  # noqa: E402
+from matte_ros.core.plate import plate_file  # noqa: E402
+from matte_ros.core.synthetic import SceneSequence  # noqa: E402
 from node_harness import Harness, domain_id, tiny_model, wait_for  # noqa: E402
 
 H, W = 48, 64
@@ -307,15 +307,15 @@ def test_bad_configuration_raises_a_clear_error(context, model):
     (["-p", "precision:=fp8"], "precision must be one of 'fp32', 'fp16', 'bf16', got 'fp8'"),
 ])
 def test_main_exits_1_with_a_clear_message_on_a_bad_start(args, says, capsys):
-    from matte_ros.node import main
+    from matte_ros.ros.node import main
     assert main(["matte_node", "--ros-args", "-p", "device:=cpu", *args]) == 1
     err = capsys.readouterr().err
     assert err.startswith("matte_node: cannot start:") and says in err
 
 
 def test_base_model_without_refiner_mattes_and_refuses_refiner_changes(context, scene):
-    from matte_ros.engine import MattingEngine
-    from matte_ros.model import MattingBase
+    from matte_ros.core.engine import MattingEngine
+    from matte_ros.core.model import MattingBase
     h = Harness(context, None, engine=MattingEngine(model=MattingBase("mobilenetv2"), device="cpu"))
     try:
         assert h.capture(scene.background()).success
@@ -350,8 +350,8 @@ def test_max_rate_spaces_the_matted_frames(harness, scene):
 
 
 def test_missing_default_weights_name_the_parameter_to_set(monkeypatch, tmp_path):
-    import matte_ros.node as node_mod
-    from matte_ros.node_params import settings_from
+    import matte_ros.ros.node as node_mod
+    from matte_ros.ros.params import settings_from
     missing = str(tmp_path / "default.safetensors")
     monkeypatch.setattr(node_mod, "DEFAULT_WEIGHTS", missing)
     with pytest.raises(FileNotFoundError, match=f"model_path is '' and the packaged default weights {missing} do not "

@@ -1,4 +1,4 @@
-"""The node's parameter table (matte_ros.node_params): pure checks, no running node."""
+"""The node's parameter table (matte_ros.ros.params): pure checks, no running node."""
 import os
 
 import pytest
@@ -7,7 +7,7 @@ import yaml
 pytest.importorskip("rcl_interfaces")
 pytestmark = pytest.mark.ros
 
-from matte_ros.node_params import (LIVE, PARAMS, SPECS, NodeSettings, check_changes, check_value,  # noqa: E402
+from matte_ros.ros.params import (LIVE, PARAMS, SPECS, NodeSettings, check_changes, check_value,  # noqa: E402
                                    cpu_threads_for, descriptor, settings_from)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""The node across processes, as users run it: `python -m matte_ros.node --ros-args ...` with
+"""The node across processes, as users run it: `python -m matte_ros.ros.node --ros-args ...` with
 config/matte.yaml, the fake camera and capture_once in their own processes; clean shutdown on signals."""
 import os
 import signal
@@ -15,9 +15,9 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from matte_ros.imaging import msg_to_alpha  # noqa: E402
-from matte_ros.model import save_safetensors  # noqa: E402
-from matte_ros.node_params import cpu_threads_for  # noqa: E402
+from matte_ros.ros.imaging import msg_to_alpha  # noqa: E402
+from matte_ros.core.model import save_safetensors  # noqa: E402
+from matte_ros.ros.params import cpu_threads_for  # noqa: E402
 from node_harness import domain_id, tiny_model, wait_for  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,13 +54,13 @@ class Proc:
 
 
 def _node_args(model_path, *extra):
-    return ["matte_ros.node", "--ros-args", "--params-file", CONFIG, "-p", f"model_path:={model_path}",
+    return ["matte_ros.ros.node", "--ros-args", "--params-file", CONFIG, "-p", f"model_path:={model_path}",
             "-p", "device:=cpu", "-p", "plate_frames:=3", "-p", "backbone_scale:=0.5",
             "-p", "refine_sample_pixels:=512", *extra]
 
 
 def _capture_once(*extra):
-    return subprocess.run([sys.executable, "-m", "matte_ros.capture_once", *extra], cwd=REPO, env=ENV,
+    return subprocess.run([sys.executable, "-m", "matte_ros.ros.capture_once", *extra], cwd=REPO, env=ENV,
                           capture_output=True, text=True, timeout=90)
 
 
@@ -90,13 +90,13 @@ def _spin(context, node):
 def test_vga_frames_reach_a_best_effort_subscriber_in_another_process(tmp_path, context):
     # A 640x480 rgb8 frame (921,600 bytes) does not fit Fast DDS's default shared-memory segment and
     # over fragmented UDP a best-effort (sensor-data) subscriber like the node's lost most of them;
-    # the package's profile (matte_ros.dds), applied by every executable, keeps them in shared memory.
+    # the package's profile (matte_ros.ros.dds), applied by every executable, keeps them in shared memory.
     listener = rclpy.create_node("vga_listener", context=context)
     arrivals = []
     listener.create_subscription(Image, "/vga/image", lambda m: arrivals.append(m.header.stamp), QoSProfile(
         depth=1, reliability=qos_profile_sensor_data.reliability, durability=qos_profile_sensor_data.durability))
     ex, spinner = _spin(context, listener)
-    cam = Proc(tmp_path, "camera", ["matte_ros.fake_camera", "--ros-args", "-p", "width:=640", "-p", "height:=480",
+    cam = Proc(tmp_path, "camera", ["matte_ros.ros.fake_camera", "--ros-args", "-p", "width:=640", "-p", "height:=480",
                                     "-p", "rate:=20.0", "-r", "image:=/vga/image"])
     try:
         assert wait_for(lambda: arrivals, 20), "no frame arrived\n" + cam.output()
@@ -120,7 +120,7 @@ def test_fake_camera_node_and_capture_once_across_processes(tmp_path, model_file
     listener.create_subscription(Image, "/matte/alpha", alphas.append, 50)
     listener.create_subscription(Image, "/fake_camera/alpha_true", truths.append, 200)
     ex, spinner = _spin(context, listener)
-    cam = Proc(tmp_path, "camera", ["matte_ros.fake_camera", "--ros-args", "-p", "width:=64", "-p", "height:=48",
+    cam = Proc(tmp_path, "camera", ["matte_ros.ros.fake_camera", "--ros-args", "-p", "width:=64", "-p", "height:=48",
                                     "-p", "rate:=20.0", "-p", "empty_seconds:=8.0", "-r", "image:=/xproc/image"])
     node = Proc(tmp_path, "node", _node_args(model_file, "-p", "plate_timeout:=1.0", "-r", "image:=/xproc/image"))
     try:

@@ -1,4 +1,4 @@
-"""The node's frame mailbox and counters (matte_ros.node_stats), without a running node."""
+"""The node's frame mailbox and counters (matte_ros.ros.stats), without a running node."""
 import math
 import threading
 import time
@@ -10,7 +10,7 @@ pytestmark = pytest.mark.ros
 
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 
-from matte_ros.node_stats import LatestFrame, NodeStats  # noqa: E402
+from matte_ros.ros.stats import LatestFrame, NodeStats  # noqa: E402
 
 
 def test_latest_frame_keeps_only_the_newest_and_reports_replacements():

@@ -1,4 +1,4 @@
-"""Plate averaging and persistence (matte_ros.plate): pure, no ROS."""
+"""Plate averaging and persistence (matte_ros.core.plate): pure, no ROS."""
 import os
 import threading
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from matte_ros.plate import PlateCapture, load_plates, plate_file, remove_plates, save_plate
+from matte_ros.core.plate import PlateCapture, load_plates, plate_file, remove_plates, save_plate
 
 
 def _frame(value, h=6, w=8):

@@ -1,4 +1,4 @@
-"""The synthetic scenes (matte_ros.synthetic) and the dataset writer (python -m training synth)."""
+"""The synthetic scenes (matte_ros.core.synthetic) and the dataset writer (python -m training synth)."""
 import os
 
 import cv2
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
-from matte_ros.synthetic import SceneSequence, perturb_plate, render_background, render_subject
-from matte_ros.synthetic.subject import _composite, _motion_kernel, _strands
-from matte_ros.synthetic.textures import colorize, fractal_noise
+from matte_ros.core.synthetic import SceneSequence, perturb_plate, render_background, render_subject
+from matte_ros.core.synthetic.subject import _composite, _motion_kernel, _strands
+from matte_ros.core.synthetic.textures import colorize, fractal_noise
 from training.synth import SynthSpec, dataset_config, make_background, make_foreground, make_test_sample, write_dataset
 from training.synth_cli import main as synth_main
 

@@ -47,12 +47,12 @@ def test_two_gloo_processes_keep_replicas_equal(tmp_path):
     assert a.keys() == b.keys()
     params = [k for k in a if not k.rsplit(".", 1)[-1].startswith(("running_", "num_batches"))]
     assert all(torch.equal(a[k], b[k]) for k in params)
-    from matte_ros.model import read_checkpoint
+    from matte_ros.core.model import read_checkpoint
     ck = read_checkpoint(os.path.join(run, "last.pth"))
     assert ck.extra["training"]["world_size"] == 2 and len(ck.extra["rng"]) == 2
     assert ck.extra["training"]["step"] == 2
     # the weights trained: they differ from the seeded initial weights
     torch.manual_seed(0)
-    from matte_ros.model import MattingRefine
+    from matte_ros.core.model import MattingRefine
     init = MattingRefine("mobilenetv2", backbone_scale=0.5).state_dict()
     assert not torch.equal(init["decoder.conv4.weight"], a["decoder.conv4.weight"])

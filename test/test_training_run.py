@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from matte_ros.model import MattingBase, MattingRefine, load_checkpoint, read_checkpoint
+from matte_ros.core.model import MattingBase, MattingRefine, load_checkpoint, read_checkpoint
 from training import trainer as trainer_mod
 from training.config import parse_config
 from training.train_cli import main

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import yaml
 
-from matte_ros.model import BACKBONES
+from matte_ros.core.model import BACKBONES
 
 __all__ = ["MODEL_TYPES", "TrainConfig", "build_parser", "parse_config", "resolve", "save_config", "MODE_DEFAULTS"]
 
@@ -185,7 +185,7 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> TrainConfig:
 
 def save_config(cfg: TrainConfig, path: str) -> None:
     """Write the resolved configuration as YAML (loadable again with ``--config``)."""
-    from matte_ros.model.checkpoint import atomic_write
+    from matte_ros.core.files import atomic_write
 
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:

@@ -12,9 +12,11 @@ from typing import Optional, Sequence
 
 import torch
 
-from matte_ros.model import DEFAULT_WEIGHTS, MattingRefine, REFINE_MODES, load_checkpoint
+from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, REFINE_MODES, load_checkpoint
+from matte_ros.core.metrics import mean_scores
+
 from .evaluate import (OUTPUTS, difference_key_predictor, evaluate, format_table, list_test_set, load_test_set,
-                       model_predictor, summarize, write_csv, write_text)
+                       model_predictor, write_csv, write_text)
 
 __all__ = ["METHODS", "build_parser", "main"]
 
@@ -89,7 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     seconds = time.perf_counter() - start
     write_csv(args.out, rows)
-    table = format_table({label: summarize(rows)}, len(rows))
+    table = format_table({label: mean_scores(rows)}, len(rows))
     summary_path = args.out + ".summary.txt"
     write_text(summary_path, table + "\n")
     print(table)

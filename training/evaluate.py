@@ -10,7 +10,7 @@ Two test-set layouts (``DIR`` may also be a synth output folder whose ``test/`` 
 
 Predicted alphas and foregrounds are rounded to 8 bits before scoring, as when they are saved
 as PNG for the MATLAB evaluation code; with 8-bit ground truth the metric values are then
-those of that code (see :mod:`training.metrics`). Rows and tables report Grad and Conn divided
+those of that code (see :mod:`matte_ros.core.metrics`). Rows and tables report Grad and Conn divided
 by 1000, as the evaluation scripts built on that code print them (SAD is divided by its function).
 """
 import csv
@@ -23,18 +23,17 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from matte_ros.model import MattingRefine
-from matte_ros.model.checkpoint import atomic_write
+from matte_ros.core.model import MattingRefine
+from matte_ros.core.files import atomic_write
 
 from .baseline import difference_key
 from .data import IMAGE_EXTENSIONS, read_image
-from .metrics import connectivity_error, foreground_mse, gradient_error, mse, sad
+from matte_ros.core.metrics import METRICS, mean_scores, quantize, score
 
 __all__ = ["TestItem", "METRICS", "OUTPUTS", "find_layout", "list_test_set", "load_test_set", "model_predictor",
-           "difference_key_predictor", "quantize", "score", "evaluate", "summarize", "write_text", "write_csv",
+           "difference_key_predictor", "evaluate", "write_text", "write_csv",
            "format_table"]
 
-METRICS = ("sad", "mse", "grad", "conn", "fgr_mse")
 OUTPUTS = ("refine", "coarse")
 Predictor = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]
 
@@ -136,11 +135,6 @@ def load_test_set(root: str, backgrounds: Optional[str] = None, seed: int = 0,
         yield _load(entry)
 
 
-def quantize(x: np.ndarray) -> np.ndarray:
-    """Round to the nearest multiple of 1/255 (what saving as an 8-bit PNG keeps), float32."""
-    return (np.round(np.clip(x, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
-
-
 def model_predictor(model: torch.nn.Module, output: str = "refine", device: str = "cpu") -> Predictor:
     """A predictor running ``model``; ``output="coarse"`` returns MattingRefine's coarse alpha and
     foreground upsampled bilinearly to the full size (MattingBase has only one output)."""
@@ -169,19 +163,6 @@ def difference_key_predictor(**params) -> Predictor:
     return lambda src, bgr: difference_key(src, bgr, **params)
 
 
-def score(pred_pha: np.ndarray, pred_fgr: Optional[np.ndarray], item: TestItem) -> Dict[str, float]:
-    """Every metric of one image, scaled as the evaluation scripts of the literature report them:
-    SAD / 1000 (done by the metric), MSE, Grad / 1000, Conn / 1000, foreground MSE (NaN without
-    a true foreground)."""
-    t = item.trimap
-    row = {"sad": sad(pred_pha, item.pha, t), "mse": mse(pred_pha, item.pha, t),
-           "grad": gradient_error(pred_pha, item.pha, t) / 1000.0,
-           "conn": connectivity_error(pred_pha, item.pha, t) / 1000.0, "fgr_mse": float("nan")}
-    if item.fgr is not None and pred_fgr is not None:
-        row["fgr_mse"] = foreground_mse(pred_fgr, item.fgr, item.pha)
-    return row
-
-
 def evaluate(items: Iterator[TestItem], predict: Predictor, quantized: bool = True,
              progress: Optional[Callable[[int, str], None]] = None) -> List[Dict]:
     """Per-image rows: ``name``, ``height``, ``width`` and every metric."""
@@ -191,20 +172,10 @@ def evaluate(items: Iterator[TestItem], predict: Predictor, quantized: bool = Tr
         if quantized:
             pha, fgr = quantize(pha), quantize(fgr)
         rows.append({"name": item.name, "height": item.pha.shape[0], "width": item.pha.shape[1],
-                     **score(pha, fgr, item)})
+                     **score(pha, fgr, item.pha, item.fgr, item.trimap)})
         if progress is not None:
             progress(i + 1, item.name)
     return rows
-
-
-def summarize(rows: Sequence[Dict]) -> Dict[str, float]:
-    """Mean of every metric over the rows (NaN entries skipped; NaN when none is left)."""
-    out = {}
-    for key in METRICS:
-        vals = np.array([r[key] for r in rows], dtype=np.float64)
-        vals = vals[~np.isnan(vals)]
-        out[key] = float(vals.mean()) if len(vals) else float("nan")
-    return out
 
 
 def write_text(path: str, text: str) -> None:

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from matte_ros.model import BaseOutput, MattingRefine, RefineOutput
-from matte_ros.model.checkpoint import atomic_write
+from matte_ros.core.model import BaseOutput, MattingRefine, RefineOutput
+from matte_ros.core.files import atomic_write
 
 __all__ = ["FORMATS", "ONNX_CROP_METHODS", "MIN_OPSET", "output_names", "script_model", "save_torchscript",
            "onnx_model", "onnx_example_size", "save_onnx", "load_torchscript", "apply_settings",

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from matte_ros.model import DEFAULT_WEIGHTS, MattingRefine, REFINE_MODES, load_checkpoint
+from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, REFINE_MODES, load_checkpoint
 
 from .export import (FORMATS, MIN_OPSET, ONNX_CROP_METHODS, compare, load_torchscript, onnx_example_size, output_names,
                      run_onnx, run_torchscript, save_onnx, save_torchscript)

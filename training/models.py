@@ -3,7 +3,7 @@ from typing import Dict, List
 
 from torch import nn
 
-from matte_ros.model import MattingBase, MattingRefine, load_weights, read_checkpoint
+from matte_ros.core.model import MattingBase, MattingRefine, load_weights, read_checkpoint
 
 from .config import TrainConfig
 

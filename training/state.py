@@ -1,6 +1,6 @@
 """What a training checkpoint holds beyond the weights, and putting it back.
 
-A checkpoint is written by :func:`matte_ros.model.save_checkpoint` (model config + state dict, atomic)
+A checkpoint is written by :func:`matte_ros.core.model.save_checkpoint` (model config + state dict, atomic)
 with these extra keys, all plain containers and tensors (readable with ``weights_only=True``):
 
   training           {format, model_type, step, epoch, batch_in_epoch, best_valid_loss, nonfinite_total,

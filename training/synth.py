@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import yaml
 
-from matte_ros.model.checkpoint import atomic_write
-from matte_ros.synthetic import perturb_plate, random_colors, render_background, render_subject
+from matte_ros.core.files import atomic_write
+from matte_ros.core.synthetic import perturb_plate, random_colors, render_background, render_subject
 
 __all__ = ["SynthSpec", "TestSample", "dataset_palette", "make_foreground", "make_background", "make_test_sample",
            "dataset_config", "describe", "plan_files", "write_dataset"]

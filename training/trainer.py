@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from matte_ros.model import load_weights, read_checkpoint, save_checkpoint
+from matte_ros.core.model import load_weights, read_checkpoint, save_checkpoint
 
 from . import distributed as D
 from .augment import VALID_PAIR_SCALE, compose_batch, random_crop
@@ -244,7 +244,7 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> Dict[str, float]:
         """Loss, SAD and MSE of alpha over the fixed validation subset (rank 0's model, eval mode)."""
-        from .metrics import mse, sad
+        from matte_ros.core.metrics import mse, sad
         self.net.eval()
         n, loss, sads, mses = 0, 0.0, [], []
         try:

@@ -10,21 +10,21 @@ run code is refused with :class:`CheckpointError`. Tensors are mapped to the CPU
 import json
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
 import torch
 from torch import nn
 
+from ..files import atomic_write
 from .matting import MattingRefine, build_model
 
 __all__ = ["DEFAULT_WEIGHTS", "CheckpointError", "Checkpoint", "read_checkpoint", "load_checkpoint", "load_weights",
-           "infer_config", "save_checkpoint", "save_safetensors", "atomic_write"]
+           "infer_config", "save_checkpoint", "save_safetensors"]
 
 
 # The project's own default model, shipped inside the package (see matte_ros/weights/MODEL_CARD.md).
-DEFAULT_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+DEFAULT_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                "weights", "default.safetensors")
 
 
@@ -51,24 +51,6 @@ def infer_config(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
     if w is None:
         return {"arch": "MattingBase", "backbone": backbone}
     return {"arch": "MattingRefine", "backbone": backbone, "refine_kernel_size": int(w.shape[-1])}
-
-
-def atomic_write(path: str, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a partial file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _model_config(model: nn.Module) -> Dict[str, Any]:

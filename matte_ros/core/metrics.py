@@ -14,18 +14,19 @@ All alpha arguments are ``(H, W)`` float arrays in 0..1. ``trimap`` is an option
 array whose unknown region is 128 (the only region that counts); without it every pixel counts.
 """
 import math
-from typing import Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 __all__ = ["UNKNOWN", "sad", "mse", "gradient_error", "connectivity_error", "foreground_mse",
-           "gauss_gradient", "GRAD_SIGMA", "CONN_STEP", "CONN_CUT"]
+           "gauss_gradient", "GRAD_SIGMA", "CONN_STEP", "CONN_CUT", "METRICS", "quantize", "score", "mean_scores"]
 
 UNKNOWN = 128
 GRAD_SIGMA = 1.4
 CONN_STEP = 0.1
 CONN_CUT = 0.15
+METRICS = ("sad", "mse", "grad", "conn", "fgr_mse")
 
 
 def _pair(pred: np.ndarray, true: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -188,3 +189,31 @@ def foreground_mse(pred_fgr: np.ndarray, true_fgr: np.ndarray, true_pha: np.ndar
         return 0.0
     err = ((pred_fgr - true_fgr) ** 2)[mask]
     return float(err.sum(dtype=np.float64) / (3 * count))
+
+
+def quantize(x: np.ndarray) -> np.ndarray:
+    """Round to the nearest multiple of 1/255 (what saving as an 8-bit PNG keeps), float32."""
+    return (np.round(np.clip(x, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+
+
+def score(pred_pha: np.ndarray, pred_fgr: Optional[np.ndarray], true_pha: np.ndarray,
+          true_fgr: Optional[np.ndarray] = None, trimap: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """Every metric of one image, scaled as the evaluation scripts of the literature report them:
+    SAD / 1000 (done by :func:`sad`), MSE, Grad / 1000, Conn / 1000, foreground MSE (NaN without
+    both foregrounds)."""
+    row = {"sad": sad(pred_pha, true_pha, trimap), "mse": mse(pred_pha, true_pha, trimap),
+           "grad": gradient_error(pred_pha, true_pha, trimap) / 1000.0,
+           "conn": connectivity_error(pred_pha, true_pha, trimap) / 1000.0, "fgr_mse": float("nan")}
+    if true_fgr is not None and pred_fgr is not None:
+        row["fgr_mse"] = foreground_mse(pred_fgr, true_fgr, true_pha)
+    return row
+
+
+def mean_scores(rows: Sequence[Dict]) -> Dict[str, float]:
+    """Mean of every metric over the rows (NaN entries skipped; NaN when none is left)."""
+    out = {}
+    for key in METRICS:
+        vals = np.array([r[key] for r in rows], dtype=np.float64)
+        vals = vals[~np.isnan(vals)]
+        out[key] = float(vals.mean()) if len(vals) else float("nan")
+    return out

@@ -2,7 +2,7 @@
 stamp, the numbers it prints (throughput, latency, drops, quality) and the contact sheet.
 
 Stamps are integer nanoseconds (``rclpy.time.Time.from_msg(header.stamp).nanoseconds``).
-Used by :mod:`matte_ros.demo`; tested in ``test/test_demo.py`` without a running ROS graph.
+Used by :mod:`matte_ros.tools.demo`; tested in ``test/test_demo.py`` without a running ROS graph.
 """
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -11,9 +11,9 @@ import json
 import cv2
 import numpy as np
 
-from .model.checkpoint import atomic_write
+from matte_ros.core.files import atomic_write
 
-__all__ = ["COLUMNS", "QUALITY_KEYS", "StampMatcher", "pick_indices", "percentile", "summarize", "format_summary",
+__all__ = ["COLUMNS", "QUALITY_KEYS", "StampMatcher", "pick_indices", "percentile", "run_summary", "format_summary",
            "alpha_u8", "contact_sheet", "write_png", "write_json"]
 
 COLUMNS = ("input frame", "predicted alpha", "true alpha", "composite")
@@ -76,7 +76,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, np.float64), q)) if len(values) else float("nan")
 
 
-def summarize(stamps: Sequence[int], received: Sequence[int], camera_stamps: Sequence[int],
+def run_summary(stamps: Sequence[int], received: Sequence[int], camera_stamps: Sequence[int],
               output_stamps: Sequence[int], quality: Mapping[str, float]) -> Dict[str, Any]:
     """The demo's numbers for the collected frames.
 

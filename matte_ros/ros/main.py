@@ -14,7 +14,7 @@ def run_node(name: str, make_node: Callable[[], "rclpy.node.Node"], start_errors
              args=None, make_executor: Optional[Callable[[], Executor]] = None) -> int:
     """Build the node (a start error prints ``name: cannot start: ...`` and returns 1), spin it until
     Ctrl-C / SIGTERM, then destroy it and shut rclpy down; returns the process exit code. The
-    package's Fast DDS profile applies unless the environment names one (``matte_ros.dds``)."""
+    package's Fast DDS profile applies unless the environment names one (``matte_ros.ros.dds``)."""
     use_fastdds_profile()
     rclpy.init(args=args)
     try:

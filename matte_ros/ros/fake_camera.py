@@ -18,8 +18,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from .imaging import alpha_to_msg, rgb_to_msg
-from .ros_main import run_node
-from .synthetic import SceneSequence
+from .main import run_node
+from matte_ros.core.synthetic import SceneSequence
 
 __all__ = ["scene_frame", "encode_compressed", "FakeCamera", "main"]
 

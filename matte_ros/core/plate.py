@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .model.checkpoint import atomic_write
+from .files import atomic_write
 
 __all__ = ["PlateCapture", "CaptureResult", "plate_file", "save_plate", "load_plates", "remove_plates"]
 

@@ -3,7 +3,7 @@
 A 4K frame's float tensors are 100-133 MB each. glibc serves allocations that large with fresh
 ``mmap`` pages and unmaps them on free, so every frame pays the kernel for faulting in and zeroing
 them again: on the 2-core machine, upsampling the coarse alpha and foreground to 3840x2160 took
-100 ms this way and 46 ms with the memory kept (``python -m matte_ros.bench`` measures the rest).
+100 ms this way and 46 ms with the memory kept (``python -m matte_ros.tools.bench`` measures the rest).
 ``keep_freed_memory`` makes freed memory stay in the process for reuse: one arena (the heap) for
 every thread, no ``mmap`` for large blocks, and the heap's top trimmed only beyond 2 GiB. The cost:
 the process keeps its peak heap size, and threads share one arena's lock.

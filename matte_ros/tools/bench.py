@@ -1,7 +1,7 @@
 """Benchmark of the matting network, the fast path and the engine on this machine.
 
-    python -m matte_ros.bench              # HD and 4K, MobileNetV2 and ResNet-50 (a few minutes on 2 cores)
-    python -m matte_ros.bench --quick      # HD MobileNetV2 only, fewer repeats
+    python -m matte_ros.tools.bench              # HD and 4K, MobileNetV2 and ResNet-50 (a few minutes on 2 cores)
+    python -m matte_ros.tools.bench --quick      # HD MobileNetV2 only, fewer repeats
     make bench
 
 For each configuration (HD 1920x1080 at backbone_scale 0.25 with 80,000 sampled pixels; 4K 3840x2160
@@ -11,7 +11,7 @@ MattingRefine and of FastRefine measured interleaved in the same run, the fracti
 matrix-multiply peak measured at the start of the run, bf16 (CPU) / fp16 (CUDA) speed with its
 accuracy cost (max and mean |delta alpha| against fp32), and the engine's time per frame (uint8
 frame in, alpha and foreground arrays out). ``--node`` adds the ROS node end to end with the fake
-camera (see :mod:`matte_ros.bench_node`).
+camera (see :mod:`matte_ros.tools.bench_node`).
 """
 import argparse
 import os
@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .host_memory import keep_freed_memory
-from .model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
-from .model.fast import FastRefine
+from matte_ros.core.host_memory import keep_freed_memory
+from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
+from matte_ros.core.model.fast import FastRefine
 
 __all__ = ["CONFIGS", "Config", "measure_peak", "count_flops", "interleaved", "bench_config", "main"]
 
@@ -119,7 +119,7 @@ def _model(backbone: str, weights: Optional[str]) -> MattingRefine:
 
 def scene(cfg: Config, seed: int = 0):
     """(src, bgr) uint8 (H, W, 3) RGB: the synthetic scene with a person, and its plate."""
-    from .synthetic import SceneSequence
+    from matte_ros.core.synthetic import SceneSequence
     seq = SceneSequence(cfg.h, cfg.w, seed=seed)
     return seq.frame(10)[0], seq.background()
 
@@ -153,7 +153,7 @@ def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int,
         loop = CudaLoop(low, cfg.h, cfg.w)
         fns["cuda_loop"] = lambda: loop(src_u8, low_plate)
     if engine:
-        from .engine import MattingEngine
+        from matte_ros.core.engine import MattingEngine
         eng = MattingEngine(model=model, device=str(device))
         eng.set_background(bgr_u8)
         fns["engine"] = lambda: eng.process(src_u8)
@@ -241,7 +241,7 @@ def targets(rows: List[Dict[str, object]], peak: float) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m matte_ros.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m matte_ros.tools.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="HD MobileNetV2 only, 3 repeats")
     p.add_argument("--backbones", nargs="+", default=["mobilenetv2", "resnet50"])
     p.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["hd", "4k"])

@@ -10,9 +10,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from .engine import PRECISIONS
+from matte_ros.core.engine import PRECISIONS
 from .imaging import ALPHA_ENCODINGS, FOREGROUND_ENCODINGS
-from .model import BACKBONES, REFINE_MODES
+from matte_ros.core.model import BACKBONES, REFINE_MODES
 
 __all__ = ["ParamSpec", "PARAMS", "SPECS", "LIVE", "NodeSettings", "descriptor", "check_value", "check_changes",
            "settings_from", "cpu_threads_for"]

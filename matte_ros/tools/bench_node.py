@@ -2,7 +2,7 @@
 here; latency (publish time - the camera's header stamp, as the node's diagnostics report it, and
 receipt time - stamp as seen by a subscriber) and output rate, at 640x480 and 1280x720.
 
-    python -m matte_ros.bench_node [--seconds 20] [--rate 30] [--cpu-threads 0]
+    python -m matte_ros.tools.bench_node [--seconds 20] [--rate 30] [--cpu-threads 0]
 
 Per size: the engine time per frame (here, with the node's torch thread count, node stopped); a
 run with the camera at ``--rate`` (output rate: the node mattes the newest frame as fast as it
@@ -23,9 +23,9 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
-from .dds import use_fastdds_profile
-from .model import DEFAULT_WEIGHTS, MattingRefine, save_safetensors
-from .node_params import cpu_threads_for
+from matte_ros.ros.dds import use_fastdds_profile
+from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, save_safetensors
+from matte_ros.ros.params import cpu_threads_for
 
 __all__ = ["SIZES", "run_node_bench", "main"]
 
@@ -120,8 +120,8 @@ def _listen(h: int, w: int, rate: float, seconds: float, weights: str, threads: 
 
 def engine_time(h: int, w: int, weights: str, repeats: int = 7) -> float:
     """Median seconds of MattingEngine.process at h x w with the node's default settings."""
-    from .engine import AUTO_SCALE, MattingEngine
-    from .synthetic import SceneSequence
+    from matte_ros.core.engine import AUTO_SCALE, MattingEngine
+    from matte_ros.core.synthetic import SceneSequence
     seq = SceneSequence(h, w)
     eng = MattingEngine(checkpoint=weights, device="cpu", backbone_scale=AUTO_SCALE, refine_mode="sampling",
                         refine_sample_pixels=80_000)
@@ -169,7 +169,7 @@ def run_node_bench(seconds: float = 20.0, rate: float = 30.0, weights: Optional[
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m matte_ros.bench_node", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m matte_ros.tools.bench_node", description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="measuring time per size")
     p.add_argument("--rate", type=float, default=30.0, help="fake camera frame rate (Hz)")
     p.add_argument("--weights", default=None, help="weight file (default: the packaged one, else random)")

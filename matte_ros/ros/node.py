@@ -3,7 +3,7 @@
     matte_node --ros-args -r image:=/camera/image_raw --params-file config/matte.yaml
     ros2 service call /matte_node/capture_background std_srvs/srv/Trigger   # with the scene empty
 
-A thin rclpy shell over :class:`matte_ros.engine.MattingEngine`: the subscription callback only
+A thin rclpy shell over :class:`matte_ros.core.engine.MattingEngine`: the subscription callback only
 stores the newest message (``LatestFrame``); one worker thread converts it, feeds a running plate
 capture and mattes it; the capture service waits for its plate in its own callback group, so
 spinning goes on. Run it on a MultiThreadedExecutor (``main`` does).
@@ -30,13 +30,13 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from .engine import MattingEngine, NoBackgroundError, SizeMismatchError
+from matte_ros.core.engine import MattingEngine, NoBackgroundError, SizeMismatchError
 from .imaging import ImageFormatError, alpha_to_msg, compressed_to_rgb, foreground_to_msg, image_to_rgb, rgb_to_msg
-from .model import DEFAULT_WEIGHTS
-from .node_params import PARAMS, NodeSettings, check_changes, cpu_threads_for, descriptor, settings_from
-from .node_stats import LatestFrame, NodeStats
-from .plate import PlateCapture, load_plates, remove_plates, save_plate
-from .ros_main import run_node
+from matte_ros.core.model import DEFAULT_WEIGHTS
+from .params import PARAMS, NodeSettings, check_changes, cpu_threads_for, descriptor, settings_from
+from .stats import LatestFrame, NodeStats
+from matte_ros.core.plate import PlateCapture, load_plates, remove_plates, save_plate
+from .main import run_node
 
 __all__ = ["MatteNode", "NODE_NAME", "PLATE_HINT_DIFFERENCE", "build_engine", "main"]
 

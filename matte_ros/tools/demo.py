@@ -1,7 +1,7 @@
 """The demo (``make demo``, console script ``matte_demo``): the fake camera and the matting node in
 their own processes, the plate captured automatically, a fixed number of frames matted and scored.
 
-    python -m matte_ros.demo [--model PATH] [--width 640 --height 480] [--rate 10] [--frames 60]
+    python -m matte_ros.tools.demo [--model PATH] [--width 640 --height 480] [--rate 10] [--frames 60]
                              [--out out/demo] [--domain-id N] [-p NAME:=VALUE ...]
 
 Steps: start ``matte_node`` (the packaged default model unless ``--model``; ``-p`` passes node
@@ -36,11 +36,12 @@ from rclpy.time import Time
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
-from .demo_report import (COLUMNS, StampMatcher, alpha_u8, contact_sheet, format_summary, pick_indices, summarize,
+from .demo_report import (COLUMNS, StampMatcher, alpha_u8, contact_sheet, format_summary, pick_indices, run_summary,
                           write_json, write_png)
-from .dds import use_fastdds_profile
-from .imaging import image_to_rgb, msg_to_alpha
-from .model import DEFAULT_WEIGHTS
+from matte_ros.ros.dds import use_fastdds_profile
+from matte_ros.ros.imaging import image_to_rgb, msg_to_alpha
+from matte_ros.core.metrics import mean_scores, quantize, score
+from matte_ros.core.model import DEFAULT_WEIGHTS
 
 __all__ = ["DemoError", "Child", "parse_args", "run", "main"]
 
@@ -171,10 +172,9 @@ def _prepare_out(out: str) -> None:
 
 def _score_frame(joined: Dict[str, Any]) -> Dict[str, Any]:
     """Arrays of one joined set and its metrics against the truth (8-bit, as the evaluation does)."""
-    from training.evaluate import TestItem, quantize, score
     src = image_to_rgb(joined["src"][0])
     pha, true = msg_to_alpha(joined["alpha"][0]), quantize(msg_to_alpha(joined["true"][0]))
-    row = score(pha, None, TestItem("frame", src, None, true, None, None))
+    row = score(pha, None, true)
     return {"src": src, "pha": pha, "true": true, "fgr": image_to_rgb(joined["foreground"][0]),
             "comp": image_to_rgb(joined["composite"][0]), "row": row}
 
@@ -193,7 +193,6 @@ def run(opts: argparse.Namespace) -> Dict[str, Any]:
         raise DemoError(f"model file {model} not found" + (
             "" if opts.model else ": the packaged default model is missing (see matte_ros/weights/MODEL_CARD.md "
             "to train it); pass --model PATH to use another weight file"))
-    from training.evaluate import summarize as mean_metrics       # training only here, never in the node
 
     _prepare_out(opts.out)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -210,14 +209,14 @@ def run(opts: argparse.Namespace) -> Dict[str, Any]:
         for p in opts.param:
             node_args += ["-p", p]
         print(f"starting matte_node (model {model}) in ROS domain {opts.domain_id}", flush=True)
-        children.append(Child("matte_node", "matte_ros.node", node_args, os.path.join(opts.out, "node.log"), env))
+        children.append(Child("matte_node", "matte_ros.ros.node", node_args, os.path.join(opts.out, "node.log"), env))
         _wait("the node's capture service (is the model loading?)", collector.capture.service_is_ready, children,
               opts.timeout)
         cam_args = ["-p", f"width:={opts.width}", "-p", f"height:={opts.height}", "-p", f"rate:={opts.rate!r}",
                     "-p", f"empty_seconds:={opts.empty_seconds!r}", "-p", f"seed:={opts.seed}"]
         print(f"starting fake_camera: {opts.width}x{opts.height} at {opts.rate:g} Hz, empty scene for "
               f"{opts.empty_seconds:g} s", flush=True)
-        children.append(Child("fake_camera", "matte_ros.fake_camera", cam_args,
+        children.append(Child("fake_camera", "matte_ros.ros.fake_camera", cam_args,
                               os.path.join(opts.out, "camera.log"), env))
         _wait("the first camera frame", lambda: collector.camera_stamps, children, opts.timeout)
         for attempt in range(CAPTURE_ATTEMPTS):
@@ -269,7 +268,7 @@ def run(opts: argparse.Namespace) -> Dict[str, Any]:
             collector.close()
         rclpy.try_shutdown(context=ctx)
 
-    summary = summarize(stamps, received, camera_stamps, output_stamps, mean_metrics(rows))
+    summary = run_summary(stamps, received, camera_stamps, output_stamps, mean_scores(rows))
     summary.update(model=model, width=opts.width, height=opts.height, camera_rate=opts.rate,
                    device=node_status.get("device", "unknown"), precision=node_status.get("precision", "unknown"))
     write_png(os.path.join(opts.out, "contact_sheet.png"), contact_sheet(sheet, COLUMNS))

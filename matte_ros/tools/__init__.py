@@ -1,0 +1,1 @@
+"""Floor 3, programs for people: the demo and the benchmarks."""
