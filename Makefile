@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-all demo bench clean-venv
+.PHONY: venv test test-slow test-all lint demo bench clean-venv
 
 $(STAMP): requirements.txt setup.py setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,9 +15,20 @@ $(STAMP): requirements.txt setup.py setup.cfg
 
 venv: $(STAMP)
 
-## The test suite (CI runs this; slow/gpu/ros markers included, gpu tests skip without CUDA).
+## The README's test command: every test not marked slow (gpu tests skip without CUDA).
 test: $(STAMP)
-	$(PY) -m pytest -q test
+	$(PY) -m pytest -q -m "not slow" test
+
+## The tests marked slow (training runs, exports, cross-process ROS, the real launch system).
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow test
+
+## The full suite, as CI runs it.
+test-all: test test-slow
+
+## Style and static checks (.ruff.toml), as CI runs them.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 ## The first command of the README: fake camera + node with the default model, plate captured, frames scored (out/demo/).
 demo: $(STAMP)
