@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from matte_ros.tools.bench import CONFIGS, count_flops, interleaved, targets
 from matte_ros.core.model import MattingRefine
 from matte_ros.core.model.fast import FastRefine
+from matte_ros.tools.bench import CONFIGS, count_flops, interleaved, targets
 
 
 def test_flops_count_the_refiner_convolutions_where_they_run():

@@ -1,4 +1,5 @@
-"""MattingEngine: shapes, parity with the model, plate cache, composite, errors, settings, threads."""
+"""MattingEngine: shapes, parity with the model, plate cache, composite, errors, settings, threads.
+The fold order of reduced precision and the backbone-scale range: test_engine_settings.py."""
 import copy
 import threading
 import time
@@ -9,9 +10,9 @@ import torch
 from torch import nn
 
 from matte_ros.core import engine as engine_mod
-from matte_ros.core.engine import (AUTO_SCALE, PLATE_DIFF_THRESHOLD, MattingEngine, NoBackgroundError,
-                              SizeMismatchError, auto_backbone_scale, resolve_device)
+from matte_ros.core.engine import PLATE_DIFF_THRESHOLD, MattingEngine, NoBackgroundError, SizeMismatchError
 from matte_ros.core.model import MattingBase, MattingRefine, save_checkpoint
+from matte_ros.core.settings import AUTO_SCALE, MIN_BACKBONE_SCALE, auto_backbone_scale, resolve_device
 
 
 @pytest.fixture(autouse=True)
@@ -142,13 +143,13 @@ def test_plate_is_prepared_once_per_plate_and_again_on_scale_change(net):
     calls = []
 
     class Counting(MattingEngine):
-        def _prepare_plate(self, bgr):
+        def _prepare_plate(self, bgr, settings):
             calls.append(tuple(bgr.shape))
-            return ("prepared", bgr)
+            return ("prepared", super()._prepare_plate(bgr, settings))
 
-        def _infer(self, src, plate):
+        def _infer(self, src, plate, settings):
             assert plate[0] == "prepared"
-            return super()._infer(src, plate[1])
+            return super()._infer(src, plate[1], settings)
 
     eng = Counting(model=copy.deepcopy(net), device="cpu")
     a, b = frames(12, 16)
@@ -172,16 +173,16 @@ def test_auto_backbone_scale_follows_the_paper_per_frame_size(net):
     seen = []
 
     class Recording(MattingEngine):
-        def _prepare_plate(self, bgr):
-            return (self.model.backbone_scale, bgr)
+        def _prepare_plate(self, bgr, settings):
+            return (settings.scale_for(*bgr.shape[2:]), super()._prepare_plate(bgr, settings))
 
-        def _infer(self, src, plate):
-            seen.append((src.shape[-1], plate[0], self.model.backbone_scale))
-            return super()._infer(src, plate[1])
+        def _infer(self, src, plate, settings):
+            seen.append((src.shape[-1], plate[0], settings.scale_for(*src.shape[2:])))
+            return super()._infer(src, plate[1], settings)
 
     eng = Recording(model=copy.deepcopy(net), device="cpu", backbone_scale=AUTO_SCALE)
     small, large = frames(48, 64), frames(40, 1920)
-    for src, bgr in (small, large):
+    for _, bgr in (small, large):
         eng.set_background(bgr)
     for src, _ in (small, large, small):
         eng.process(src)
@@ -189,7 +190,7 @@ def test_auto_backbone_scale_follows_the_paper_per_frame_size(net):
     assert eng.settings()["backbone_scale"] == AUTO_SCALE
     ref = make_engine(net, backbone_scale=0.25)                          # auto at 1920 wide = fixed 0.25
     ref.set_background(large[1])
-    np.testing.assert_allclose(eng.process(large[0]).alpha, ref.process(large[0]).alpha, atol=1e-4)   # model vs fast path
+    np.testing.assert_allclose(eng.process(large[0]).alpha, ref.process(large[0]).alpha, atol=1e-4)
     eng.configure(backbone_scale=0.125)                                  # fixed again: every size re-prepared
     eng.process(small[0])
     assert seen[-1] == (64, 0.125, 0.125)
@@ -261,7 +262,11 @@ def test_configure_validation_is_atomic_and_settings_apply(net):
             eng.configure(**kw)
     assert eng.settings()["refine_mode"] == "thresholding"               # nothing of a rejected call applied
     eng.configure(refine_mode="sampling", refine_sample_pixels=160, backbone_scale=0.5)
-    assert eng.model.refiner.sample_pixels == 160 and eng.model.backbone_scale == 0.5
+    assert eng.settings() == {"backbone_scale": 0.5, "refine_mode": "sampling", "refine_sample_pixels": 160,
+                              "refine_threshold": 0.3}
+    for kw in (dict(backbone_scale=1e-9), dict(backbone_scale=0.0001), dict(backbone_scale=MIN_BACKBONE_SCALE / 2)):
+        with pytest.raises(ValueError, match=r"backbone_scale must be a number in \[1/64, 1/2\]"):
+            eng.configure(**kw)
     with pytest.raises(ValueError, match="no refiner"):
         MattingEngine(model=DiffKey(), device="cpu").configure(refine_mode="full")
     with pytest.raises(ValueError, match="no refiner"):
@@ -328,16 +333,18 @@ def test_threads_see_consistent_plates_and_settings(net):
     errors = []
 
     class Checked(MattingEngine):
-        def _prepare_plate(self, bgr):
-            return (self.model.backbone_scale, bgr)
+        def _prepare_plate(self, bgr, settings):
+            return (settings.backbone_scale, super()._prepare_plate(bgr, settings))
 
-        def _infer(self, src, plate):
-            before = (self.model.backbone_scale, self.model.refiner.mode)
-            if plate[0] != before[0]:
-                errors.append(f"plate prepared for scale {plate[0]} used at scale {before[0]}")
+        def _infer(self, src, plate, settings):
+            before = self._settings
+            if settings is not before:
+                errors.append("the frame was not given the engine's current settings")
+            if plate[0] != settings.backbone_scale:
+                errors.append(f"plate prepared for scale {plate[0]} used at scale {settings.backbone_scale}")
             time.sleep(0.002)                      # widen the window a missing lock would leave open
-            out = super()._infer(src, plate[1])
-            if (self.model.backbone_scale, self.model.refiner.mode) != before:
+            out = super()._infer(src, plate[1], settings)
+            if self._settings is not before:
                 errors.append("settings changed during a frame")
             return out
 

@@ -1,13 +1,20 @@
 """FastRefine computes what MattingRefine computes (within float32 rounding), for every refine
-mode, both refiner kernel sizes, two backbones, odd sizes and batches; its parts are checked
-against the full-frame operations they replace."""
+mode, both refiner kernel sizes, two backbones, odd sizes and batches, with the settings given
+per call; its parts are checked against the full-frame operations they replace."""
+import copy
+import dataclasses
+import gc
+import weakref
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from matte_ros.core.model import MattingBase, MattingRefine
-from matte_ros.core.model.fast import FastRefine, bilinear_windows, fold_batchnorm, windows
+from matte_ros.core.model.fast import FastRefine, RefineSettings, fold_batchnorm
+from matte_ros.core.model.windows import bilinear_windows, windows
 
 TOL = 1e-4
 
@@ -36,9 +43,11 @@ def pair(request):
 
 
 def _compare(model, fast, src, bgr):
+    """The fast path with the model's current settings, given per call, against the model."""
     with torch.no_grad():
         ref = model(src, bgr)
-    pha, fgr = fast(src, fast.prepare_plate(bgr))
+    settings = RefineSettings.of(model)
+    pha, fgr = fast(src, fast.prepare_plate(bgr, settings), settings)
     assert pha.shape == ref.pha.shape and fgr.shape == ref.fgr.shape
     assert (pha - ref.pha).abs().max() < TOL
     assert (fgr - ref.fgr).abs().max() < TOL
@@ -97,16 +106,81 @@ def test_tile_size_follows_how_the_patches_cluster():
     assert fast._tile_size(scattered, (1, 1, 64, 96)) == 1
 
 
-def test_live_settings_of_the_wrapped_model_apply():
+def test_settings_given_per_call_apply_and_the_construction_settings_are_the_default():
     model = _model("mobilenetv2", 3)
     fast = FastRefine(model)
-    model.refiner.mode, model.refiner.prevent_oversampling = "sampling", False
     src, bgr = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
+    plate = fast.prepare_plate(bgr)                                # at the model's scale, 0.25
+    outputs = []
     for scale, mode in [(0.5, "sampling"), (0.125, "full"), (0.25, "sampling")]:
-        model.backbone_scale, model.refiner.mode = scale, mode
-        model.refiner.sample_pixels = 16 * 10_000                  # every patch: no selection boundary
-        ref = _compare(model, fast, src, bgr)
+        settings = RefineSettings(scale, mode, 16 * 10_000, 0.5, prevent_oversampling=False)   # every patch
+        ref_model = copy.deepcopy(model)
+        ref_model.backbone_scale, ref_model.refiner.mode = scale, mode
+        ref_model.refiner.sample_pixels, ref_model.refiner.prevent_oversampling = 16 * 10_000, False
+        with torch.no_grad():
+            ref = ref_model(src, bgr)
+        pha, fgr = fast(src, plate, settings)                      # a plate prepared for another scale works
+        assert (pha - ref.pha).abs().max() < TOL and (fgr - ref.fgr).abs().max() < TOL
         assert ref.ref_sm.all() and ref.pha_sm.shape[2] == int(64 * scale)
+        outputs.append(pha)
+    assert not torch.equal(outputs[0], outputs[1])                 # the settings changed the answer
+    assert (model.backbone_scale, model.refiner.mode) == (0.25, "sampling")   # nothing written back
+    assert fast.default_settings == RefineSettings.of(model)
+    with torch.no_grad():
+        want = model(src, bgr).pha
+    assert (fast(src, plate)[0] - want).abs().max() < TOL
+    with pytest.raises(ValueError, match="RefineSettings"):
+        fast(src, plate, {"backbone_scale": 0.5})
+
+
+def test_refine_settings_are_checked_and_frozen():
+    s = RefineSettings(backbone_scale=np.float32(0.5), sample_pixels=np.int64(160), threshold=np.float64(0.2))
+    assert (type(s.backbone_scale), type(s.sample_pixels), type(s.threshold)) == (float, int, float)
+    assert RefineSettings(backbone_scale=0.0).scale_for(1080, 1920) == 0.25        # AUTO_SCALE: per frame size
+    assert RefineSettings(backbone_scale=0.125).scale_for(1080, 1920) == 0.125
+    bad = [("backbone_scale", 1e-9), ("backbone_scale", 0.0001), ("backbone_scale", 0.75), ("backbone_scale", "0.25"),
+           ("mode", "dense"), ("sample_pixels", 15), ("sample_pixels", 100.0), ("sample_pixels", True),
+           ("threshold", float("nan")), ("threshold", -0.1), ("prevent_oversampling", 1)]
+    for field, value in bad:
+        public = field if field == "backbone_scale" else "refine_" + field
+        with pytest.raises(ValueError, match=public):
+            s.replace(**{field: value})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.mode = "full"
+
+
+@pytest.mark.parametrize("h,w", [(40, 40), (48, 64), (5, 300)])
+def test_the_smallest_scale_on_a_frame_too_small_for_it_runs_at_one_coarse_pixel(h, w):
+    """At 1/64 a 40x40 frame's coarse pass would have no pixel: model and fast path both run it at
+    the smallest scale that gives the short side one (1/40 here), the same answer as asking for it."""
+    model = _model("mobilenetv2", 3)
+    fast = FastRefine(model)
+    src, bgr = torch.rand(1, 3, h, w), torch.rand(1, 3, h, w)
+    model.backbone_scale = 1 / 64
+    model.refiner.sample_pixels, model.refiner.prevent_oversampling = 16 * 10_000, False   # every patch: no ties
+    out = _compare(model, fast, src, bgr)
+    short = min(-(-h // 4) * 4, -(-w // 4) * 4)
+    assert min(out.pha_sm.shape[2:]) == 1
+    model.backbone_scale = FastRefine.coarse_scale(RefineSettings(1 / 64), h, w)
+    assert model.backbone_scale * short >= 1 > (1 / 64) * short
+    with torch.no_grad():
+        assert torch.equal(model(src, bgr).pha, out.pha)
+
+
+def test_built_from_the_fp32_model_folded_then_cast_without_keeping_it():
+    model = _model("mobilenetv2", 3)
+    fast = FastRefine(model, dtype=torch.bfloat16)
+    want = fold_batchnorm(model).state_dict()                    # fp32 fold
+    cast_first = fold_batchnorm(copy.deepcopy(model).to(torch.bfloat16)).state_dict()
+    got = fast.net.state_dict()
+    assert set(got) == set(want)
+    assert all(torch.equal(got[k], want[k].to(torch.bfloat16)) for k in want if want[k].is_floating_point())
+    assert any(not torch.equal(got[k], cast_first[k].to(torch.bfloat16)) for k in want)   # the order matters
+    assert all(p.dtype == torch.float32 for p in model.parameters())          # the model is not changed ...
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None                                                        # ... nor kept
 
 
 def test_one_plate_serves_a_batch():
@@ -180,6 +254,8 @@ def test_bad_inputs_raise_clear_errors():
         FastRefine(MattingBase("mobilenetv2"))
     fast = FastRefine(_model("mobilenetv2", 3))
     plate = fast.prepare_plate(torch.rand(1, 3, 32, 48))
+    with pytest.raises(ValueError, match="backbone_scale"):
+        fast(torch.rand(1, 3, 32, 48), plate, RefineSettings(1e-9))
     with pytest.raises(ValueError, match="plate"):
         fast(torch.rand(1, 3, 32, 40), plate)
     with pytest.raises(ValueError, match="float"):

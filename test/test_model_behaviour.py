@@ -73,6 +73,19 @@ def test_bad_arguments_raise_value_error(kwargs, match):
         MattingRefine(**kwargs)
 
 
+def test_backbone_scale_below_the_smallest_is_refused_at_construction_and_at_run_time():
+    for scale in (1e-9, 0.0001, 0.0, 1 / 128):
+        with pytest.raises(ValueError, match="backbone_scale"):
+            MattingRefine("mobilenetv2", backbone_scale=scale)
+    model = MattingRefine("mobilenetv2", backbone_scale=1 / 64).eval()
+    src = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        assert model(src, src.flip(3)).pha_sm.shape[2:] == (1, 1)     # 40x40 at 1/64: one coarse pixel, not none
+        model.backbone_scale = 1e-9
+        with pytest.raises(ValueError, match="backbone_scale"):
+            model(src, src)
+
+
 @pytest.mark.parametrize("src,bgr,match", [
     (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 60), "same shape"),
     (torch.rand(1, 4, 64, 64), torch.rand(1, 4, 64, 64), "B, 3, H, W"),

@@ -12,6 +12,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
+from matte_ros.core.settings import resolve_device
+
 __all__ = ["DistContext", "setup", "teardown", "wrap", "unwrap", "ResumableSampler", "any_true", "gather_objects",
            "barrier"]
 
@@ -33,13 +35,11 @@ class DistContext:
 
 
 def _pick_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    """``name`` resolved and checked (:func:`~matte_ros.core.settings.resolve_device`); a CUDA
+    device given without an index ("auto", "cuda") is the local rank's GPU."""
+    device = resolve_device(name)
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but CUDA is not available")
-        if device.index is None:
+        if name in ("auto", "cuda"):
             device = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
     return device

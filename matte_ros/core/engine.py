@@ -5,11 +5,16 @@
     res = engine.process(frame, composite=(0, 255, 0))
     res.alpha, res.foreground, res.composite, res.plate_difference
 
-The model is called in exactly two places, :meth:`MattingEngine._prepare_plate` (once per plate)
-and :meth:`MattingEngine._infer` (once per frame), so a faster execution path can be swapped in
+A MattingRefine runs on the fast path (:class:`~matte_ros.core.model.fast.FastRefine`: BatchNorm
+folded in float32, then cast to the engine's precision; the only copy of the weights on the
+device). The settings (backbone scale, refine mode, sample pixels, threshold) are one frozen
+:class:`~matte_ros.core.model.fast.RefineSettings`, replaced as a whole by ``configure`` and given
+to the network with each call; the network's own attributes are never changed.
+
+The network is called in exactly two places, :meth:`MattingEngine._prepare_plate` (once per plate)
+and :meth:`MattingEngine._infer` (once per frame), so another execution path can be swapped in
 by overriding those two methods.
 """
-import math
 import os
 import threading
 from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
@@ -19,12 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .host_memory import keep_freed_memory
-from .model import DEFAULT_WEIGHTS, REFINE_MODES, MattingRefine, load_checkpoint
-from .model.fast import FastRefine, Plate
+from .model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
+from .model.fast import FastRefine, RefineSettings
+from .settings import resolve_device
 
 __all__ = ["MattingEngine", "MatteResult", "NoBackgroundError", "SizeMismatchError", "PRECISIONS",
-           "PLATE_DIFF_THRESHOLD", "AUTO_SCALE", "auto_backbone_scale", "resolve_device"]
+           "PLATE_DIFF_THRESHOLD"]
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # A pixel "differs from the plate" when some channel differs by more than this (values 0..1).
@@ -32,17 +37,9 @@ PLATE_DIFF_THRESHOLD = 0.1
 _DIFF_LEVELS = int(PLATE_DIFF_THRESHOLD * 255)    # |a - b| / 255 > 0.1  <=>  |a - b| > 25 for integers
 
 Composite = Union[None, Sequence[int], np.ndarray]
-
-# backbone_scale setting meaning "choose per frame size with auto_backbone_scale".
-AUTO_SCALE = 0.0
-# The paper runs the coarse pass 480 pixels wide: HD at 0.25, 4K at 0.125.
-_COARSE_LONG_SIDE = 480
-
-
-def auto_backbone_scale(height: int, width: int) -> float:
-    """The backbone_scale that runs the coarse pass with a long side of 480 pixels, as the paper's
-    settings do (1920x1080 -> 0.25, 3840x2160 -> 0.125), at most 1/2 (640x480 -> 0.5)."""
-    return min(0.5, _COARSE_LONG_SIDE / max(height, width))
+# configure()'s keywords -> RefineSettings fields
+_SETTING_FIELDS = {"backbone_scale": "backbone_scale", "refine_mode": "mode",
+                   "refine_sample_pixels": "sample_pixels", "refine_threshold": "threshold"}
 
 
 class MatteResult(NamedTuple):
@@ -61,25 +58,6 @@ class NoBackgroundError(RuntimeError):
 
 class SizeMismatchError(ValueError):
     """The frame's size differs from every cached background plate."""
-
-
-def resolve_device(spec: str) -> torch.device:
-    """"auto" (CUDA when available, else CPU) | "cpu" | "cuda" | "cuda:N" -> torch.device."""
-    if not isinstance(spec, str):
-        raise ValueError(f"device must be a string (auto, cpu, cuda or cuda:N), got {spec!r}")
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if spec == "cpu":
-        return torch.device("cpu")
-    if spec == "cuda" or (spec.startswith("cuda:") and spec[5:].isdigit()):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {spec!r} requested but CUDA is not available on this machine; "
-                             "use 'cpu' or 'auto'")
-        index = int(spec[5:]) if ":" in spec else torch.cuda.current_device()
-        if index >= torch.cuda.device_count():
-            raise ValueError(f"device {spec!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
-        return torch.device("cuda", index)
-    raise ValueError(f"unknown device {spec!r}; expected auto, cpu, cuda or cuda:N")
 
 
 def _check_frame(frame: Any, what: str = "frame") -> np.ndarray:
@@ -124,21 +102,28 @@ def _plate_difference(frame: np.ndarray, plate: np.ndarray) -> float:
 class _Plate(NamedTuple):
     rgb: np.ndarray          # (H, W, 3) uint8, read-only: the plate as given
     u8: torch.Tensor         # (H, W, 3) uint8 on the device (to re-prepare when backbone_scale changes)
-    scale: float             # the backbone_scale of frames of this size (auto resolved)
-    prepared: Any            # what _prepare_plate returned at that scale
+    scale: Optional[float]   # the coarse scale of frames of this size (None: a model without one)
+    prepared: Any            # what _prepare_plate returned for it
 
 
 class MattingEngine:
     """Background matting of uint8 RGB frames against cached background plates.
 
     Thread safety: every public method may be called from any thread. One lock guards the plate
-    cache and the model settings. ``process`` holds it from the plate lookup to the end of the
+    cache and the settings. ``process`` holds it from the plate lookup to the end of the
     network's run, so each result comes from one plate and one set of settings; ``set_background``,
     ``clear_background`` and ``configure`` wait for a running frame to finish (at most one frame's
     time) and take effect from the next frame. Concurrent ``process`` calls run one at a time.
     Input conversion and the copies back to host memory run outside the lock.
 
-    The engine owns ``model``: it is moved to the device and precision and put in eval mode.
+    ``model``: the network the engine runs, on the device in the engine's precision. For a
+    MattingRefine it is the fast path's folded copy (the model given is neither changed nor kept);
+    its settings attributes are not read: ``refine_settings`` holds the live ones. Any
+    other module (a MattingBase, or a ``forward(src, bgr) -> (pha, fgr, ...)`` of your own) is moved
+    to the device and precision, put in eval mode and run as is.
+
+    Process-wide settings are not changed here; a long-running program that mattes large frames
+    may call :func:`~matte_ros.core.host_memory.keep_freed_memory` first, in its ``main()``.
     """
 
     def __init__(self, checkpoint: Optional[str] = None, model: Optional[nn.Module] = None,
@@ -146,7 +131,6 @@ class MattingEngine:
                  refine_mode: Optional[str] = None, refine_sample_pixels: Optional[int] = None,
                  refine_threshold: Optional[float] = None):
         self.device = resolve_device(device)
-        keep_freed_memory()                 # frame-sized buffers reused, not re-faulted per frame (host_memory.py)
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
         if precision == "fp16" and self.device.type == "cpu":
@@ -164,70 +148,64 @@ class MattingEngine:
                         f"no model given and the default weights {checkpoint} do not exist; pass checkpoint= a "
                         "weight file (a released BGMv2 .pth such as pytorch_mobilenetv2.pth, a .safetensors "
                         "export, or last.pth/best.pth written by `python -m training train`)")
-            model = load_checkpoint(checkpoint)
-        self.model = model.eval().to(self.device, self.dtype)
-        # The fast execution path (same numbers, see model/fast.py); it reads the model's live settings.
-        self._fast = FastRefine(self.model) if isinstance(self.model, MattingRefine) else None
+            model = load_checkpoint(checkpoint)          # on the CPU, float32
+        self._fast: Optional[FastRefine] = None
+        self._settings: Optional[RefineSettings] = None   # None: a model without refiner settings
+        if isinstance(model, MattingRefine):
+            self._fast = FastRefine(model, dtype=self.dtype, device=self.device)    # folded in fp32, then cast
+            self._settings = self._fast.default_settings
+            self.model = self._fast.net
+        else:
+            self.model = model.eval().to(self.device, self.dtype)
         self._lock = threading.Lock()
         self._plates: Dict[Tuple[int, int], _Plate] = {}
-        self._scale_setting = getattr(self.model, "backbone_scale", None)     # AUTO_SCALE or a fixed scale
         self.configure(backbone_scale=backbone_scale, refine_mode=refine_mode,
                        refine_sample_pixels=refine_sample_pixels, refine_threshold=refine_threshold)
 
     # ---- settings -------------------------------------------------------------------------
+    @property
+    def refine_settings(self) -> Optional[RefineSettings]:
+        """The current live settings as one frozen value (None for a model without refiner); what
+        the next frame runs with. Replaced whole by ``configure``, so reading it needs no lock."""
+        return self._settings
+
     def settings(self) -> Dict[str, Any]:
-        """The current live settings (empty for a model without refiner)."""
-        with self._lock:
-            if not isinstance(self.model, MattingRefine):
-                return {}
-            r = self.model.refiner
-            return {"backbone_scale": self._scale_setting, "refine_mode": r.mode,
-                    "refine_sample_pixels": r.sample_pixels, "refine_threshold": r.threshold}
+        """The current live settings by their public names (empty for a model without refiner)."""
+        s = self._settings
+        if s is None:
+            return {}
+        return {"backbone_scale": s.backbone_scale, "refine_mode": s.mode,
+                "refine_sample_pixels": s.sample_pixels, "refine_threshold": s.threshold}
 
     def configure(self, *, refine_mode: Optional[str] = None, refine_sample_pixels: Optional[int] = None,
                   refine_threshold: Optional[float] = None, backbone_scale: Optional[float] = None) -> None:
         """Change settings live (None = keep). backbone_scale AUTO_SCALE (0) picks
-        auto_backbone_scale for each frame size. All values are checked before any is applied;
-        ValueError says which one is wrong and why. Takes effect from the next frame."""
+        auto_backbone_scale for each frame size; a frame too small for the scale's coarse pass runs
+        at the smallest scale that gives it a pixel (see ``FastRefine.coarse_scale``). All values are
+        checked before any is applied; ValueError says which one is wrong and why. Takes effect from
+        the next frame."""
         given = {k: v for k, v in (("refine_mode", refine_mode), ("refine_sample_pixels", refine_sample_pixels),
                                    ("refine_threshold", refine_threshold), ("backbone_scale", backbone_scale))
                  if v is not None}
         if not given:
             return
-        if not isinstance(self.model, MattingRefine):
+        if self._settings is None:
             raise ValueError(f"cannot set {', '.join(given)}: the model is {type(self.model).__name__}, "
                              "which has no refiner and no backbone_scale (only MattingRefine has)")
-        _validate_settings(**given)
         with self._lock:
-            r = self.model.refiner
-            if refine_mode is not None:
-                r.mode = refine_mode
-            if refine_sample_pixels is not None:
-                r.sample_pixels = int(refine_sample_pixels)
-            if refine_threshold is not None:
-                r.threshold = float(refine_threshold)
-            if backbone_scale is not None:
-                self._scale_setting = float(backbone_scale)
-                if self._scale_setting != AUTO_SCALE:
-                    self.model.backbone_scale = self._scale_setting
-                with torch.inference_mode():
-                    for size, p in self._plates.items():    # plate-side work depends on the scale
-                        if self._scale_for(*size) != p.scale:
-                            self._plates[size] = self._new_plate(p.rgb, p.u8)
+            new = self._settings.replace(**{_SETTING_FIELDS[k]: v for k, v in given.items()})   # checks all
+            with torch.inference_mode():
+                plates = {size: p if self._scale_for(new, *size) == p.scale else self._new_plate(p.rgb, p.u8, new)
+                          for size, p in self._plates.items()}             # plate-side work depends on the scale
+            self._settings, self._plates = new, plates
 
-    def _scale_for(self, h: int, w: int) -> Optional[float]:
-        s = self._scale_setting                   # None: a model without backbone_scale
-        return auto_backbone_scale(h, w) if s == AUTO_SCALE else s
+    def _scale_for(self, settings: Optional[RefineSettings], h: int, w: int) -> Optional[float]:
+        return None if settings is None else FastRefine.coarse_scale(settings, h, w)
 
-    def _use_scale(self, scale: Optional[float]) -> None:
-        if scale is not None:
-            self.model.backbone_scale = scale
-
-    def _new_plate(self, rgb: np.ndarray, u8: torch.Tensor) -> _Plate:
-        """The plate of rgb/u8 prepared at its frame size's scale (under the lock)."""
-        scale = self._scale_for(*rgb.shape[:2])
-        self._use_scale(scale)
-        return _Plate(rgb, u8, scale, self._prepare_plate(_to_float(u8, self.dtype)))
+    def _new_plate(self, rgb: np.ndarray, u8: torch.Tensor, settings: Optional[RefineSettings]) -> _Plate:
+        """The plate of rgb/u8 prepared for ``settings`` (under the lock)."""
+        return _Plate(rgb, u8, self._scale_for(settings, *rgb.shape[:2]),
+                      self._prepare_plate(_to_float(u8, self.dtype), settings))
 
     # ---- plates ---------------------------------------------------------------------------
     @torch.inference_mode()
@@ -239,7 +217,7 @@ class MattingEngine:
         u8 = torch.from_numpy(rgb).to(self.device)
         rgb.flags.writeable = False
         with self._lock:
-            self._plates[rgb.shape[:2]] = self._new_plate(rgb, u8)
+            self._plates[rgb.shape[:2]] = self._new_plate(rgb, u8, self._settings)
 
     def clear_background(self, size: Optional[Tuple[int, int]] = None) -> None:
         """Forget the plate of ``size`` = (H, W), or every plate when size is None."""
@@ -283,8 +261,7 @@ class MattingEngine:
         src = _to_float(u8, self.dtype)
         with self._lock:
             plate = self._plate_for(h, w)
-            self._use_scale(plate.scale)
-            pha, fgr = self._infer(src, plate.prepared)
+            pha, fgr = self._infer(src, plate.prepared, self._settings)
         diff = _plate_difference(frame, plate.rgb)
         comp = None if bg is None else _to_u8_hwc(torch.lerp(bg, fgr.float(), pha.float()))
         alpha = pha[0, 0].float().contiguous().cpu().numpy()
@@ -307,39 +284,18 @@ class MattingEngine:
                              f"image, got {composite!r}")
         return torch.tensor([float(c) / 255 for c in rgb], device=self.device).view(1, 3, 1, 1)
 
-    # ---- the two places the model runs (override both for a faster execution path) -----------
-    def _prepare_plate(self, bgr: torch.Tensor) -> Any:
+    # ---- the two places the network runs (override both for another execution path) ---------
+    def _prepare_plate(self, bgr: torch.Tensor, settings: Optional[RefineSettings]) -> Any:
         """bgr: (1, 3, H, W) plate in 0..1, engine dtype, on the device -> what _infer receives as
-        ``plate``. Called once per set_background (and again for every plate when backbone_scale
-        changes), under the engine lock."""
-        return bgr if self._fast is None else self._fast.prepare_plate(bgr)
+        ``plate``. Called once per set_background (and again when a settings change changes the
+        plate's coarse scale), under the engine lock. settings: None for a model without them."""
+        return bgr if self._fast is None else self._fast.prepare_plate(bgr, settings)
 
-    def _infer(self, src: torch.Tensor, plate: Any) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _infer(self, src: torch.Tensor, plate: Any,
+               settings: Optional[RefineSettings]) -> Tuple[torch.Tensor, torch.Tensor]:
         """src: (1, 3, H, W) frame in 0..1 -> pha: (1, 1, H, W), fgr: (1, 3, H, W), both 0..1.
         Called under the engine lock and torch.inference_mode."""
-        if isinstance(plate, Plate):            # prepared by the fast path; a plain tensor runs the model
-            return self._fast(src, plate)
+        if self._fast is not None:
+            return self._fast(src, plate, settings)
         out = self.model(src, plate)
         return out[0], out[1]
-
-
-def _validate_settings(refine_mode=None, refine_sample_pixels=None, refine_threshold=None, backbone_scale=None):
-    if refine_mode is not None and refine_mode not in REFINE_MODES:
-        raise ValueError(f"refine_mode must be one of {', '.join(REFINE_MODES)}, got {refine_mode!r}")
-    if refine_sample_pixels is not None:
-        if not isinstance(refine_sample_pixels, (int, np.integer)) or isinstance(refine_sample_pixels, bool):
-            raise ValueError(f"refine_sample_pixels must be an integer, got {refine_sample_pixels!r}")
-        if refine_sample_pixels < 16:
-            raise ValueError(f"refine_sample_pixels must be at least 16 (one 4x4 patch), got {refine_sample_pixels}")
-    if refine_threshold is not None:
-        if not _is_real(refine_threshold) or not 0.0 <= refine_threshold <= 1.0:
-            raise ValueError(f"refine_threshold must be a number in [0, 1] (the error map's range), "
-                             f"got {refine_threshold!r}")
-    if backbone_scale is not None:
-        if not _is_real(backbone_scale) or not (0.0 < backbone_scale <= 0.5 or backbone_scale == AUTO_SCALE):
-            raise ValueError(f"backbone_scale must be a number in (0, 0.5] (the coarse pass runs at most at half "
-                             f"resolution) or 0 (auto), got {backbone_scale!r}")
-
-
-def _is_real(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and math.isfinite(x)

@@ -11,11 +11,11 @@ import torch
 
 __all__ = ["DEVICES_HELP", "AUTO_SCALE", "MIN_BACKBONE_SCALE", "MAX_BACKBONE_SCALE", "COARSE_LONG_SIDE",
            "device_problem", "resolve_device", "backbone_scale_problem", "require_backbone_scale",
-           "auto_backbone_scale", "is_real"]
+           "auto_backbone_scale", "effective_backbone_scale", "is_real"]
 
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"
 AUTO_SCALE = 0.0                   # backbone_scale 0: pick auto_backbone_scale per frame size
-MIN_BACKBONE_SCALE = 1.0 / 64      # below this even a 4K frame's coarse pass is under 64 px on its short side
+MIN_BACKBONE_SCALE = 1.0 / 64      # a 4K frame's coarse pass is then 60x33 px; below it, too few to see a subject
 MAX_BACKBONE_SCALE = 0.5           # the coarse pass runs at most at half resolution
 COARSE_LONG_SIDE = 480             # the paper's coarse-pass size: HD 0.25, 4K 0.125
 
@@ -78,3 +78,17 @@ def auto_backbone_scale(height: int, width: int) -> float:
     """The backbone scale that puts the frame's long side near COARSE_LONG_SIDE pixels, at most
     MAX_BACKBONE_SCALE (HD 0.25, 4K 0.125, 640x480 0.5)."""
     return min(MAX_BACKBONE_SCALE, COARSE_LONG_SIDE / max(height, width))
+
+
+def effective_backbone_scale(scale: float, height: int, width: int) -> float:
+    """The scale the coarse pass of a (height x width) input (already padded to a multiple of 4)
+    runs at: ``scale``, or, where ``scale`` would leave the coarse pass no pixel on the short side
+    (a 40x40 frame at 1/64), the smallest scale that gives it one. Pixel counts are computed as
+    ``F.interpolate(..., recompute_scale_factor=True)`` does: floor(side * scale)."""
+    short = min(height, width)
+    if math.floor(short * scale) >= 1:
+        return scale
+    lowest = 1.0 / short
+    if math.floor(short * lowest) < 1:        # side * (1 / side) rounds below 1 for some sides (49, ...)
+        lowest = (1.0 + 1e-12) / short
+    return lowest

@@ -27,7 +27,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from matte_ros.core.host_memory import keep_freed_memory
 from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
-from matte_ros.core.model.fast import FastRefine
+from matte_ros.core.model.fast import FastRefine, RefineSettings
+from matte_ros.core.settings import DEVICES_HELP, resolve_device
 
 __all__ = ["CONFIGS", "Config", "measure_peak", "count_flops", "interleaved", "bench_config", "main"]
 
@@ -132,25 +133,27 @@ def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int,
                  weights: Optional[str] = None, engine: bool = True) -> Dict[str, object]:
     """One row of the table: FLOPs, times (reference, fast, reduced precision, engine), accuracy."""
     model = _model(backbone, weights).to(device)
-    model.backbone_scale = cfg.scale
+    settings = RefineSettings(cfg.scale, "sampling", cfg.pixels, prevent_oversampling=False)
+    model.backbone_scale = settings.backbone_scale              # the reference network runs with the same settings
     r = model.refiner
-    r.mode, r.sample_pixels, r.prevent_oversampling = "sampling", cfg.pixels, False
+    r.mode, r.sample_pixels, r.prevent_oversampling = settings.mode, settings.sample_pixels, False
     src_u8, bgr_u8 = scene(cfg)
     src, bgr = _tensor(src_u8, device), _tensor(bgr_u8, device)
     flops = count_flops(model, src, bgr)
     fast = FastRefine(model)
-    plate = fast.prepare_plate(bgr)
+    plate = fast.prepare_plate(bgr, settings)
     low_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    low = FastRefine(model, dtype=low_dtype)
-    low_plate = low.prepare_plate(bgr)
+    low = FastRefine(model, dtype=low_dtype)                      # folded in float32, then cast
+    low_plate = low.prepare_plate(bgr, settings)
 
     def reference():
         with torch.inference_mode():
             return model(src, bgr)
 
-    fns = {"reference": reference, "fast": lambda: fast(src, plate), "low": lambda: low(src, low_plate)}
+    fns = {"reference": reference, "fast": lambda: fast(src, plate, settings),
+           "low": lambda: low(src, low_plate, settings)}
     if device.type == "cuda":
-        loop = CudaLoop(low, cfg.h, cfg.w)
+        loop = CudaLoop(low, cfg.h, cfg.w, settings)
         fns["cuda_loop"] = lambda: loop(src_u8, low_plate)
     if engine:
         from matte_ros.core.engine import MattingEngine
@@ -159,8 +162,8 @@ def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int,
         fns["engine"] = lambda: eng.process(src_u8)
     times = interleaved(fns, repeats, device)
     ref = reference()
-    pha, fgr = fast(src, plate)
-    pha_low, _ = low(src, low_plate)
+    pha, fgr = fast(src, plate, settings)
+    pha_low, _ = low(src, low_plate, settings)
     d_low = (pha_low.float() - ref.pha).abs()
     return {"backbone": backbone, "config": cfg.name, "flops": flops, "times": times,
             "peak_fraction": flops / times["fast"] / peak, "low_dtype": str(low_dtype).replace("torch.", ""),
@@ -174,8 +177,9 @@ class CudaLoop:
     and one synchronisation per frame (on the final copy's event); nothing in between waits for the
     GPU (FastRefine is sync-free in sampling mode)."""
 
-    def __init__(self, fast: FastRefine, h: int, w: int):
+    def __init__(self, fast: FastRefine, h: int, w: int, settings: Optional[RefineSettings] = None):
         self.fast, dev = fast, fast.device
+        self.settings = settings
         self.host_in = torch.empty((h, w, 3), dtype=torch.uint8).pin_memory()
         self.host_pha = torch.empty((1, 1, h, w), dtype=torch.float32).pin_memory()
         self.host_fgr = torch.empty((1, 3, h, w), dtype=torch.float32).pin_memory()
@@ -186,7 +190,7 @@ class CudaLoop:
         self.host_in.numpy()[...] = frame
         u8 = self.host_in.to(self.dev, non_blocking=True)
         src = u8.permute(2, 0, 1).unsqueeze(0).to(self.fast.dtype).div_(255)
-        pha, fgr = self.fast(src, plate)
+        pha, fgr = self.fast(src, plate, self.settings)
         self.host_pha.copy_(pha.float(), non_blocking=True)
         self.host_fgr.copy_(fgr.float(), non_blocking=True)
         self.done.record()
@@ -228,7 +232,8 @@ def targets(rows: List[Dict[str, object]], peak: float) -> List[str]:
     for r in rows:
         if "engine" in r["times"]:
             e, m = r["times"]["engine"], r["times"]["fast"]
-            out.append(f"engine {r['backbone']} {r['config']} {e * 1e3:.0f} ms <= 1.1 x model = {1.1 * m * 1e3:.0f} ms: "
+            out.append(f"engine {r['backbone']} {r['config']} {e * 1e3:.0f} ms <= 1.1 x model = "
+                       f"{1.1 * m * 1e3:.0f} ms: "
                        f"{'holds' if e <= 1.1 * m else f'misses by {e / (1.1 * m):.2f}x'}")
     for r in rows:
         if "cuda_loop" in r["times"]:
@@ -246,7 +251,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--backbones", nargs="+", default=["mobilenetv2", "resnet50"])
     p.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["hd", "4k"])
     p.add_argument("--repeats", type=int, default=5, help="timed runs of each variant (median reported)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    p.add_argument("--device", default="cpu", help=DEVICES_HELP)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--weights", default=None, help="weight file (default: the package's default weights "
                    "when they match the backbone, else random weights)")
@@ -261,13 +266,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.threads, CLOCK["clock"] = 1, time.process_time
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda given but CUDA is not available")
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        p.error(str(e))
     if args.quick:
         args.backbones, args.configs, args.repeats = ["mobilenetv2"], ["hd"], 3
     clock = "process CPU time" if args.cpu_time else "wall clock"
-    # as in the engine, for every variant alike: freed frame-sized memory is reused (host_memory.py)
+    # process-wide, for every variant alike: freed frame-sized memory is reused (host_memory.py)
     memory = "freed memory kept (glibc)" if keep_freed_memory() else "default malloc"
     print(f"machine: {machine()}; device {device}; {clock}; {memory}; load average {os.getloadavg()[0]:.1f}",
           flush=True)

@@ -1,38 +1,102 @@
 """FastRefine: an inference-only execution of a MattingRefine that computes the same numbers
 (within float32 rounding) with much less work per frame.
 
-    fast = FastRefine(model)            # BatchNorm folded into the convs, channels_last weights
-    plate = fast.prepare_plate(bgr)     # once per background: padded plate, half-res plate, coarse plate
-    pha, fgr = fast(src, plate)         # every frame: (B, 1, H, W), (B, 3, H, W)
+    fast = FastRefine(model, dtype=torch.bfloat16)   # BatchNorm folded in fp32, then cast; channels_last
+    plate = fast.prepare_plate(bgr, settings)        # once per background: padded, half-res and coarse plate
+    pha, fgr = fast(src, plate, settings)            # every frame: (B, 1, H, W), (B, 3, H, W)
 
 Where the time goes in the straightforward network, and what this does instead:
 - plate-side work (padding, the half-resolution and backbone-scale copies of ``bgr``) is done
   once per plate, not per frame;
 - the refiner's half-resolution input (hidden features, coarse alpha and foreground and src
   resampled, 42 channels) is never built for the whole frame: it is interpolated only inside the
-  windows the refiner reads (:func:`bilinear_windows`), and src/bgr patches are gathered directly,
+  windows the refiner reads (:mod:`.windows`), and src/bgr patches are gathered directly,
   into one channels_last buffer per stage, so there are no full-resolution concatenations or
   padded copies;
 - neighbouring selected patches are refined together as one tile (the convolutions are valid, so
   each output pixel is the same), which computes their overlapping context once;
 - the coarse alpha/foreground are upsampled once, refined patches are written into that buffer
   and the final clamp/add run in place.
-The settings (``backbone_scale``, refine mode, sample pixels, threshold, prevent_oversampling) are
-read from the wrapped model at every call, so live changes to it take effect; the weights are a
-snapshot taken at construction.
+The settings (backbone scale, refine mode, sample pixels, threshold, prevent_oversampling) are a
+:class:`RefineSettings` given with each call (default: the model's at construction); the weights
+are a folded copy made at construction, and the model itself is not kept.
 """
 import copy
-from typing import Dict, Optional, Tuple
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from ..settings import AUTO_SCALE, auto_backbone_scale, backbone_scale_problem, effective_backbone_scale, is_real
 from .matting import MattingRefine, check_inputs
 from .patches import replace_patches
+from .refiner import REFINE_MODES
+from .windows import bilinear_windows, windows
 
-__all__ = ["FastRefine", "Plate", "fold_batchnorm", "windows", "bilinear_windows"]
+__all__ = ["FastRefine", "Plate", "RefineSettings", "fold_batchnorm"]
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """The settings of one MattingRefine inference, checked on construction (ValueError naming the
+    setting by its public name).
+
+    backbone_scale: downsampling for the coarse pass, in [1/64, 1/2], or AUTO_SCALE (0) for
+    ``auto_backbone_scale`` of each frame's size; mode: full | sampling | thresholding;
+    sample_pixels: pixels refined per image in sampling mode (at least 16, one 4x4 patch);
+    threshold: in thresholding mode, the error (0..1) above which a patch is refined;
+    prevent_oversampling: sampling mode skips patches whose error is 0.
+    """
+    backbone_scale: float = 0.25
+    mode: str = "sampling"
+    sample_pixels: int = 80_000
+    threshold: float = 0.1
+    prevent_oversampling: bool = True
+
+    def __post_init__(self):
+        problem = _settings_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        for name, kind in (("backbone_scale", float), ("sample_pixels", int), ("threshold", float)):
+            object.__setattr__(self, name, kind(getattr(self, name)))     # numpy scalars -> Python numbers
+
+    @classmethod
+    def of(cls, model: MattingRefine) -> "RefineSettings":
+        """The settings a MattingRefine's attributes hold now."""
+        r = model.refiner
+        return cls(model.backbone_scale, r.mode, r.sample_pixels, r.threshold, r.prevent_oversampling)
+
+    def replace(self, **changes: Any) -> "RefineSettings":
+        """A copy with ``changes`` (field names), checked."""
+        return dataclasses.replace(self, **changes)
+
+    def scale_for(self, height: int, width: int) -> float:
+        """The backbone scale of a (height x width) frame: the fixed scale, or auto_backbone_scale."""
+        return auto_backbone_scale(height, width) if self.backbone_scale == AUTO_SCALE else self.backbone_scale
+
+
+def _settings_problem(s: RefineSettings) -> Optional[str]:
+    """Why ``s`` is not usable (the first problem found), or None."""
+    problem = backbone_scale_problem(s.backbone_scale)
+    if problem is not None:
+        return problem
+    if s.mode not in REFINE_MODES:
+        return f"refine_mode must be one of {', '.join(REFINE_MODES)}, got {s.mode!r}"
+    n = s.sample_pixels
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        return f"refine_sample_pixels must be an integer, got {n!r}"
+    if n < 16:
+        return f"refine_sample_pixels must be at least 16 (one 4x4 patch), got {n}"
+    if not is_real(s.threshold) or not 0.0 <= s.threshold <= 1.0:
+        return f"refine_threshold must be a number in [0, 1] (the error map's range), got {s.threshold!r}"
+    if not isinstance(s.prevent_oversampling, bool):
+        return f"refine_prevent_oversampling must be True or False, got {s.prevent_oversampling!r}"
+    return None
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -51,148 +115,30 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     return module
 
 
-def _gather(x: torch.Tensor, b: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """x: (B, C, H, W); b: (P,), ys: (P, m), xs: (P, n) in-range indices -> (P, m, n, C).
-    Channels_last x: whole pixel rows are copied; otherwise each channel plane is indexed (no
-    copy of x itself)."""
-    B, C, H, W = x.shape
-    flat = ((b[:, None, None] * H + ys[:, :, None]) * W + xs[:, None, :]).reshape(-1)
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        out = x.permute(0, 2, 3, 1).reshape(-1, C).index_select(0, flat)
-    else:
-        out = x.transpose(0, 1).reshape(C, -1).index_select(1, flat).t()
-    return out.reshape(b.shape[0], ys.shape[1], xs.shape[1], C)
-
-
-def windows(x: torch.Tensor, b: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int) -> torch.Tensor:
-    """x: (B, C, H, W); b, y0, x0: (P,) image index and window origin (may be negative)
-    -> (P, size, size, C): the windows, zeros outside the image."""
-    H, W = x.shape[2], x.shape[3]
-    ar = torch.arange(size, device=x.device)
-    ys, xs = y0[:, None] + ar, x0[:, None] + ar
-    win = _gather(x, b, ys.clamp(0, H - 1), xs.clamp(0, W - 1))
-    inside = ((ys >= 0) & (ys < H))[:, :, None] & ((xs >= 0) & (xs < W))[:, None, :]
-    return win * inside.unsqueeze(-1).to(win.dtype)
-
-
-def _axis_taps(start: torch.Tensor, size: int, n_in: int, n_out: int) -> Tuple[torch.Tensor, ...]:
-    """Bilinear (align_corners=False) taps of output rows ``start + 0..size-1`` of an n_in -> n_out
-    resize, as PyTorch's kernel computes them: input rows i0, i1 (P, size), the weight lam of i1,
-    and inside (P, size): False for rows outside 0..n_out-1 (zero padding)."""
-    rows = start[:, None] + torch.arange(size, device=start.device)
-    pos = ((rows.to(torch.float32) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0.0)
-    i0 = pos.floor().long().clamp_max(n_in - 1)
-    return i0, (i0 + 1).clamp_max(n_in - 1), (pos - i0).clamp(0.0, 1.0), (rows >= 0) & (rows < n_out)
-
-
-def _axis_weights(taps: Tuple[torch.Tensor, ...], origin: torch.Tensor, block: int) -> torch.Tensor:
-    """The taps as dense per-window weights (P, size, block) over a block starting at ``origin``."""
-    i0, i1, lam, inside = taps
-    inside = inside.to(torch.float32)
-    wts = torch.zeros(i0.shape[0], i0.shape[1], block, device=i0.device)
-    wts.scatter_add_(2, (i0 - origin[:, None]).unsqueeze(-1), ((1.0 - lam) * inside).unsqueeze(-1))
-    wts.scatter_add_(2, (i1 - origin[:, None]).unsqueeze(-1), (lam * inside).unsqueeze(-1))
-    return wts
-
-
-def _groups(key: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Rows of ``key`` (P, K) grouped by equality -> (distinct rows (G, K), group of each row (P,)),
-    the largest group first. Rows are told apart by a float64 projection, checked exactly."""
-    k64 = key.to(torch.float64)
-    proj = k64 @ torch.linspace(1.0, 2.0, key.shape[1], dtype=torch.float64, device=key.device).exp()
-    values, which, counts = torch.unique(proj, return_inverse=True, return_counts=True)
-    first = torch.full((values.shape[0],), key.shape[0], dtype=torch.long, device=key.device)
-    first.scatter_reduce_(0, which, torch.arange(key.shape[0], device=key.device), "amin")
-    groups = key[first]
-    if not torch.equal(groups[which], key):                     # two patterns projected alike
-        groups, which, counts = torch.unique(key, dim=0, return_inverse=True, return_counts=True)
-    order = counts.argsort(descending=True)
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(order.shape[0], device=order.device)
-    return groups[order], rank[which]
-
-
-def _lerp_axis(src: torch.Tensor, taps: Tuple[torch.Tensor, ...], origin: torch.Tensor, dim: int,
-               out: torch.Tensor) -> None:
-    """Interpolate ``src`` (P, ...) along ``dim`` into ``out`` with per-window taps: one lerp per
-    output row for each group of windows that share their taps relative to ``origin``. The interior
-    windows of a resize by an integer or simple fraction share a few patterns, so the largest group
-    is computed for every window at once and the few others are redone on their own."""
-    i0, i1, lam, inside = taps
-    key = torch.cat([(i0 - origin[:, None]).to(torch.float32), (i1 - origin[:, None]).to(torch.float32),
-                     lam, inside.to(torch.float32)], dim=1)
-    groups, which = _groups(key)
-    size = i0.shape[1]
-    for g, row in enumerate(groups.tolist()):
-        members = None if g == 0 else (which == g).nonzero().squeeze(1)
-        s = src if members is None else src.index_select(0, members)
-        o = out if members is None else torch.empty((s.shape[0],) + out.shape[1:], dtype=out.dtype)
-        for i in range(size):
-            a, b, w, keep = int(row[i]), int(row[size + i]), row[2 * size + i], row[3 * size + i]
-            dst = o.select(dim, i)
-            if not keep:
-                dst.zero_()
-            elif a == b or w == 0.0:
-                dst.copy_(s.select(dim, a))
-            else:
-                torch.lerp(s.select(dim, a), s.select(dim, b), w, out=dst)
-        if members is not None:
-            out.index_copy_(0, members, o)
-
-
-def bilinear_windows(x: torch.Tensor, out_hw: Tuple[int, int], b: torch.Tensor, y0: torch.Tensor,
-                     x0: torch.Tensor, size: int, out: Optional[torch.Tensor] = None,
-                     transform=None) -> torch.Tensor:
-    """The (size x size) windows at (y0, x0) of ``F.interpolate(x, out_hw, mode="bilinear",
-    align_corners=False)`` zero-padded outside out_hw, computed without the full interpolation.
-
-    x: (B, C, h, w) (channels_last is fastest); b, y0, x0: (P,) -> (P, size, size, C), written into
-    ``out`` when given. Each window reads a (Kh, Kw) block of x (``transform`` may change the block
-    in place first, e.g. a pointwise activation). On the CPU the two axes are interpolated by lerps
-    shared by groups of windows; elsewhere (no host synchronisation) by per-window weight matrices.
-    """
-    h, w = x.shape[2], x.shape[3]
-    kh = int(-(-(size - 1) * h // out_hw[0])) + 2
-    kw = int(-(-(size - 1) * w // out_hw[1])) + 2
-    ty, tx = _axis_taps(y0, size, h, out_hw[0]), _axis_taps(x0, size, w, out_hw[1])
-    oy, ox = ty[0][:, 0], tx[0][:, 0]
-    rows = (oy[:, None] + torch.arange(kh, device=x.device)).clamp_max(h - 1)
-    cols = (ox[:, None] + torch.arange(kw, device=x.device)).clamp_max(w - 1)
-    block = _gather(x, b, rows, cols)                                           # (P, kh, kw, C)
-    if transform is not None:
-        transform(block)
-    if out is None:
-        out = torch.empty(b.shape[0], size, size, x.shape[1], dtype=x.dtype, device=x.device)
-    if x.device.type != "cpu":
-        wy, wx = _axis_weights(ty, oy, kh).to(x.dtype), _axis_weights(tx, ox, kw).to(x.dtype)
-        out.copy_(torch.einsum("pik,pjl,pklc->pijc", wy, wx, block))
-        return out
-    rows_done = torch.empty(b.shape[0], size, kw, x.shape[1], dtype=x.dtype)
-    _lerp_axis(block, ty, oy, 1, rows_done)
-    _lerp_axis(rows_done, tx, ox, 2, out)
-    return out
+def _downsample(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """The image ``x`` downsampled by ``scale`` as MattingRefine does for its coarse pass."""
+    return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False, recompute_scale_factor=True)
 
 
 class Plate:
-    """A background plate prepared once for a FastRefine.
+    """A background plate prepared once for a FastRefine; not changed after construction.
 
     bgr: (B, 3, H4, W4) replicate-padded to a multiple of 4 (as MattingRefine pads);
     half: (B, 3, H4/2, W4/2) its bilinear half-resolution copy (the refiner's input);
-    size: (H, W) before padding. ``small(scale)`` is the backbone-scale copy, cached per scale.
+    size: (H, W) before padding; scale: the coarse scale it was prepared for.
+    ``small(scale)`` is the coarse copy: the prepared one at ``scale``, else computed anew.
     """
 
-    def __init__(self, bgr: torch.Tensor, size: Tuple[int, int]):
+    def __init__(self, bgr: torch.Tensor, size: Tuple[int, int], scale: float):
         half = F.interpolate(bgr, (bgr.shape[2] // 2, bgr.shape[3] // 2), mode="bilinear", align_corners=False)
         self.bgr = bgr.contiguous(memory_format=torch.channels_last)       # pixel rows: cheap patch gathers
         self.half = half.contiguous(memory_format=torch.channels_last)
         self.size = size
-        self._small: Dict[float, torch.Tensor] = {}
+        self.scale = scale
+        self._small = _downsample(self.bgr, scale)
 
     def small(self, scale: float) -> torch.Tensor:
-        if scale not in self._small:
-            self._small[scale] = F.interpolate(self.bgr, scale_factor=scale, mode="bilinear", align_corners=False,
-                                               recompute_scale_factor=True)
-        return self._small[scale]
+        return self._small if scale == self.scale else _downsample(self.bgr, scale)
 
 
 def _coarse_activations(block: torch.Tensor) -> None:
@@ -223,11 +169,15 @@ def _pad4(x: torch.Tensor) -> torch.Tensor:
 
 
 class FastRefine:
-    """Inference-only MattingRefine: ``FastRefine(model)(src, plate) -> (pha, fgr)``, equal to
-    ``model(src, bgr)[:2]`` within float32 rounding.
+    """Inference-only MattingRefine: ``FastRefine(model)(src, plate, settings) -> (pha, fgr)``,
+    equal to ``model(src, bgr)[:2]`` within float32 rounding when the model has those settings.
 
-    model: a MattingRefine (its settings are read at every call); dtype: the network's compute
-    dtype (default: the model's; torch.bfloat16 on CPUs with AVX-512 BF16, torch.float16 on CUDA).
+    model: a MattingRefine, best in float32: its BatchNorm is folded into the convolutions in
+    float32 and only then are the folded weights cast to ``dtype`` (the network's compute dtype;
+    default: the model's; torch.bfloat16 on CPUs with AVX-512 BF16, torch.float16 on CUDA) and
+    moved to ``device`` (default: the model's). The model is neither changed nor kept: ``net`` (the
+    folded copy) is the only copy of the weights this object holds. ``default_settings`` are the
+    model's settings at construction, used when a call gives none.
     src: (B, 3, H, W) float 0..1; plate from ``prepare_plate`` with batch 1 or B.
     Returns pha: (B, 1, H, W), fgr: (B, 3, H, W) in the dtype of src.
 
@@ -236,54 +186,71 @@ class FastRefine:
     back, instead of being dropped before refinement (which needs their count on the host).
     """
 
-    def __init__(self, model: MattingRefine, dtype: Optional[torch.dtype] = None):
+    def __init__(self, model: MattingRefine, dtype: Optional[torch.dtype] = None,
+                 device: Optional[torch.device] = None):
         if not isinstance(model, MattingRefine):
             raise ValueError(f"FastRefine needs a MattingRefine, got {type(model).__name__}")
         param = next(model.parameters())
-        self.model = model
-        self.device = param.device
+        self.device = param.device if device is None else torch.device(device)
         self.dtype = dtype or param.dtype
+        self.default_settings = RefineSettings.of(model)
         self.net = fold_batchnorm(model).to(self.device, self.dtype, memory_format=torch.channels_last)
         self.sync_free = self.device.type == "cuda"
         self._conv1 = _permuted_conv1(self.net.refiner.conv1)
 
-    @torch.inference_mode()
-    def prepare_plate(self, bgr: torch.Tensor) -> Plate:
-        """bgr: (B, 3, H, W) float 0..1 background plate -> Plate (on the model's device and dtype)."""
-        check_inputs(bgr, bgr)
-        return Plate(_pad4(bgr.to(self.device, self.dtype)), (bgr.shape[2], bgr.shape[3]))
+    def _settings(self, settings: Optional[RefineSettings]) -> RefineSettings:
+        if settings is None:
+            return self.default_settings
+        if not isinstance(settings, RefineSettings):
+            raise ValueError(f"settings must be a RefineSettings, got {type(settings).__name__}")
+        return settings
+
+    @staticmethod
+    def coarse_scale(settings: RefineSettings, height: int, width: int) -> float:
+        """The scale the coarse pass of a (height x width) frame runs at: ``settings.scale_for``,
+        raised where it would leave the coarse pass of the padded frame no pixel
+        (:func:`~matte_ros.core.settings.effective_backbone_scale`, as MattingRefine does)."""
+        return effective_backbone_scale(settings.scale_for(height, width), -(-height // 4) * 4, -(-width // 4) * 4)
 
     @torch.inference_mode()
-    def __call__(self, src: torch.Tensor, plate: Plate) -> Tuple[torch.Tensor, torch.Tensor]:
+    def prepare_plate(self, bgr: torch.Tensor, settings: Optional[RefineSettings] = None) -> Plate:
+        """bgr: (B, 3, H, W) float 0..1 background plate -> Plate (on this object's device and dtype),
+        with its coarse copy at the scale ``settings`` give frames of its size."""
+        check_inputs(bgr, bgr)
+        s = self._settings(settings)
+        H, W = bgr.shape[2], bgr.shape[3]
+        return Plate(_pad4(bgr.to(self.device, self.dtype)), (H, W), self.coarse_scale(s, H, W))
+
+    @torch.inference_mode()
+    def __call__(self, src: torch.Tensor, plate: Plate,
+                 settings: Optional[RefineSettings] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         check_inputs(src, src)
+        s = self._settings(settings)
         if plate.size != (src.shape[2], src.shape[3]) or plate.bgr.shape[0] not in (1, src.shape[0]):
             raise ValueError(f"plate is {plate.bgr.shape[0]}x{plate.size} (batch x (H, W)) but src is "
                              f"{src.shape[0]}x{tuple(src.shape[2:])}; prepare a plate of the frame's size")
-        scale = self.model.backbone_scale
-        if not 0.0 < scale <= 0.5:
-            raise ValueError(f"backbone_scale must be in (0, 1/2], got {scale}")
         H, W = src.shape[2], src.shape[3]
+        scale = self.coarse_scale(s, H, W)
         src = _pad4(src)
         B, dt = src.shape[0], self.dtype
-        src_sm = F.interpolate(src, scale_factor=scale, mode="bilinear", align_corners=False,
-                               recompute_scale_factor=True)
+        src_sm = _downsample(src, scale)
         bgr_sm = plate.small(scale).expand(B, -1, -1, -1)
         x = torch.cat([src_sm.to(dt), bgr_sm], dim=1).contiguous(memory_format=torch.channels_last)
         f = self.net.backbone(x)
         x = self.net.decoder(self.net.aspp(f[0]), f[1], f[2], f[3], f[4])   # (B, 37, h, w) as MattingBase.coarse
         pha_sm = x[:, 0:1].clamp(0.0, 1.0)
         coarse = torch.cat([pha_sm, x[:, 1:4]], dim=1)                      # pha_sm ++ fgr_sm residual
-        if self.model.refiner.mode == "full":
+        if s.mode == "full":
             out = self._refine_full(src, plate, x, coarse)
         else:
-            out = self._refine_patches(src, plate, x, coarse)
+            out = self._refine_patches(src, plate, x, coarse, s)
         out[:, :1].clamp_(0.0, 1.0)
         out[:, 1:].add_(src).clamp_(0.0, 1.0)
         return out[:, :1, :H, :W], out[:, 1:, :H, :W]
 
-    def _select(self, err: torch.Tensor) -> Tuple[Tuple[torch.Tensor, ...], Optional[torch.Tensor]]:
+    def _select(self, err: torch.Tensor,
+                r: RefineSettings) -> Tuple[Tuple[torch.Tensor, ...], Optional[torch.Tensor]]:
         """err: (B, 1, h4, w4) -> patch indices (b, row, col) and, in sync-free mode, the keep mask."""
-        r = self.model.refiner
         B, _, h4, w4 = err.shape
         if r.mode == "thresholding":
             nz = err[:, 0].gt(r.threshold).nonzero()
@@ -299,11 +266,12 @@ class FastRefine:
             return idx, keep
         return tuple(i[keep] for i in idx), None
 
-    def _refine_patches(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+    def _refine_patches(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, coarse: torch.Tensor,
+                        settings: RefineSettings) -> torch.Tensor:
         """Sampling / thresholding: refine the selected 4x4 patches -> (B, 4, H4, W4) pha ++ fgr residual."""
         H, W = src.shape[2], src.shape[3]
         err = F.interpolate(x[:, 4:5].clamp(0.0, 1.0), (H // 4, W // 4), mode="bilinear", align_corners=False)
-        idx, keep = self._select(err)
+        idx, keep = self._select(err, settings)
         out = F.interpolate(coarse.to(src.dtype).contiguous(), (H, W), mode="bilinear", align_corners=False)
         if idx[0].numel() == 0:
             return out

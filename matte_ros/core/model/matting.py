@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
+from ..settings import MAX_BACKBONE_SCALE, MIN_BACKBONE_SCALE, effective_backbone_scale, require_backbone_scale
 from .backbones import BACKBONES, ENCODER_CHANNELS, build_encoder
 from .decoder import Decoder
 from .refiner import Refiner
@@ -93,37 +94,43 @@ class MattingRefine(MattingBase):
     """The full network: MattingBase on a downsampled copy, then the Refiner at full resolution.
 
     forward(src, bgr) with src, bgr: (B, 3, H, W) in 0..1, any H, W -> RefineOutput.
-    ``backbone_scale`` and the refiner's ``mode``, ``sample_pixels``, ``threshold`` may be
-    changed between calls.
+    ``backbone_scale`` (in [1/64, 1/2]) and the refiner's ``mode``, ``sample_pixels``, ``threshold``
+    may be changed between calls. A frame so small that ``backbone_scale`` would leave its coarse
+    pass no pixel (40x40 at 1/64) runs at the smallest scale that gives it one
+    (:func:`~matte_ros.core.settings.effective_backbone_scale`); every other frame at ``backbone_scale``.
     """
+
+    __constants__ = ["min_backbone_scale", "max_backbone_scale"]     # the range, for TorchScript
+    min_backbone_scale = MIN_BACKBONE_SCALE
+    max_backbone_scale = MAX_BACKBONE_SCALE
 
     def __init__(self, backbone: str = "mobilenetv2", backbone_scale: float = 0.25,
                  refine_mode: str = "sampling", refine_sample_pixels: int = 80_000,
                  refine_threshold: float = 0.1, refine_kernel_size: int = 3,
                  refine_prevent_oversampling: bool = True, refine_patch_crop_method: str = "unfold",
                  refine_patch_replace_method: str = "scatter_nd"):
-        if not 0.0 < backbone_scale <= 0.5:
-            raise ValueError(f"backbone_scale must be in (0, 1/2], got {backbone_scale}")
+        backbone_scale = require_backbone_scale(backbone_scale, allow_auto=False)
         super().__init__(backbone)
-        self.backbone_scale = float(backbone_scale)
+        self.backbone_scale = backbone_scale
         self.refiner = Refiner(refine_mode, refine_sample_pixels, refine_threshold, refine_kernel_size,
                                refine_prevent_oversampling, refine_patch_crop_method,
                                refine_patch_replace_method)
 
     def forward(self, src: torch.Tensor, bgr: torch.Tensor) -> RefineOutput:
         check_inputs(src, bgr)
-        if not 0.0 < self.backbone_scale <= 0.5:
-            raise ValueError("backbone_scale must be in (0, 1/2], got " + str(self.backbone_scale))
+        if not self.min_backbone_scale <= self.backbone_scale <= self.max_backbone_scale:   # set after construction
+            raise ValueError("backbone_scale must be in [1/64, 1/2], got " + str(self.backbone_scale))
         H, W = src.shape[2], src.shape[3]
         pad_h, pad_w = (4 - H % 4) % 4, (4 - W % 4) % 4
         if pad_h + pad_w > 0:
             src = F.pad(src, (0, pad_w, 0, pad_h), mode="replicate")
             bgr = F.pad(bgr, (0, pad_w, 0, pad_h), mode="replicate")
 
-        src_sm = F.interpolate(src, scale_factor=self.backbone_scale, mode="bilinear",
-                               align_corners=False, recompute_scale_factor=True)
-        bgr_sm = F.interpolate(bgr, scale_factor=self.backbone_scale, mode="bilinear",
-                               align_corners=False, recompute_scale_factor=True)
+        scale = effective_backbone_scale(self.backbone_scale, H + pad_h, W + pad_w)
+        src_sm = F.interpolate(src, scale_factor=scale, mode="bilinear", align_corners=False,
+                               recompute_scale_factor=True)
+        bgr_sm = F.interpolate(bgr, scale_factor=scale, mode="bilinear", align_corners=False,
+                               recompute_scale_factor=True)
         x = self.coarse(src_sm, bgr_sm)
         pha_sm = x[:, 0:1].clamp(0.0, 1.0)
         fgr_sm = x[:, 1:4]
