@@ -1,0 +1,9 @@
+"""Offline matting of image folders, video files and rosbag2 recordings (the ``matte_offline`` command).
+
+readers.py   inputs: image folder / glob, video (PyAV); bags.py: rosbag2 in and out (rosbags)
+plate.py     plate sources: an image, averaged frames, per-frame backgrounds, alignment
+maps.py      the error and refinement maps of the published programs
+writers.py   PNG sequences, videos, the output bag
+pipeline.py  reading, inference and writing overlapped; the throughput benchmark
+cli.py       the command line
+"""

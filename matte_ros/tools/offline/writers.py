@@ -1,0 +1,199 @@
+"""Offline outputs: PNG sequences, videos (PyAV) and, for bag inputs, a rosbag2 (bags.BagOutput).
+
+Layout under the output path OUT, one entry per output type (alpha, foreground, composite, error,
+refinement):
+    png    OUT/<type>/<name>.png    alpha grey 8 or 16 bit, foreground RGBA (the alpha as 4th
+                                    channel), composite RGB, error / refinement grey 8 bit
+    video  OUT/<type>.<ext>         the codec's container; an alpha-capable codec (png, prores, vp9)
+                                    stores the foreground as RGBA
+    bag    OUT itself               the input's messages plus /matte/<type>
+Every writer has write(result) and close(); PNG files appear atomically, a video is playable once closed.
+"""
+import glob
+import os
+import shutil
+from fractions import Fraction
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from matte_ros.core.files import atomic_write
+
+from .convert import rgba, to_u8, to_u16
+from .frames import OfflineError, Result
+
+__all__ = ["FORMATS", "VideoCodec", "VIDEO_CODECS", "png_image", "PngWriter", "VideoWriter", "output_targets",
+           "existing_targets", "clear_targets", "open_writer"]
+
+FORMATS = ("png", "video", "bag")
+
+
+class VideoCodec(NamedTuple):
+    encoder: str                  # FFmpeg encoder name
+    extension: str                # container file extension
+    rgb_format: str               # pixel format of colour frames
+    grey_format: str              # pixel format of grey frames (alpha, error, refinement)
+    alpha_format: Optional[str]   # pixel format of the RGBA foreground; None: no alpha channel
+    options: Dict[str, str]
+    even_size: bool               # needs an even width and height (chroma subsampling)
+
+
+VIDEO_CODECS = {
+    "h264": VideoCodec("libx264", ".mp4", "yuv420p", "yuv420p", None, {"crf": "16", "preset": "fast"}, True),
+    "png": VideoCodec("png", ".mov", "rgb24", "gray", "rgba", {}, False),
+    "prores": VideoCodec("prores_ks", ".mov", "yuv444p10le", "yuv444p10le", "yuva444p10le", {"profile": "4"}, False),
+    "vp9": VideoCodec("libvpx-vp9", ".webm", "yuv420p", "yuv420p", "yuva420p", {"crf": "20", "b": "0"}, True),
+}
+
+
+def png_image(kind: str, result: Result, alpha_bits: int = 8) -> np.ndarray:
+    """The image stored for output type ``kind``, in OpenCV's channel order (BGR / BGRA / grey)."""
+    if kind == "alpha":
+        return to_u16(result.alpha) if alpha_bits == 16 else to_u8(result.alpha)
+    if kind == "foreground":
+        return cv2.cvtColor(rgba(result.foreground, to_u8(result.alpha)), cv2.COLOR_RGBA2BGRA)
+    if kind == "composite":
+        return cv2.cvtColor(result.composite, cv2.COLOR_RGB2BGR)
+    return to_u8(getattr(result, kind))          # error, refinement
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+    atomic_write(path, write)
+
+
+class PngWriter:
+    """OUT/<type>/<frame name>.png for each type."""
+
+    def __init__(self, out: str, types: Sequence[str], alpha_bits: int = 8):
+        self.out, self.types, self.alpha_bits = out, tuple(types), alpha_bits
+        for t in self.types:
+            os.makedirs(os.path.join(out, t), exist_ok=True)
+
+    def write(self, result: Result) -> None:
+        for t in self.types:
+            ok, buf = cv2.imencode(".png", png_image(t, result, self.alpha_bits))
+            if not ok:
+                raise OfflineError(f"PNG encoding of {t} frame {result.frame.name} failed")
+            _write_bytes(os.path.join(self.out, t, result.frame.name + ".png"), buf.tobytes())
+
+    def close(self) -> None:
+        pass
+
+
+class VideoWriter:
+    """OUT/<type><ext> for each type, encoded with ``codec`` (a VIDEO_CODECS key) at ``fps``."""
+
+    def __init__(self, out: str, types: Sequence[str], codec: str, fps: float, size: Tuple[int, int]):
+        import av
+        c = VIDEO_CODECS[codec]
+        h, w = size
+        if c.even_size and (h % 2 or w % 2):
+            raise OfflineError(f"video codec {codec} needs an even width and height, frames are {w}x{h}; "
+                               "use --video-codec png or prores")
+        os.makedirs(out, exist_ok=True)
+        self.codec, self.types = c, tuple(types)
+        rate = Fraction(fps).limit_denominator(100_000)
+        self._containers, self._streams, self._n = {}, {}, 0
+        try:
+            for t in self.types:
+                container = av.open(os.path.join(out, t + c.extension), mode="w")
+                self._containers[t] = container
+                stream = container.add_stream(c.encoder, rate=rate)
+                stream.width, stream.height = w, h
+                stream.pix_fmt = self._pixel_format(t)
+                stream.time_base = 1 / rate
+                stream.options = dict(c.options)
+                self._streams[t] = stream
+        except (OSError, av.FFmpegError, ValueError) as e:
+            self._close_all()
+            raise OfflineError(f"cannot open {codec} video output in {out}: {e}") from None
+
+    def _pixel_format(self, kind: str) -> str:
+        c = self.codec
+        if kind == "foreground" and c.alpha_format:
+            return c.alpha_format
+        return c.grey_format if kind in ("alpha", "error", "refinement") else c.rgb_format
+
+    def _frame(self, kind: str, result: Result):
+        import av
+        if kind == "foreground" and self.codec.alpha_format:
+            return av.VideoFrame.from_ndarray(rgba(result.foreground, to_u8(result.alpha)), format="rgba")
+        value = getattr(result, kind)
+        if value.ndim == 3:
+            return av.VideoFrame.from_ndarray(value, format="rgb24")
+        return av.VideoFrame.from_ndarray(to_u8(value), format="gray")
+
+    def write(self, result: Result) -> None:
+        import av
+        for t in self.types:
+            frame = self._frame(t, result)
+            frame.pts = self._n
+            stream = self._streams[t]
+            try:
+                self._containers[t].mux(stream.encode(frame.reformat(format=stream.pix_fmt)))
+            except av.FFmpegError as e:
+                raise OfflineError(f"encoding frame {result.frame.name} of the {t} video failed: {e}") from None
+        self._n += 1
+
+    def _close_all(self) -> None:
+        for t, container in self._containers.items():
+            stream = self._streams.get(t)
+            try:
+                if stream is not None and self._n:
+                    container.mux(stream.encode(None))        # flush the encoder's delayed frames
+            finally:
+                container.close()
+        self._containers = {}
+
+    def close(self) -> None:
+        self._close_all()
+
+
+def output_targets(fmt: str, out: str, types: Sequence[str], codec: str = "h264") -> List[str]:
+    """The paths a run would create: PNG folders, video files or the bag directory."""
+    if fmt == "png":
+        return [os.path.join(out, t) for t in types]
+    if fmt == "video":
+        return [os.path.join(out, t + VIDEO_CODECS[codec].extension) for t in types]
+    return [out]
+
+
+def existing_targets(targets: Sequence[str]) -> List[str]:
+    """The targets that exist already (a file, or a folder that is not empty)."""
+    return [p for p in targets if os.path.isfile(p) or (os.path.isdir(p) and bool(os.listdir(p)))]
+
+
+def clear_targets(fmt: str, targets: Sequence[str], overwrite: bool) -> None:
+    """Refuse existing outputs (OfflineError naming the first) unless ``overwrite``; then remove what
+    this program wrote there before: PNG files of a type folder, a video file, a rosbag2 directory."""
+    existing = existing_targets(targets)
+    if existing and not overwrite:
+        raise OfflineError(f"output {existing[0]} exists; pass --overwrite to replace it")
+    for p in existing:
+        if fmt == "png":
+            for f in glob.glob(os.path.join(p, "*.png")):
+                os.remove(f)
+        elif fmt == "video":
+            os.remove(p)
+        elif os.path.isdir(p) and os.path.isfile(os.path.join(p, "metadata.yaml")):
+            shutil.rmtree(p)
+        else:
+            raise OfflineError(f"output {p} exists and is not a rosbag2 directory; not removing it, "
+                               "choose another path")
+
+
+def open_writer(fmt: str, out: str, types: Sequence[str], source, alpha_bits: int = 8, codec: str = "h264",
+                fps: Optional[float] = None, bag_storage: Optional[str] = None):
+    """The writer of format ``fmt`` for frames of ``source`` (an opened input)."""
+    if fmt == "png":
+        return PngWriter(out, types, alpha_bits)
+    if fmt == "video":
+        return VideoWriter(out, types, codec, fps or source.fps or 30.0, source.size)
+    if source.kind != "bag":
+        raise OfflineError("--format bag needs a rosbag2 input (it copies the input's topics)")
+    from .bags import BagOutput
+    return BagOutput(out, bag_storage or source.storage, source.connections, types, alpha_bits)

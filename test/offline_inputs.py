@@ -1,0 +1,118 @@
+"""Tiny inputs for the offline matting tests, made on the spot: a model file, scenes as PNG folders,
+videos written with PyAV and rosbag2 recordings written with rosbags."""
+import os
+from typing import List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from matte_ros.core.synthetic import SceneSequence
+
+H, W = 64, 96          # small enough for seconds, large enough for the backbone at scale 0.5
+
+
+def save_model(path: str) -> str:
+    """A random-weights MobileNetV2 MattingRefine as .safetensors (coarse pass at scale 0.5)."""
+    from matte_ros.core.model import save_safetensors
+    save_safetensors(path, tiny_model())
+    return path
+
+
+def tiny_model():
+    """Random weights, with the decoder's alpha and error outputs moved to mid-range so that alpha,
+    the error map and the refined patches all vary over the frame."""
+    import torch
+
+    from matte_ros.core.model import MattingRefine
+    torch.manual_seed(0)
+    model = MattingRefine("mobilenetv2", backbone_scale=0.5, refine_sample_pixels=512).eval()
+    with torch.no_grad():
+        model.decoder.conv4.bias[0] += 0.5
+        model.decoder.conv4.bias[4] += 0.5
+    return model
+
+
+def scene(n: int, h: int = H, w: int = W, seed: int = 3) -> Tuple[np.ndarray, List[np.ndarray]]:
+    """(plate, [n frames]) of a synthetic scene, (h, w, 3) uint8 RGB."""
+    seq = SceneSequence(h, w, seed=seed)
+    return seq.background(), [seq.frame(i)[0] for i in range(n)]
+
+
+def write_pngs(folder: str, images: Sequence[np.ndarray], prefix: str = "f") -> List[str]:
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i, img in enumerate(images):
+        paths.append(os.path.join(folder, f"{prefix}{i:03d}.png"))
+        cv2.imwrite(paths[-1], cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return paths
+
+
+def write_video(path: str, images: Sequence[np.ndarray], fps: int = 10) -> None:
+    """A lossless (PNG codec) .mov, so decoded frames equal the images."""
+    import av
+    with av.open(path, mode="w") as c:
+        s = c.add_stream("png", rate=fps)
+        s.height, s.width = images[0].shape[:2]
+        s.pix_fmt = "rgb24"
+        for img in images:
+            c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        c.mux(s.encode(None))
+
+
+def read_video(path: str, fmt: str = "rgb24") -> List[np.ndarray]:
+    import av
+    with av.open(path) as c:
+        return [f.to_ndarray(format=fmt) for f in c.decode(c.streams.video[0])]
+
+
+STAMP0 = 1_700_000_000          # header stamps (s) of the recorded frames: STAMP0 + i / 10
+NOTE_TOPIC = "/note"
+
+
+def image_msg(types, rgb: np.ndarray, i: int, encoding: str = "rgb8"):
+    t = types.types
+    header = t["std_msgs/msg/Header"](stamp=t["builtin_interfaces/msg/Time"](sec=STAMP0 + i // 10,
+                                                                             nanosec=(i % 10) * 100_000_000),
+                                      frame_id="camera")
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if encoding == "bgr8" else rgb
+    return t["sensor_msgs/msg/Image"](header=header, height=rgb.shape[0], width=rgb.shape[1], encoding=encoding,
+                                      is_bigendian=0, step=img.shape[1] * img.shape[2],
+                                      data=np.ascontiguousarray(img).reshape(-1))
+
+
+def write_bag(path: str, images: Sequence[np.ndarray], storage: str = "sqlite3", topic: str = "/camera/image",
+              encoding: str = "rgb8", compressed: bool = False) -> List[int]:
+    """A rosbag2 with ``images`` on ``topic`` (Image in ``encoding``, or CompressedImage png) and a
+    std_msgs/String on NOTE_TOPIC between frames; bag timestamps differ from the header stamps.
+    Returns the bag timestamps (ns) of the image messages."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+    ts = get_typestore(Stores.ROS2_JAZZY)
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    kind = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
+    stamps = []
+    with Writer(path, version=9, storage_plugin=plugin) as w:
+        conn = w.add_connection(topic, kind, typestore=ts)
+        note = w.add_connection(NOTE_TOPIC, "std_msgs/msg/String", typestore=ts)
+        for i, rgb in enumerate(images):
+            msg = image_msg(ts, rgb, i, encoding)
+            if compressed:
+                data = np.frombuffer(cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1], np.uint8)
+                msg = ts.types[kind](header=msg.header, format="rgb8; png compressed bgr8", data=data)
+            stamps.append(5_000_000_000 + i * 50_000_000)
+            w.write(conn, stamps[-1], ts.serialize_cdr(msg, kind))
+            w.write(note, stamps[-1] + 1, ts.serialize_cdr(ts.types["std_msgs/msg/String"](data=f"n{i}"),
+                                                           "std_msgs/msg/String"))
+    return stamps
+
+
+def read_bag(path: str):
+    """{topic: [(bag timestamp, message)]} of a rosbag2."""
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import Stores, get_typestore
+    ts = get_typestore(Stores.ROS2_JAZZY)
+    out = {}
+    with Reader(path) as r:
+        for conn, t, data in r.messages():
+            out.setdefault(conn.topic, []).append((t, ts.deserialize_cdr(data, conn.msgtype)))
+    return out
