@@ -1,15 +1,17 @@
 import os
+import signal
+import subprocess
+import time
 
 import pytest
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "test", "data")
-# The published reference outputs live beside the checkout (too large to commit); override with
-# MATTE_REFERENCE_DIR. Tests that need them skip where they are absent.
-_CANDIDATES = [os.environ.get("MATTE_REFERENCE_DIR", ""), os.path.join(os.path.dirname(REPO), "shared", "reference"),
-               "/work/shared/reference"]
-REFERENCE_DIR = next((d for d in _CANDIDATES if d and os.path.isdir(d)), _CANDIDATES[1])
+# The published reference outputs are too large to commit: $MATTE_REFERENCE_DIR, else ../shared/reference
+# beside the clone (where CI keeps them). Tests that need them skip where they are absent.
+REFERENCE_DIR = os.environ.get("MATTE_REFERENCE_DIR") or os.path.join(os.path.dirname(REPO), "shared", "reference")
+PARITY_FILE = os.path.join(REFERENCE_DIR, "parity_mobilenetv2.pt")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -23,3 +25,63 @@ def pytest_collection_modifyitems(config, items):
 def _seed_and_threads():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def parity_reference():
+    """The published model's outputs on fixed inputs (``PARITY_FILE``), loaded once per test run."""
+    if not os.path.isfile(PARITY_FILE):
+        pytest.skip(f"reference outputs not present: {PARITY_FILE} (set MATTE_REFERENCE_DIR)")
+    return torch.load(PARITY_FILE, weights_only=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory):
+    """A random MobileNetV2 refine model as .safetensors, cheap to run (coarse pass at 1/2, 512 pixels refined)."""
+    from matte_ros.core.model import MattingRefine, save_safetensors
+    path = str(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+    save_safetensors(path, MattingRefine("mobilenetv2", backbone_scale=0.5, refine_sample_pixels=512))
+    return path
+
+
+def _has_mapped(pid: int, name: str) -> bool:
+    """True once process ``pid`` has loaded a shared library whose path contains ``name``."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return any(name in line for line in f)
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def interrupt():
+    """``interrupt(cmd, after=None, timeout=120)``: run ``cmd`` (in the repository, its own process
+    group) and send SIGINT to the group, as a terminal's Ctrl-C does, once the program imports its
+    libraries (numpy's extension is mapped: the interpreter's own start-up is over, whose Ctrl-C is
+    Python's business) and, with ``after``, once a stdout line contains ``after``. Returns
+    (exit code, stdout, stderr)."""
+    procs = []
+
+    def run(cmd, after=None, timeout=120.0):
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        procs.append(proc)
+        end, head = time.monotonic() + timeout, []
+        while proc.poll() is None and not _has_mapped(proc.pid, "_multiarray_umath"):
+            assert time.monotonic() < end, "the program never imported numpy"
+            time.sleep(0.005)
+        while after is not None and proc.poll() is None:
+            line = proc.stdout.readline()
+            head.append(line)
+            if after in line:
+                break
+        assert proc.poll() is None, f"{cmd} ended before the Ctrl-C: {''.join(head)}{proc.stderr.read()}"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, "".join(head) + out, err
+
+    yield run
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

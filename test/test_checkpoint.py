@@ -2,11 +2,19 @@
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
-from matte_ros.core.model import (CheckpointError, MattingBase, MattingRefine, load_checkpoint, read_checkpoint,
-                             save_checkpoint, save_safetensors)
+from matte_ros.core.model import (
+    CheckpointError,
+    MattingBase,
+    MattingRefine,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    save_safetensors,
+)
 
 EXECUTED = []
 
@@ -104,7 +112,7 @@ def test_unreadable_and_missing_files(tmp_path):
         load_checkpoint(str(tmp_path / "nope.pth"))
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="bad.pth is not a PyTorch checkpoint"):
         load_checkpoint(str(bad))
     other = tmp_path / "other.pth"
     torch.save({"fc.weight": torch.zeros(2)}, other)
@@ -119,3 +127,73 @@ def test_cuda_saved_checkpoint_maps_to_cpu(tmp_path):
     ck = read_checkpoint(str(path))
     assert all(v.device.type == "cpu" for v in ck.state_dict.values())
     assert os.path.getsize(path) > 0
+
+
+def _bad_files(tmp_path):
+    """(file name, bytes or writer, expected message) of broken weight files."""
+    good = tmp_path / "good.safetensors"
+    save_safetensors(str(good), MattingBase("mobilenetv2"))
+    data = good.read_bytes()
+    pth = tmp_path / "good.pth"
+    torch.save(MattingBase("mobilenetv2").state_dict(), pth)
+    zipped = pth.read_bytes()
+    noise = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    return [("truncated.safetensors", data[:len(data) // 2], "is not a readable safetensors file"),
+            ("empty.safetensors", b"", "is not a readable safetensors file"),
+            ("random.safetensors", noise, "is not a readable safetensors file"),
+            ("empty.pth", b"", "is empty (0 bytes): not a PyTorch checkpoint"),
+            ("random.pth", noise, "is not a PyTorch checkpoint"),
+            ("truncated.pth", zipped[:len(zipped) // 2], "is a truncated or corrupt PyTorch checkpoint")]
+
+
+def test_broken_files_raise_one_sentence_naming_the_file(tmp_path):
+    for name, data, expected in _bad_files(tmp_path):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(CheckpointError) as e:
+            load_checkpoint(str(path))
+        msg = str(e.value)
+        assert msg.startswith(str(path)) and expected in msg, (name, msg)
+        assert "\n" not in msg and "execute code" not in msg, (name, msg)
+
+
+def test_bad_json_metadata_names_the_file(tmp_path):
+    from safetensors.torch import save_file
+    tensors = {k: v.contiguous() for k, v in MattingBase("mobilenetv2").state_dict().items()}
+    for name, meta, expected in (("badjson.safetensors", "{not json", "metadata is not valid JSON"),
+                                 ("list.safetensors", "[1, 2]", "must be a JSON object, found list"),
+                                 ("arch.safetensors", '{"arch": "Nope"}', "cannot build the model of")):
+        path = str(tmp_path / name)
+        save_file(tensors, path, metadata={"model_config": meta})
+        with pytest.raises(CheckpointError, match=expected) as e:
+            load_checkpoint(path)
+        assert path in str(e.value)
+
+
+def test_kill_9_during_an_atomic_write_leaves_a_temporary_that_the_cleanup_removes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from matte_ros.core.files import TEMP_PREFIX, remove_orphaned_temporaries
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    writer = ("import sys, time\nfrom matte_ros.core.files import atomic_write\n"
+              "def write(tmp):\n    open(tmp, 'wb').write(b'half a checkpoint')\n    print('writing', flush=True)\n"
+              "    time.sleep(600)\n"
+              f"atomic_write({str(tmp_path / 'last.pth')!r}, write)\n")
+    proc = subprocess.Popen([sys.executable, "-c", writer], cwd=repo, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "writing\n"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    (tmp_path / "keep.pth").write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / (TEMP_PREFIX + "xlast.pth")).write_bytes(b"x")      # only the folder itself is cleaned
+    orphans = [p for p in os.listdir(tmp_path) if p.startswith(TEMP_PREFIX)]
+    assert len(orphans) == 1 and orphans[0].endswith("last.pth")
+    assert remove_orphaned_temporaries(str(tmp_path)) == []       # written after this process started: in use
+    assert remove_orphaned_temporaries(str(tmp_path), older_than=time.time() + 1) == [str(tmp_path / orphans[0])]
+    assert sorted(os.listdir(tmp_path)) == ["keep.pth", "sub"]
+    assert remove_orphaned_temporaries(str(tmp_path / "missing")) == []

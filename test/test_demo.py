@@ -12,8 +12,18 @@ import cv2
 import numpy as np
 import pytest
 
-from matte_ros.tools.demo_report import (COLUMNS, StampMatcher, alpha_u8, contact_sheet, format_summary, percentile,
-                                   pick_indices, run_summary, write_json, write_png)
+from matte_ros.tools.demo_report import (
+    COLUMNS,
+    StampMatcher,
+    alpha_u8,
+    contact_sheet,
+    format_summary,
+    percentile,
+    pick_indices,
+    run_summary,
+    write_json,
+    write_png,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MS = 1_000_000      # nanoseconds
@@ -186,31 +196,55 @@ def test_parse_args_defaults_and_errors(demo, capsys):
         assert msg in capsys.readouterr().err
 
 
-def test_missing_default_model_says_what_to_do(demo, monkeypatch, tmp_path):
-    monkeypatch.setattr(demo, "DEFAULT_WEIGHTS", str(tmp_path / "default.safetensors"))
-    with pytest.raises(demo.DemoError, match=r"default model is missing .*MODEL_CARD.*--model PATH"):
-        demo.run(demo.parse_args(["--out", str(tmp_path / "out")]))
+def test_camera_settings_out_of_range_are_one_line_errors(demo, capsys):
+    for bad, msg in ((["--width", "-5"], "--width must be in 32..7680, got -5"),
+                     (["--rate", "0"], "--rate must be in 0.1..240, got 0"),
+                     (["--timeout", "0"], "--timeout must be > 0, got 0")):
+        with pytest.raises(SystemExit) as e:
+            demo.parse_args(bad)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err == f"matte_demo: error: {msg} (see --help)\n", err
+
+
+def test_missing_default_model_says_what_to_do(monkeypatch, tmp_path):
+    pytest.importorskip("rclpy")
+    from matte_ros.tools import demo, demo_run
+    monkeypatch.setattr(demo_run, "DEFAULT_WEIGHTS", str(tmp_path / "default.safetensors"))
+    with pytest.raises(demo_run.DemoError, match=r"default model is missing .*MODEL_CARD.*--model PATH"):
+        demo_run.run(demo.parse_args(["--out", str(tmp_path / "out")]))
     assert not (tmp_path / "out").exists()      # nothing started, nothing written
 
 
+def test_a_broken_model_file_is_one_line_and_exit_2(demo, tmp_path, capsys):
+    bad = tmp_path / "random.pth"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 2048, dtype=np.uint8).tobytes())
+    assert demo.main(["--model", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"matte_demo: error: {bad} is not a PyTorch checkpoint (neither a torch.save zip archive nor a " \
+                  "pickle)\n", err
+    assert not (tmp_path / "out").exists()
+
+
 # ---- across processes -----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    from matte_ros.core.model import MattingRefine, save_safetensors
-    path = str(tmp_path_factory.mktemp("model") / "tiny.safetensors")
-    save_safetensors(path, MattingRefine("mobilenetv2", backbone_scale=0.5, refine_sample_pixels=512))
-    return path
-
-
-def _demo_cmd(model_file, out, domain, *extra):
-    return [sys.executable, "-m", "matte_ros.tools.demo", "--model", model_file, "--out", str(out), "--domain-id",
+def _demo_cmd(model, out, domain, *extra):
+    return [sys.executable, "-m", "matte_ros.tools.demo", "--model", model, "--out", str(out), "--domain-id",
             str(domain), "--width", "64", "--height", "48", "--rate", "20", "--empty-seconds", "2", "--frames", "6",
             "--save", "2", "--timeout", "60", "-p", "backbone_scale:=0.5", "-p", "refine_sample_pixels:=512",
             "-p", "plate_frames:=3", *extra]
 
 
+# Set in the environment of the demos started here and so inherited by their children: processes of
+# other test runs that happen to use the same ROS domain are not counted as ours.
+RUN_TAG = ("MATTE_DEMO_TEST_RUN", str(os.getpid()))
+
+
+@pytest.fixture
+def tagged(monkeypatch):
+    monkeypatch.setenv(*RUN_TAG)
+
+
 def _processes_in_domain(domain: int):
-    """Live processes of ours running matte_ros in ROS domain ``domain`` (orphans, after the demo)."""
+    """Live processes started by this test run's demos in ROS domain ``domain`` (orphans, after the demo)."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -220,7 +254,7 @@ def _processes_in_domain(domain: int):
                 env = f.read().split(b"\0")
         except OSError:
             continue
-        if "matte_ros." in cmd and f"ROS_DOMAIN_ID={domain}".encode() in env:
+        if "matte_ros." in cmd and f"ROS_DOMAIN_ID={domain}".encode() in env and "=".join(RUN_TAG).encode() in env:
             found.append(cmd)
     return found
 
@@ -247,10 +281,10 @@ def _run_demo(cmd, timeout=150.0):
 
 @pytest.mark.ros
 @pytest.mark.slow
-def test_short_demo_writes_out_demo_and_finite_metrics(model_file, tmp_path):
+def test_short_demo_writes_out_demo_and_finite_metrics(tiny_model_file, tmp_path, tagged):
     pytest.importorskip("rclpy")
     out, domain = tmp_path / "demo", _domain(0)
-    rc, stdout, stderr = _run_demo(_demo_cmd(model_file, out, domain))
+    rc, stdout, stderr = _run_demo(_demo_cmd(tiny_model_file, out, domain))
     assert rc == 0, stdout + stderr
     assert "capture_background: plate 64x48 averaged from 3 frames" in stdout
     assert "6 frames of 64x48 matted by matte_node on cpu (fp32)" in stdout
@@ -273,28 +307,37 @@ def test_short_demo_writes_out_demo_and_finite_metrics(model_file, tmp_path):
 
 
 @pytest.mark.ros
-def test_a_child_that_dies_stops_the_wait_with_its_log(demo, tmp_path):
-    env = dict(os.environ, ROS_DOMAIN_ID=str(_domain(1)))
-    child = demo.Child("fake_camera", "matte_ros.ros.fake_camera", ["-p", "compressed:=gif"],
-                       str(tmp_path / "camera.log"), env)
+def test_a_child_that_dies_stops_the_wait_with_its_log(tmp_path):
+    pytest.importorskip("rclpy")
+    from matte_ros.tools.launcher import ChildExited, Launch, LaunchError
+    launch = Launch(_domain(1), str(tmp_path), "test_launcher")
     try:
-        with pytest.raises(demo.DemoError) as e:
-            demo._wait("nothing", lambda: False, [child], timeout=60.0)
+        launch.start_camera({"compressed": "gif"})
+        with pytest.raises(ChildExited) as e:
+            launch.wait("nothing", lambda: False, timeout=60.0)
     finally:
-        assert child.stop() == 1
+        codes = launch.close()
+    assert codes == {"fake_camera": 1} and launch.children == []
+    with pytest.raises(LaunchError, match="timed out after 0.1 s waiting for the answer"):
+        launch.wait("the answer", lambda: False, timeout=0.1)
     msg = str(e.value)
     assert msg.startswith(f"fake_camera exited with code 1; the end of {tmp_path / 'camera.log'}:")
     assert "compressed must be '', png or jpeg, got 'gif'" in msg
-    with pytest.raises(demo.DemoError, match="timed out after 0.1 s waiting for the answer"):
-        demo._wait("the answer", lambda: False, [], timeout=0.1)
+
+
+@pytest.mark.ros
+def test_ctrl_c_while_the_demo_starts_exits_quietly(tiny_model_file, tmp_path, interrupt, tagged):
+    rc, out, err = interrupt(_demo_cmd(tiny_model_file, tmp_path / "demo", _domain(3)))
+    assert rc == 130 and err in ("", "matte_demo: interrupted\n"), err
+    assert _processes_in_domain(_domain(3)) == []
 
 
 @pytest.mark.ros
 @pytest.mark.slow
-def test_sigterm_stops_the_demo_and_its_children(model_file, tmp_path):
+def test_sigterm_stops_the_demo_and_its_children(tiny_model_file, tmp_path, tagged):
     pytest.importorskip("rclpy")
     domain = _domain(2)
-    proc = subprocess.Popen(_demo_cmd(model_file, tmp_path, domain, "--empty-seconds", "60"), cwd=REPO,
+    proc = subprocess.Popen(_demo_cmd(tiny_model_file, tmp_path, domain, "--empty-seconds", "60"), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         end = time.monotonic() + 120

@@ -8,8 +8,16 @@ import torch
 
 from matte_ros.core.model import MattingBase, MattingRefine, save_checkpoint
 from training import export_cli
-from training.export import (apply_settings, compare, load_torchscript, output_names, run_onnx, run_torchscript,
-                              save_onnx, save_torchscript)
+from training.export import (
+    apply_settings,
+    compare,
+    load_torchscript,
+    output_names,
+    run_onnx,
+    run_torchscript,
+    save_onnx,
+    save_torchscript,
+)
 
 
 def _randomised(model):
@@ -35,6 +43,7 @@ def _inputs(b, h, w, seed=0):
     return torch.rand(b, 3, h, w, generator=gen), torch.rand(b, 3, h, w, generator=gen)
 
 
+@pytest.mark.slow
 def test_torchscript_matches_eager_and_keeps_runtime_settings(model, tmp_path):
     path = str(tmp_path / "m.ts")
     save_torchscript(model, path)
@@ -64,6 +73,7 @@ def test_torchscript_matches_eager_and_keeps_runtime_settings(model, tmp_path):
         apply_settings(scripted, {"sample_pixels": 1})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crop", ["roi_align", "gather"])
 def test_onnx_matches_eager_at_other_sizes(model, tmp_path, crop):
     path = str(tmp_path / "m.onnx")

@@ -5,12 +5,11 @@ import os
 
 import pytest
 import torch
+from conftest import DATA
 
-from conftest import DATA, REFERENCE_DIR
 from matte_ros.core.model import CROP_METHODS, REPLACE_METHODS, MattingBase, MattingRefine
 
 METHODS = list(itertools.product(CROP_METHODS, REPLACE_METHODS))
-PARITY = os.path.join(REFERENCE_DIR, "parity_mobilenetv2.pt")
 
 
 def _randomise_bn(model):
@@ -44,10 +43,10 @@ def test_state_dict_keys_and_shapes(key):
     assert {k: list(v.shape) for k, v in model.state_dict().items()} == expected
 
 
-@pytest.mark.skipif(not os.path.exists(PARITY), reason="reference outputs not present")
+@pytest.mark.slow
 @pytest.mark.parametrize("crop,replace", METHODS)
-def test_reference_outputs(crop, replace):
-    ref = torch.load(PARITY, weights_only=True)
+def test_reference_outputs(crop, replace, parity_reference):
+    ref = parity_reference
     for name, case in ref["cases"].items():
         if name == "base":
             model = MattingBase(ref["backbone"])
@@ -63,6 +62,8 @@ def test_reference_outputs(crop, replace):
             assert diff <= 1e-5, f"{name}/{key}: max |diff| {diff}"
 
 
+@pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone,kernel", [("resnet50", 3), ("resnet50", 1), ("mobilenetv2", 1)])
 def test_crop_and_replace_methods_agree(backbone, kernel):
     model = _randomise_bn(MattingRefine(backbone, refine_kernel_size=kernel, refine_mode="sampling",

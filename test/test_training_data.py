@@ -5,10 +5,18 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-from training.data import (CompositingDataset, ImageReadError, collate, default_data_config, load_data_config,
-                           read_image, scan_backgrounds, scan_foregrounds)
 from training_tiny import make_dataset
+
+from training.data import (
+    CompositingDataset,
+    ImageReadError,
+    collate,
+    default_data_config,
+    load_data_config,
+    read_image,
+    scan_backgrounds,
+    scan_foregrounds,
+)
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +112,32 @@ def test_corrupt_file_mid_epoch_is_skipped_and_reported(tmp_path):
     batch = collate([ds[0], ds[1], ds[2]])
     assert batch["pha"].shape == (3, 1, 32, 32)
     assert len(batch["skipped"]) == 1 and items[1][0] in batch["skipped"][0]
+
+
+def test_all_zero_alpha_is_reported_at_the_scan_and_left_out(tmp_path):
+    make_dataset(str(tmp_path), n_train=4)
+    rgba = cv2.imread(str(tmp_path / "rgba/train/001.png"), cv2.IMREAD_UNCHANGED)
+    rgba[..., 3] = 0
+    cv2.imwrite(str(tmp_path / "rgba/train/001.png"), rgba)
+    for i in (0, 2):
+        cv2.imwrite(str(tmp_path / f"fp/train/pha/clip0/00{i}.png"), np.zeros((72, 64), np.uint8))
+    items, rep = scan_foregrounds(load_data_config(str(tmp_path / "data.yaml"), "tiny").train, "train")
+    assert rep.count == len(items) == 3 and str(tmp_path / "rgba/train/001.png") not in [i[0] for i in items]
+    assert rep.empty_alpha == [str(tmp_path / "rgba/train/001.png")]
+    items, rep = scan_foregrounds(load_data_config(str(tmp_path / "data.yaml"), "tinyfp").train, "train")
+    assert [os.path.basename(i[0]) for i in items] == ["001.png", "003.png"]
+    assert rep.lines()[1] == (f"  2 skipped, their alpha is zero everywhere: {tmp_path}/fp/train/pha/clip0/000.png; "
+                              f"{tmp_path}/fp/train/pha/clip0/002.png")
+    for i in (1, 3):
+        cv2.imwrite(str(tmp_path / f"fp/train/pha/clip0/00{i}.png"), np.zeros((72, 64), np.uint8))
+    with pytest.raises(ValueError, match="no usable train images"):
+        scan_foregrounds(load_data_config(str(tmp_path / "data.yaml"), "tinyfp").train, "train")
+
+
+def test_pixels_that_do_not_decode_are_found_at_the_scan(tmp_path):
+    make_dataset(str(tmp_path), n_train=3)
+    path = tmp_path / "rgba/train/002.png"
+    path.write_bytes(path.read_bytes()[:150])          # the header survives, the pixels do not
+    items, rep = scan_foregrounds(load_data_config(str(tmp_path / "data.yaml"), "tiny").train, "train")
+    assert rep.count == len(items) == 2
+    assert rep.unreadable[0][0] == str(path) and rep.unreadable[0][1].startswith("unreadable: cannot decode")

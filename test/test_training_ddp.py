@@ -6,7 +6,6 @@ import socket
 import pytest
 import torch
 import torch.multiprocessing as mp
-
 from training_tiny import make_dataset, tiny_args
 
 

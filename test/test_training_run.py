@@ -4,13 +4,13 @@ import os
 
 import pytest
 import torch
+from training_tiny import make_dataset, tiny_args
 
 from matte_ros.core.model import MattingBase, MattingRefine, load_checkpoint, read_checkpoint
 from training import trainer as trainer_mod
 from training.config import parse_config
 from training.train_cli import main
 from training.trainer import Trainer
-from training_tiny import make_dataset, tiny_args
 
 
 @pytest.fixture(autouse=True)
@@ -103,13 +103,35 @@ def test_nonfinite_losses_skip_then_stop(data, tmp_path, monkeypatch):
 
 def test_fgr_pha_layout_and_corrupt_file_skipped(tmp_path):
     cfg_path = make_dataset(str(tmp_path / "d"), n_train=4)
+    out, lines = str(tmp_path / "run"), []
+    tr = Trainer(parse_config(tiny_args(cfg_path, out, "base", steps=2, dataset="tinyfp")), log=lines.append)
+    assert "tinyfp train (fgr_pha): 4 usable in" in lines[0]
     good = open(tmp_path / "d/fp/train/pha/clip0/001.png", "rb").read()
     with open(tmp_path / "d/fp/train/pha/clip0/001.png", "wb") as fh:
-        fh.write(good[:200])                                  # header intact, data truncated
-    out = str(tmp_path / "run")
-    assert main(tiny_args(cfg_path, out, "base", steps=2, dataset="tinyfp")) == 0
+        fh.write(good[:200])                      # broken after the start-up scan: header intact, data truncated
+    tr.fit()
     st = read_checkpoint(os.path.join(out, "last.pth")).extra["training"]
     assert st["step"] == 2 and st["skipped_total"] == 1     # one epoch reads every file once
+    lines.clear()
+    Trainer(parse_config(tiny_args(cfg_path, str(tmp_path / "run2"), "base", dataset="tinyfp")), log=lines.append)
+    assert "tinyfp train (fgr_pha): 3 usable in" in lines[0] and "1 unreadable" in lines[1]   # found at the next start
+
+
+def test_orphaned_temporaries_of_a_killed_write_are_removed_at_start(data, tmp_path):
+    from matte_ros.core.files import process_start_time
+    out = tmp_path / "orphans"
+    out.mkdir()
+    killed, current, other = out / ".tmp-k2j4last.pth", out / ".tmp-9x8qbest.pth", out / "notes.tmp"
+    for path in (killed, current, other):
+        path.write_bytes(b"partial")
+    before = process_start_time() - 60
+    os.utime(killed, (before, before))            # written by an earlier run, then killed
+    os.utime(other, (before, before))             # not a temporary of atomic_write: kept
+    lines = []
+    tr = Trainer(parse_config(tiny_args(data, str(out), "base", steps=1)), log=lines.append)
+    tr.fit()
+    assert not killed.exists() and current.exists() and other.exists()
+    assert f"removed {killed}: the temporary file of a checkpoint write that was killed" in lines
 
 
 def test_loss_falls_on_a_fixed_batch(data, tmp_path):

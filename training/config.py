@@ -12,7 +12,9 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import yaml
 
+from matte_ros.core.cli import OneLineParser
 from matte_ros.core.model import BACKBONES
+from matte_ros.core.settings import backbone_scale_problem, device_problem
 
 __all__ = ["MODEL_TYPES", "TrainConfig", "build_parser", "parse_config", "resolve", "save_config", "MODE_DEFAULTS"]
 
@@ -36,7 +38,9 @@ class TrainConfig:
     backbone: str = _f("mobilenetv2", "encoder", choices=BACKBONES)
     dataset: Optional[str] = _f(None, "dataset name in the dataset config (default: its only dataset, "
                                       "or PhotoMatte85 without a config)")
-    dataset_config: Optional[str] = _f(None, "dataset config YAML (default: the seed's datasets/ layout)")
+    dataset_config: Optional[str] = _f(None, "dataset config YAML (default: the RGBA foregrounds + backgrounds "
+                                             "layout datasets/PhotoMatte85/{train,valid}, datasets/backgrounds/"
+                                             "{train,valid})")
     load_base: Optional[str] = _f(None, "two-step training: copy every non-refiner weight from this base "
                                         "or refine checkpoint; the refiner starts fresh")
     init_weights: Optional[str] = _f(None, "fine-tuning: copy all weights (refiner included) from this "
@@ -61,6 +65,8 @@ class TrainConfig:
     threads: Optional[int] = _f(None, "CPU threads of each process (torch.set_num_threads; default: torch's "
                                       "choice). 1 is often fastest on a busy machine")
     amp: bool = _f(True, "mixed precision (CUDA only; ignored on the CPU)")
+    bf16: bool = _f(False, "CPU: bf16 autocast of the forward pass (fast on CPUs with AVX-512 BF16)")
+    channels_last: bool = _f(False, "channels_last memory format for the networks and batches")
     seed: int = _f(0, "random seed (initialisation, data order, augmentation)")
     backbone_scale: float = _f(0.25, "refine/gan: downsampling before the backbone")
     refine_sample_pixels: int = _f(80_000, "refine/gan: pixels refined per sample (sampling mode)")
@@ -98,8 +104,9 @@ class TrainConfig:
         lo, hi = self.crop_size
         if not 32 <= lo <= hi:
             raise ValueError(f"crop_size must be MIN MAX with 32 <= MIN <= MAX, got {lo} {hi}")
-        if not 0.0 < self.backbone_scale <= 0.5:
-            raise ValueError(f"backbone_scale must be in (0, 1/2], got {self.backbone_scale}")
+        for problem in (backbone_scale_problem(self.backbone_scale, allow_auto=False), device_problem(self.device)):
+            if problem is not None:
+                raise ValueError(problem)
         if self.refine_sample_pixels < 16:
             raise ValueError(f"refine_sample_pixels must be at least 16, got {self.refine_sample_pixels}")
         if self.lr_scale <= 0 or self.grad_clip < 0 or self.gan_weight < 0 or self.disc_lr <= 0:
@@ -133,8 +140,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     """Flags generated from the dataclass; every default is SUPPRESS so only given flags appear."""
-    p = argparse.ArgumentParser(prog="python -m training train", argument_default=argparse.SUPPRESS,
-                                description="Train a Background Matting V2 model (base, refine or gan).")
+    p = OneLineParser(prog="python -m training train", argument_default=argparse.SUPPRESS,
+                      description="Train a Background Matting V2 model (base, refine or gan).")
     p.add_argument("--config", help="YAML file whose keys are the long flag names (dashes or underscores); "
                                     "flags given on the command line win")
     for f in dataclasses.fields(TrainConfig):
@@ -157,14 +164,36 @@ def _scalar_type(annotation: Any) -> type:
     return annotation
 
 
+def _typed(name: str, annotation: Any, value: Any, source: str) -> Any:
+    """``value`` of setting ``name`` as its field's type (YAML may give a string for a number)."""
+    kind = _scalar_type(annotation)
+    try:
+        if value is None:
+            return None
+        if name == "crop_size":
+            if isinstance(value, (str, bytes)) or len(value) != 2:
+                raise ValueError
+            return tuple(int(v) for v in value)
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return kind(value)
+    except (TypeError, ValueError):
+        want = "MIN MAX (two integers)" if name == "crop_size" else kind.__name__
+        raise ValueError(f"{source}: {name} must be {want}, got {value!r}") from None
+
+
 def _from_mapping(values: Dict[str, Any], source: str) -> Dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
     out = {}
     for key, value in values.items():
         name = str(key).replace("-", "_")
-        if name not in names:
+        if name not in fields:
             raise ValueError(f"{source}: unknown setting {key!r}")
-        out[name] = tuple(value) if name == "crop_size" and value is not None else value
+        out[name] = _typed(name, fields[name], value, source)
     return out
 
 
@@ -174,8 +203,13 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> TrainConfig:
     values: Dict[str, Any] = {}
     path = args.pop("config", None)
     if path is not None:
-        with open(path, "r", encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+        if not os.path.isfile(path):
+            raise ValueError(f"--config: file not found: {path}")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping of settings, found {type(data).__name__}")
         values.update(_from_mapping(data, path))

@@ -1,12 +1,14 @@
 """Training data: the dataset config, start-up scanning, and the on-the-fly compositing dataset.
 
 Layouts of a foreground split (see readme_parts/CONTRACTS.md):
-  ``rgba``     one folder of RGBA images, the 4th channel is the alpha (the seed's layout);
+  ``rgba``     one folder of RGBA images, the 4th channel is the alpha (the layout of PhotoMatte85);
   ``fgr_pha``  parallel ``fgr`` and ``pha`` trees with matching relative paths (extension may differ),
                nested folders allowed (video frame folders).
-Backgrounds: folders of RGB images. Without a config the seed's paths are used.
+Backgrounds: folders of RGB images. Without a config: datasets/PhotoMatte85/{train,valid} and
+datasets/backgrounds/{train,valid}.
 """
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -70,7 +72,7 @@ class DataConfig:
 
 
 def default_data_config(root: str = ".") -> DataConfig:
-    """The seed's layout: datasets/PhotoMatte85/{train,valid}, datasets/backgrounds/{train,valid}."""
+    """Without a config: datasets/PhotoMatte85/{train,valid} (RGBA foregrounds), datasets/backgrounds/{train,valid}."""
     d = os.path.join(root, "datasets")
     return DataConfig("PhotoMatte85", SplitSpec("rgba", os.path.join(d, "PhotoMatte85", "train")),
                       SplitSpec("rgba", os.path.join(d, "PhotoMatte85", "valid")),
@@ -93,11 +95,18 @@ def load_data_config(path: Optional[str], name: Optional[str] = None) -> DataCon
     if path is None:
         cfg = default_data_config()
         if name not in (None, cfg.name):
-            raise ValueError(f"dataset {name!r} needs a dataset config (--dataset-config); without one "
-                             f"only the seed's default {cfg.name} is known")
+            raise ValueError(f"dataset {name!r} needs a dataset config (--dataset-config); without one only "
+                             f"the default {cfg.name} (RGBA foregrounds + backgrounds layout under datasets/) is known")
         return cfg
-    with open(path, "r", encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+    if not os.path.isfile(path):
+        raise ValueError(f"dataset config not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping with 'datasets' and 'backgrounds', found {type(data).__name__}")
     base = os.path.dirname(os.path.abspath(path))
     sets, bgrs = data.get("datasets"), data.get("backgrounds")
     if not isinstance(sets, dict) or not sets:
@@ -130,11 +139,13 @@ class ScanReport:
     count: int = 0
     unreadable: List[Tuple[str, str]] = field(default_factory=list)   # (path, reason)
     unmatched: List[str] = field(default_factory=list)                # fgr without pha or pha without fgr
+    empty_alpha: List[str] = field(default_factory=list)              # alpha zero everywhere: nothing to learn
 
     def lines(self) -> List[str]:
         out = [f"{self.what}: {self.count} usable in {self.folder}"]
         for label, items in (("unreadable", [f"{p} ({r})" for p, r in self.unreadable]),
-                             ("without a partner", self.unmatched)):
+                             ("without a partner", self.unmatched),
+                             ("skipped, their alpha is zero everywhere", self.empty_alpha)):
             if items:
                 shown = "; ".join(items[:5]) + (f"; ... ({len(items)} in all)" if len(items) > 5 else "")
                 out.append(f"  {len(items)} {label}: {shown}")
@@ -167,9 +178,37 @@ def _header_problem(path: str, need_alpha: bool) -> Optional[str]:
     return None
 
 
+def _alpha_problem(item: Tuple[str, Optional[str]]) -> Optional[str]:
+    """Decode the alpha of a foreground (headers already checked): None, "empty" or why it is unreadable."""
+    fgr_path, pha_path = item
+    try:
+        pha = read_image(fgr_path, 4)[:, :, 3] if pha_path is None else read_image(pha_path, 1)
+    except (ImageReadError, OSError, cv2.error) as e:
+        return f"unreadable: {e}"
+    return "empty" if not pha.any() else None
+
+
+def _check_alphas(items: List[Tuple[str, Optional[str]]], report: ScanReport) -> List[Tuple[str, Optional[str]]]:
+    """Keep the items whose alpha decodes and is not zero everywhere; note the others in ``report``.
+    Decoding runs on a few threads (OpenCV releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        problems = list(pool.map(_alpha_problem, items))
+    kept = []
+    for item, problem in zip(items, problems):
+        if problem is None:
+            kept.append(item)
+        elif problem == "empty":
+            report.empty_alpha.append(item[1] or item[0])
+        else:
+            report.unreadable.append((item[0], problem))
+    return kept
+
+
 def scan_foregrounds(spec: SplitSpec, what: str) -> Tuple[List[Tuple[str, Optional[str]]], ScanReport]:
     """Usable (fgr_path, pha_path or None for rgba) pairs of a split, and the report.
-    An empty result raises ValueError naming the folder(s) and what was wrong."""
+    Every alpha is decoded once: unreadable ones and those that are zero everywhere (a foreground with
+    nothing in it) are left out and reported. An empty result raises ValueError naming the folder(s)
+    and what was wrong."""
     report = ScanReport(what, spec.fgr if spec.pha is None else f"{spec.fgr} + {spec.pha}")
     items: List[Tuple[str, Optional[str]]] = []
     fgrs = _list_images(spec.fgr)
@@ -190,6 +229,7 @@ def scan_foregrounds(spec: SplitSpec, what: str) -> Tuple[List[Tuple[str, Option
                 report.unreadable.append((fgrs[key], problem))
             else:
                 items.append((fgrs[key], phas[key]))
+    items = _check_alphas(items, report)
     report.count = len(items)
     if not items:
         raise ValueError("\n".join([f"no usable {what} images"] + report.lines()))

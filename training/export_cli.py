@@ -10,10 +10,22 @@ from typing import Optional, Sequence
 
 import torch
 
-from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, REFINE_MODES, load_checkpoint
+from matte_ros.core.cli import OneLineParser
+from matte_ros.core.model import DEFAULT_WEIGHTS, REFINE_MODES, MattingRefine, load_checkpoint
 
-from .export import (FORMATS, MIN_OPSET, ONNX_CROP_METHODS, compare, load_torchscript, onnx_example_size, output_names,
-                     run_onnx, run_torchscript, save_onnx, save_torchscript)
+from .export import (
+    FORMATS,
+    MIN_OPSET,
+    ONNX_CROP_METHODS,
+    compare,
+    load_torchscript,
+    onnx_example_size,
+    output_names,
+    run_onnx,
+    run_torchscript,
+    save_onnx,
+    save_torchscript,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -21,7 +33,7 @@ TOLERANCE = {"torchscript": 1e-5, "onnx": 1e-4}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training export", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m training export", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=None, help=f"weight file (default: {DEFAULT_WEIGHTS})")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--output", required=True, help="file to write (.ts / .onnx)")

@@ -4,9 +4,8 @@ stamp, the numbers it prints (throughput, latency, drops, quality) and the conta
 Stamps are integer nanoseconds (``rclpy.time.Time.from_msg(header.stamp).nanoseconds``).
 Used by :mod:`matte_ros.tools.demo`; tested in ``test/test_demo.py`` without a running ROS graph.
 """
-from typing import Any, Dict, List, Mapping, Optional, Sequence
-
 import json
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import cv2
 import numpy as np

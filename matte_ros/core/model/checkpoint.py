@@ -10,6 +10,7 @@ run code is refused with :class:`CheckpointError`. Tensors are mapped to the CPU
 import json
 import os
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
@@ -77,34 +78,87 @@ def save_safetensors(path: str, model: nn.Module, dtype: Optional[torch.dtype] =
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
-def read_checkpoint(path: str) -> Checkpoint:
-    """Read any supported weight file without executing code; tensors on the CPU."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint not found: {path}")
-    if path.endswith(".safetensors"):
-        from safetensors import safe_open
+_ZIP_MAGIC = b"PK\x03\x04"                     # torch.save since PyTorch 1.6
+_PICKLE_PROTOCOLS = tuple(bytes([0x80, p]) for p in range(2, 6))   # the legacy torch.save format, plain pickles
+
+
+def _first_line(err: BaseException) -> str:
+    """The first sentence of an exception's message (library messages run on for paragraphs)."""
+    text = str(err).strip()
+    return text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(err).__name__
+
+
+def _read_safetensors(path: str) -> Checkpoint:
+    from safetensors import SafetensorError, safe_open
+    try:
         with safe_open(path, framework="pt", device="cpu") as f:
             meta = f.metadata() or {}
             sd = {k: f.get_tensor(k) for k in f.keys()}
-        sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
-        config = json.loads(meta["model_config"]) if "model_config" in meta else infer_config(sd)
-        return Checkpoint(sd, config)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt: "
+                              f"{_first_line(e)})") from None
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
+    if "model_config" not in meta:
+        return Checkpoint(sd, _infer_config_of(path, sd))
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        config = json.loads(meta["model_config"])
+    except ValueError as e:
+        raise CheckpointError(f"{path}: its model_config metadata is not valid JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: its model_config metadata must be a JSON object, found "
+                              f"{type(config).__name__}")
+    return Checkpoint(sd, config)
+
+
+def _infer_config_of(path: str, sd: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
+    try:
+        return infer_config(sd)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path} is {e}") from None
+
+
+def _read_torch(path: str) -> Any:
+    """torch.load with weights_only, after a look at the first bytes (what torch.save writes)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        raise CheckpointError(f"{path} is empty (0 bytes): not a PyTorch checkpoint")
+    if not (head.startswith(_ZIP_MAGIC) or head[:2] in _PICKLE_PROTOCOLS):
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")          # torch's note on pickle protocols other than 2
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        detail = next((ln.strip() for ln in str(e).splitlines() if ln.strip().startswith("Unsupported")), "")
         raise CheckpointError(
             f"refusing to load {path}: it holds pickled objects that would execute code when loaded "
-            f"(only tensors and plain containers are accepted). Details: {str(e).splitlines()[0]}") from None
-    except RuntimeError as e:
-        raise CheckpointError(f"cannot read {path}: {e}") from None
+            f"(only tensors and plain containers are accepted{'; ' + detail if detail else ''})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is a truncated or corrupt PyTorch checkpoint ({_first_line(e)})") from None
+
+
+def read_checkpoint(path: str) -> Checkpoint:
+    """Read any supported weight file without executing code; tensors on the CPU.
+    Every failure is a :class:`CheckpointError` whose message names the file and what is wrong."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.endswith(".safetensors"):
+        return _read_safetensors(path)
+    obj = _read_torch(path)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} does not hold a state dict (found {type(obj).__name__})")
     if "state_dict" in obj and "model_config" in obj:
+        sd, config = obj["state_dict"], obj["model_config"]
+        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+            raise CheckpointError(f"{path}: its state_dict is not a mapping of names to tensors")
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{path}: its model_config is not a mapping (found {type(config).__name__})")
         extra = {k: v for k, v in obj.items() if k not in ("state_dict", "model_config")}
-        return Checkpoint(obj["state_dict"], dict(obj["model_config"]), extra)
+        return Checkpoint(sd, dict(config), extra)
     if not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"{path} is neither a state dict nor a matte_ros checkpoint")
-    return Checkpoint(obj, infer_config(obj))
+    return Checkpoint(obj, _infer_config_of(path, obj))
 
 
 def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
@@ -145,7 +199,11 @@ def load_checkpoint(path: str, model: Optional[nn.Module] = None, **overrides: A
     if model is None:
         config = {**ckpt.config, **overrides}
         if config.get("arch") == "MattingBase":
-            config = {"arch": "MattingBase", "backbone": config["backbone"]}
-        model = build_model(config)
+            config = {"arch": "MattingBase", "backbone": config.get("backbone")}
+        try:
+            model = build_model(config)
+        except (TypeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"cannot build the model of {path} from its config"
+                                  + (f" and {overrides}" if overrides else "") + f": {_first_line(e)}") from None
     load_weights(model, ckpt.state_dict, source=path)
     return model.eval()

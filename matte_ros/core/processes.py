@@ -1,0 +1,63 @@
+"""Child processes of the tools: started with their output in a log file, stopped as Ctrl-C would.
+
+Output goes to a file, never to a pipe that nobody reads: a chatty child would fill the pipe's
+buffer and block on its next write.
+"""
+import signal
+import subprocess
+import sys
+from typing import Dict, List, Optional, Sequence
+
+__all__ = ["ChildExited", "Child", "python_module"]
+
+
+class ChildExited(RuntimeError):
+    """A child process ended while it was still needed; the message holds the end of its log."""
+
+
+def python_module(module: str, *args: str) -> List[str]:
+    """The command line of ``python -m module args...`` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
+
+
+class Child:
+    """``argv`` running with stdout and stderr in the file ``log`` (truncated first), stdin closed."""
+
+    def __init__(self, name: str, argv: Sequence[str], log: str, env: Optional[Dict[str, str]] = None):
+        self.name, self.log = name, log
+        self._file = open(log, "w")
+        try:
+            self.proc = subprocess.Popen(list(argv), env=env, stdout=self._file, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        except BaseException:
+            self._file.close()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def tail(self, lines: int = 15) -> str:
+        """The last ``lines`` lines of the log."""
+        self._file.flush()
+        with open(self.log, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+    def check(self) -> None:
+        """Raise :class:`ChildExited` (exit code and the end of the log) when the process has ended."""
+        rc = self.proc.poll()
+        if rc is not None:
+            raise ChildExited(f"{self.name} exited with code {rc}; the end of {self.log}:\n{self.tail()}")
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGINT (what Ctrl-C sends), then SIGKILL after ``timeout`` s; returns the exit code."""
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+            return self.proc.wait()
+        finally:
+            self._file.close()
