@@ -23,10 +23,11 @@ setup(
     license="MIT",
     entry_points={
         "console_scripts": [
-            "matte_node = matte_ros.ros.node:main",
-            "fake_camera = matte_ros.ros.fake_camera:main",
-            "capture_once = matte_ros.ros.capture_once:main",
+            "matte_node = matte_ros.ros.entry:matte_node",
+            "fake_camera = matte_ros.ros.entry:fake_camera",
+            "capture_once = matte_ros.ros.entry:capture_once",
             "matte_demo = matte_ros.tools.demo:main",
+            "matte_offline = matte_ros.tools.offline.cli:main",
         ],
     },
 )

@@ -1,8 +1,11 @@
 """In-process harness for the matting node tests: a private ROS context, the node under test and a
 client node (camera publisher, output subscribers, service clients) spun by one executor thread."""
+import functools
 import os
+import struct
 import threading
 import time
+import zlib
 
 import numpy as np
 import rclpy
@@ -16,16 +19,15 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from matte_ros.core.engine import MattingEngine
-from matte_ros.ros.imaging import rgb_to_msg
 from matte_ros.core.model import MattingRefine
+from matte_ros.ros.imaging import rgb_to_msg
 from matte_ros.ros.node import MatteNode
 
 
-
 def domain_id(offset: int) -> int:
-    """A DDS domain (1..100) of this test process, distinct per module ``offset`` (0, 1, 2), so test
-    runs of other helpers on this machine do not see each other's topics."""
-    return 1 + (os.getpid() * 3 + offset) % 100
+    """A DDS domain (1..200) of this test process, distinct per module ``offset`` (0 .. 7), so test
+    runs in other processes on this machine do not see each other's topics."""
+    return 1 + (os.getpid() * 8 + offset) % 200
 
 
 def tiny_model() -> MattingRefine:
@@ -75,13 +77,17 @@ class Harness:
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
         self.n = 0
+        self._stamp_ns = 0
         pub = self.pub_c if self.node.settings.compressed else self.pub
-        if not wait_for(lambda: pub.get_subscription_count() > 0 and self.capture_cli.service_is_ready(), 10):
-            raise RuntimeError("the node's subscription and services did not appear within 10 s")
+        if not wait_for(lambda: pub.get_subscription_count() > 0 and self.capture_cli.service_is_ready()
+                        and self.node.outputs_subscribed(), 10):
+            raise RuntimeError("the node's subscription, services and output subscribers did not match within 10 s")
 
     def header(self, frame_id: str = "cam") -> Header:
+        """A header stamped now (so latency = publish time - stamp is real), unique and increasing."""
         self.n += 1
-        return Header(stamp=rclpy.time.Time(seconds=1000 + self.n).to_msg(), frame_id=frame_id)
+        self._stamp_ns = max(self.client.get_clock().now().nanoseconds, self._stamp_ns + 1)
+        return Header(stamp=rclpy.time.Time(nanoseconds=self._stamp_ns).to_msg(), frame_id=frame_id)
 
     def send(self, rgb: np.ndarray, frame_id: str = "cam") -> Header:
         header = self.header(frame_id)
@@ -104,8 +110,27 @@ class Harness:
             return next((m for m in self.alphas if m.header.stamp == header.stamp), None)
         return wait_for(find, timeout, 0.02, resend)
 
+    def settled(self, timeout: float = 10.0) -> bool:
+        """Wait until every frame the node received has an outcome (stats in_flight == 0)."""
+        return bool(wait_for(lambda: self.node.stats.in_flight() == 0, timeout))
+
     def close(self) -> None:
         self.executor.shutdown()
         self._thread.join(5.0)
         self.node.destroy_node()
         self.client.destroy_node()
+
+
+@functools.lru_cache(maxsize=4)
+def zero_png(width: int, height: int) -> bytes:
+    """A valid greyscale PNG of zeros, built row by row without the full image in memory: 16000 x
+    16000 compresses to about 250 kB and decodes to 256 MB (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    packer = zlib.compressobj(9)
+    rows = b"\x00" * (1 + width) * max(1, min(height, 2 ** 24 // (1 + width)))   # filter byte + pixels per row
+    n_rows = len(rows) // (1 + width)
+    parts = [packer.compress(rows) for _ in range(height // n_rows)]
+    parts += [packer.compress(rows[:(height % n_rows) * (1 + width)]), packer.flush()]
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)       # 8-bit greyscale, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")

@@ -19,7 +19,8 @@ def _seconds(elem) -> float:
 
 def test_profile_holds_full_hd_frames_in_shared_memory_and_announces_often():
     root = ET.parse(FASTDDS_PROFILE).getroot()
-    transports = {t.findtext("p:transport_id", namespaces=NS): t for t in root.iterfind(".//p:transport_descriptor", NS)}
+    transports = {t.findtext("p:transport_id", namespaces=NS): t
+                  for t in root.iterfind(".//p:transport_descriptor", NS)}
     participant = root.find("p:participant", NS)
     assert participant.get("is_default_profile") == "true"
     rtps = participant.find("p:rtps", NS)

@@ -7,14 +7,16 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
+from node_harness import domain_id, wait_for  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
 
-from matte_ros.ros.fake_camera import FakeCamera, encode_compressed, scene_frame  # noqa: E402
-from matte_ros.ros.imaging import compressed_to_rgb, image_to_rgb, msg_to_alpha  # noqa: E402
 from matte_ros.core.synthetic import SceneSequence  # noqa: E402
-from node_harness import domain_id, wait_for  # noqa: E402
+from matte_ros.ros.fake_camera import FakeCamera, camera_info, encode_compressed, scene_frame  # noqa: E402
+from matte_ros.ros.imaging import compressed_to_rgb, image_to_rgb, msg_to_alpha  # noqa: E402
 
 
 def test_empty_scene_first_then_the_subject():
@@ -104,3 +106,43 @@ def test_node_publishes_frames_and_true_alpha_with_matching_headers(context):
 def test_bad_compressed_option_is_refused(context):
     with pytest.raises(ValueError, match="compressed must be '', png or jpeg, got 'gif'"):
         FakeCamera(context=context, parameter_overrides=[Parameter("compressed", value="gif")])
+
+
+def test_camera_info_is_a_centred_pinhole_with_60_degrees_across():
+    info = camera_info(64, 48, Header(frame_id="cam"))
+    f = info.k[0]
+    assert info.header.frame_id == "cam" and (info.width, info.height) == (64, 48)
+    assert np.isclose(2 * np.degrees(np.arctan(32 / f)), 60.0)
+    assert list(info.k) == [f, 0.0, 31.5, 0.0, f, 23.5, 0.0, 0.0, 1.0] and list(info.d) == [0.0] * 5
+
+
+def test_waits_for_the_plate_however_long_it_takes(context):
+    cam = FakeCamera(context=context, namespace="/wait", parameter_overrides=[
+        Parameter("width", value=64), Parameter("height", value=48), Parameter("rate", value=50.0),
+        Parameter("empty_seconds", value=0.1), Parameter("wait_for_plate", value=True)])
+    peer = rclpy.create_node("plate_publisher", context=context, namespace="/wait")
+    alphas, infos = [], []
+    peer.create_subscription(Image, "/wait/fake_camera/alpha_true", alphas.append, 200)
+    peer.create_subscription(CameraInfo, "/wait/camera_info", infos.append, 200)
+    plate_pub = peer.create_publisher(Image, "matte/background",
+                                      QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    ex = SingleThreadedExecutor(context=context)
+    ex.add_node(cam)
+    ex.add_node(peer)
+    t = threading.Thread(target=ex.spin, daemon=True)
+    t.start()
+    try:
+        # ten times empty_seconds and still empty: no plate yet
+        assert wait_for(lambda: len(alphas) >= 10 * cam.empty_frames + 5, 20)
+        assert cam.subject_from is None and all(msg_to_alpha(a).max() == 0.0 for a in list(alphas))
+        assert infos and infos[-1].header.frame_id == "fake_camera"
+        plate_pub.publish(Image(height=48, width=64, encoding="rgb8", step=192, data=bytes(48 * 192)))
+        assert wait_for(lambda: cam.subject_from is not None, 10)
+        start = cam.subject_from
+        assert wait_for(lambda: msg_to_alpha(alphas[-1]).max() > 0.5, 10)   # then the subject enters
+        assert cam.count >= start + cam.empty_frames
+    finally:
+        ex.shutdown()
+        t.join(5)
+        cam.destroy_node()
+        peer.destroy_node()

@@ -1,5 +1,6 @@
 """imaging: every encoding against hand-built messages, malformed messages, compressed and output images."""
 import sys
+import time
 import types
 
 import cv2
@@ -7,13 +8,24 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sensor_msgs.msg")
+from node_harness import zero_png  # noqa: E402
 from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from matte_ros.ros import imaging  # noqa: E402
-from matte_ros.ros.imaging import (ENCODINGS, ImageFormatError, alpha_to_msg, compressed_to_rgb,  # noqa: E402
-                               foreground_to_msg, image_to_rgb, msg_to_alpha, rgb_to_msg)
+from matte_ros.ros.imaging import (  # noqa: E402
+    ENCODINGS,
+    FrameTooLargeError,
+    ImageFormatError,
+    alpha_to_msg,
+    compressed_size,
+    compressed_to_rgb,
+    foreground_to_msg,
+    image_to_rgb,
+    msg_to_alpha,
+    rgb_to_msg,
+)
 
 # 2 x 3 RGB test picture: red, green, blue / white, black, grey
 RGB = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]],
@@ -218,3 +230,82 @@ def test_output_messages_survive_serialisation():
         assert bytes(back.data) == bytes(m.data) and len(m.data) == m.step * m.height
     back = deserialize_message(serialize_message(rgb_to_msg(RGB, Header())), Image)
     np.testing.assert_array_equal(image_to_rgb(back), RGB)
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    yy, xx = np.mgrid[0:height, 0:width]
+    ok, jpg = cv2.imencode(".jpg", np.stack([xx, yy, xx + yy], axis=2).astype(np.uint8))
+    return jpg.tobytes()
+
+
+def _with_sof_size(jpg: bytes, width: int, height: int) -> bytes:
+    """``jpg`` with the size fields of its (first) SOF0 segment replaced."""
+    i = jpg.index(b"\xff\xc0")
+    return jpg[:i + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + jpg[i + 9:]
+
+
+def test_compressed_size_reads_the_png_and_jpeg_headers_without_decoding():
+    ok, png = cv2.imencode(".png", np.zeros((31, 47, 3), np.uint8))
+    assert compressed_size(png.tobytes()) == ("png", 47, 31)
+    assert compressed_size(png) == ("png", 47, 31)                  # any buffer: numpy, bytes, array.array
+    jpg = _jpeg(45, 29)
+    assert compressed_size(jpg) == ("jpeg", 45, 29)
+    ok, prog = cv2.imencode(".jpg", np.zeros((20, 30, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert compressed_size(prog.tobytes()) == ("jpeg", 30, 20)     # SOF2
+    # a 60 kB comment segment and fill bytes before the frame header are walked over
+    comment = b"\xff\xfe" + (2 + 60000).to_bytes(2, "big") + bytes(60000)
+    padded = jpg[:2] + b"\xff\xff" + comment + jpg[2:]
+    assert compressed_size(padded) == ("jpeg", 45, 29)
+    np.testing.assert_array_equal(compressed_to_rgb(CompressedImage(format="jpeg", data=padded)),
+                                  compressed_to_rgb(CompressedImage(format="jpeg", data=jpg)))
+    assert compressed_size(zero_png(16000, 16000)) == ("png", 16000, 16000)
+    for data, reason in ((b"GIF89a" + bytes(30), "neither PNG nor JPEG"),
+                         (png.tobytes()[:8] + bytes(16), "IHDR"),
+                         (b"\xff\xd8\xff\xda" + bytes(20), "no frame header"),        # image data before SOF
+                         (b"\xff\xd8\xff\xe0\x00\x01" + bytes(20), "invalid length"),
+                         (b"\xff\xd8" + bytes(10), "no segment marker")):
+        with pytest.raises(ImageFormatError, match=reason):
+            compressed_size(data)
+
+
+def test_a_decompression_bomb_is_refused_from_its_header_before_decoding():
+    bomb = CompressedImage(format="png", data=zero_png(16000, 16000))      # 250 kB that decode to 256 MB
+    t = time.perf_counter()
+    with pytest.raises(FrameTooLargeError, match="16000x16000 = 256000000 pixels is larger than the limit of "
+                                                 "33177600 pixels"):
+        compressed_to_rgb(bomb, max_pixels=7680 * 4320)
+    assert time.perf_counter() - t < 1.0                 # decoding it takes seconds and a gigabyte
+    huge = CompressedImage(format="jpeg", data=_with_sof_size(_jpeg(40, 30), 40000, 40000))
+    with pytest.raises(FrameTooLargeError, match="40000x40000"):
+        compressed_to_rgb(huge, max_pixels=7680 * 4320)
+    # a frame within the limit decodes; the limit counts pixels (width x height)
+    small = CompressedImage(format="png", data=zero_png(40, 30))
+    assert compressed_to_rgb(small, max_pixels=1200).shape == (30, 40, 3)
+    with pytest.raises(FrameTooLargeError):
+        compressed_to_rgb(small, max_pixels=1199)
+    with pytest.raises(ImageFormatError, match=r"declares a zero size \(40x0\)"):
+        compressed_to_rgb(CompressedImage(format="jpeg", data=_with_sof_size(_jpeg(40, 30), 40, 0)))
+
+
+def test_truncated_or_corrupt_compressed_data_is_malformed_not_an_opencv_error():
+    png = zero_png(40, 30)
+    for data in (png[:40], png[:-20], png[:33] + bytes(len(png) - 33), _jpeg(40, 30)[:300]):
+        try:
+            out = compressed_to_rgb(CompressedImage(format="png", data=data))
+        except ImageFormatError as e:
+            assert "could not be decoded" in str(e)
+        else:       # a decoder may fill in a cut-off tail; then the size is the declared one
+            assert out.shape == (30, 40, 3)
+
+
+def test_raw_frames_over_the_pixel_limit_are_refused_before_conversion():
+    msg = message(RGB, "rgb8")
+    assert image_to_rgb(msg, max_pixels=6).shape == (2, 3, 3)
+    with pytest.raises(FrameTooLargeError, match="rgb8 image of 3x2 = 6 pixels is larger than the limit of 5"):
+        image_to_rgb(msg, max_pixels=5)
+    # a header declaring a huge frame over a few bytes: refused for its size, not reported as truncated
+    liar = Image(height=100_000, width=100_000, encoding="rgb8", step=300_000, data=bytes(10))
+    with pytest.raises(FrameTooLargeError, match="100000x100000"):
+        image_to_rgb(liar, max_pixels=33_177_600)
+    with pytest.raises(ImageFormatError, match="truncated"):
+        image_to_rgb(liar)

@@ -10,15 +10,15 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
+from node_harness import Harness, domain_id, tiny_model, wait_for  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from matte_ros.ros.fake_camera import encode_compressed  # noqa: E402
-from matte_ros.ros.imaging import msg_to_alpha, rgb_to_msg  # noqa: E402
 from matte_ros.core.plate import plate_file  # noqa: E402
 from matte_ros.core.synthetic import SceneSequence  # noqa: E402
-from node_harness import Harness, domain_id, tiny_model, wait_for  # noqa: E402
+from matte_ros.ros.fake_camera import encode_compressed  # noqa: E402
+from matte_ros.ros.imaging import msg_to_alpha, rgb_to_msg  # noqa: E402
 
 H, W = 48, 64
 
@@ -93,7 +93,9 @@ def test_diagnostics_report_rates_counts_and_device(harness, scene):
     assert kv["input_topic"] == "/image"
     assert int(kv["received"]) >= int(kv["published"]) >= 1
     assert float(kv["input_rate_hz"]) >= 0.0 and kv["latency_median_ms"] != "n/a"
-    assert 0.0 < float(kv["engine_median_ms"]) <= float(kv["latency_median_ms"])
+    # frames are stamped when sent: each one's latency holds its engine time plus transport and waiting
+    engine_ms, latency_ms = float(kv["engine_median_ms"]), float(kv["latency_median_ms"])
+    assert 0.0 < engine_ms <= latency_ms < 30_000.0
 
 
 def test_nothing_is_published_before_a_plate_exists(harness, scene):
@@ -126,7 +128,7 @@ def test_each_malformed_message_is_dropped_and_the_node_keeps_working(harness, s
         msg.header = harness.header()
         bad_stamps.append(msg.header.stamp)
         harness.pub.publish(msg)
-        assert wait_for(lambda: harness.node.stats.counts["malformed"] >= n, 5), f"{case}: not counted as malformed"
+        assert wait_for(lambda n=n: harness.node.stats.counts["malformed"] >= n, 5), f"{case}: not counted as malformed"
     assert harness.node.stats.counts["malformed"] == 4
     assert harness.node.stats.counts["errors"] == 0
     assert not [m for m in harness.alphas if m.header.stamp in bad_stamps]
@@ -162,7 +164,7 @@ def test_capture_before_any_frame_times_out_with_a_reason(harness):
     from std_srvs.srv import Trigger
     t0 = time.monotonic()
     first = harness.capture_cli.call_async(Trigger.Request())
-    time.sleep(0.1)
+    assert wait_for(lambda: harness.node._capture is not None, 5)     # the first call is being served
     second = harness.call(harness.capture_cli)               # while the first one waits
     assert not second.success and second.message == "a capture is already running; wait for its answer"
     assert wait_for(first.done, 5)
@@ -232,10 +234,13 @@ def test_runtime_parameter_changes_accepted_or_rejected_with_reason(harness, sce
     assert harness.alpha_for(header, resend=lambda: harness.pub.publish(msg)).encoding == "32FC1"
 
     res = node.set_parameters([Parameter("device", value="cuda")])[0]
-    assert not res.successful and res.reason.startswith("device is fixed at start-up")
+    assert not res.successful and res.reason == "Trying to set a read-only parameter: device."
     assert node.get_parameter("device").value == "auto"
     res = node.set_parameters([Parameter("refine_mode", value="fastest")])[0]
     assert not res.successful and "refine_mode must be one of" in res.reason
+    res = node.set_parameters([Parameter("backbone_scale", value=1e-9)])[0]  # within rclpy's range, not usable
+    assert not res.successful and res.reason.startswith("backbone_scale must be a number in [1/64, 1/2]")
+    assert harness.engine.settings()["backbone_scale"] == 0.25
     res = node.set_parameters([Parameter("refine_threshold", value=2.0)])[0]     # rclpy checks the range
     assert not res.successful and node.get_parameter("refine_threshold").value == 0.3
     assert harness.engine.settings()["refine_mode"] == "thresholding"
@@ -248,13 +253,7 @@ def test_plate_hint_when_the_frame_differs_almost_everywhere(harness, scene):
     msg = rgb_to_msg(other, header, "rgb8")
     assert harness.alpha_for(header, resend=lambda: harness.pub.publish(msg)) is not None
     assert harness.node.plate_hint_given
-    seen = [-1]
-
-    def settled():                               # no resent frame arrived during the last 0.3 s
-        n, seen[0] = seen[0], harness.node.stats.counts["received"]
-        return n == seen[0]
-    assert wait_for(settled, 20, 0.3)
-    time.sleep(0.1)                              # and the worker has taken the last one
+    assert harness.settled()                     # every resent copy has been matted or dropped
     harness.capture(scene.background())          # a new plate re-arms the hint
     assert not harness.node.plate_hint_given
 
@@ -283,10 +282,15 @@ def test_plate_persisted_reloaded_and_cleared(context, model, scene, tmp_path):
         assert res.message == f"cleared 1 plate(s), deleted {plate_file(plate_dir, (H, W))}"
         assert os.listdir(plate_dir) == [] and not h.engine.has_background((H, W))
         late = []                                    # a late subscriber gets no stale plate after a clear
-        h.client.create_subscription(Image, "/matte/background", late.append,
-                                     QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
-        time.sleep(0.5)
-        assert late == []
+        h.client.create_subscription(Image, "/matte/background", late.append,      # depth 5: keeps both, if two
+                                     QoSProfile(depth=5, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        assert wait_for(lambda: h.node._pub_bg.get_subscription_count() == 2, 5)   # late one matched
+        new_plate = plate // 2
+        assert h.capture(new_plate).success
+        # reliable, in order: a stale latched plate would have come before the new one
+        assert wait_for(lambda: late, 5)
+        np.testing.assert_array_equal(np.frombuffer(bytes(late[0].data), np.uint8).reshape(H, W, 3), new_plate)
+        h.call(h.clear_cli)
         refused = h.node.stats.counts["refused"]
         assert wait_for(lambda: h.node.stats.counts["refused"] > refused, 5, 0.05, lambda: h.pub.publish(msg))
     finally:
@@ -298,19 +302,6 @@ def test_bad_configuration_raises_a_clear_error(context, model):
         Harness(context, model, params={"backbone": "resnet50"})
     with pytest.raises(ValueError, match="composite_image '/nonexistent.png' is not a readable image file"):
         Harness(context, model, params={"publish_composite": True, "composite_image": "/nonexistent.png"})
-
-
-@pytest.mark.parametrize("args,says", [
-    (["-p", "model_path:=/nonexistent/missing.pth"], "/nonexistent/missing.pth"),
-    (["-p", "plate_frames:=0"], "plate_frames out of range. Min: 1, Max: 1000"),        # rclpy's range check
-    (["-p", "plate_timeout:=5"], "expecting type 'DOUBLE'"),                          # rclpy's type check
-    (["-p", "precision:=fp8"], "precision must be one of 'fp32', 'fp16', 'bf16', got 'fp8'"),
-])
-def test_main_exits_1_with_a_clear_message_on_a_bad_start(args, says, capsys):
-    from matte_ros.ros.node import main
-    assert main(["matte_node", "--ros-args", "-p", "device:=cpu", *args]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("matte_node: cannot start:") and says in err
 
 
 def test_base_model_without_refiner_mattes_and_refuses_refiner_changes(context, scene):

@@ -1,4 +1,5 @@
-"""The node's parameter table (matte_ros.ros.params): pure checks, no running node."""
+"""The node's parameters declared once (matte_ros.ros.params): pure checks, no running node."""
+import dataclasses
 import os
 
 import pytest
@@ -7,16 +8,48 @@ import yaml
 pytest.importorskip("rcl_interfaces")
 pytestmark = pytest.mark.ros
 
-from matte_ros.ros.params import (LIVE, PARAMS, SPECS, NodeSettings, check_changes, check_value,  # noqa: E402
-                                   cpu_threads_for, descriptor, settings_from)
+from matte_ros.ros.params import (  # noqa: E402
+    LIVE,
+    PARAMS,
+    SPECS,
+    NodeSettings,
+    check_changes,
+    check_value,
+    cpu_threads_for,
+    descriptor,
+    params_markdown,
+    params_yaml,
+    settings_from,
+)
+from matte_ros.ros.params import main as params_main  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_config_yaml_holds_exactly_the_declared_defaults_with_their_types():
+def test_config_yaml_is_the_generated_text():
     with open(os.path.join(REPO, "config", "matte.yaml")) as f:
-        doc = yaml.safe_load(f)
-    values = doc["/**"]["ros__parameters"]
+        assert f.read() == params_yaml(), "regenerate: python -m matte_ros.ros.params --yaml > config/matte.yaml"
+
+
+def test_docs_hold_the_generated_parameter_table():
+    with open(os.path.join(REPO, "docs", "node.md")) as f:
+        text = f.read()
+    begin, end = "<!-- params:begin -->\n", "<!-- params:end -->"
+    assert begin in text and end in text
+    table = text[text.index(begin) + len(begin):text.index(end)].strip("\n") + "\n"
+    assert table == params_markdown(), "regenerate: python -m matte_ros.ros.params --markdown (into docs/node.md)"
+
+
+def test_main_prints_yaml_and_markdown_and_refuses_no_choice(capsys):
+    assert params_main(["--yaml"]) == 0 and capsys.readouterr().out == params_yaml()
+    assert params_main(["--markdown"]) == 0 and capsys.readouterr().out == params_markdown()
+    with pytest.raises(SystemExit) as e:
+        params_main([])
+    assert e.value.code == 2 and "one of the arguments --yaml --markdown is required" in capsys.readouterr().err
+
+
+def test_generated_yaml_holds_exactly_the_declared_defaults_with_their_types():
+    values = yaml.safe_load(params_yaml())["/**"]["ros__parameters"]
     assert set(values) == set(SPECS)
     for spec in PARAMS:
         # same value and same YAML type (rclpy refuses 0 for a double parameter at declaration)
@@ -24,8 +57,17 @@ def test_config_yaml_holds_exactly_the_declared_defaults_with_their_types():
         assert type(values[spec.name]) is type(spec.default), spec.name
 
 
-def test_table_matches_settings_fields_and_defaults_are_valid():
-    assert [p.name for p in PARAMS] == list(NodeSettings.__dataclass_fields__)
+def test_markdown_table_has_one_row_per_parameter():
+    rows = params_markdown().splitlines()[2:]
+    assert [r.split(" | ")[0] for r in rows] == [f"| `{p.name}`" for p in PARAMS]
+    assert "| `backbone_scale` | double | `0.0` | 0 (auto) or 1/64 ... 1/2 | live |" in params_markdown()
+    assert "| `device` | string | `\"auto\"` | auto, cpu, cuda or cuda:N | start-up |" in params_markdown()
+
+
+def test_specs_are_derived_from_the_dataclass_and_defaults_are_valid():
+    assert [p.name for p in PARAMS] == [f.name for f in dataclasses.fields(NodeSettings)]
+    assert settings_from({}) == NodeSettings()
+    assert SPECS["composite_color"].default == [0, 255, 0]     # ROS declares arrays as lists
     s = settings_from({})
     assert s.refine_mode == "sampling" and s.refine_sample_pixels == 80_000 and s.composite_color == (0, 255, 0)
     assert s.backbone_scale == 0.0 and isinstance(s.plate_timeout, float) and isinstance(s.plate_frames, int)
@@ -39,10 +81,12 @@ def test_descriptors_carry_description_ranges_and_constraints():
     assert not d.floating_point_range
     d = descriptor(SPECS["backbone_scale"])
     assert (d.floating_point_range[0].from_value, d.floating_point_range[0].to_value) == (0.0, 0.5)
-    assert "fixed at start-up" not in d.additional_constraints
+    assert "fixed at start-up" not in d.additional_constraints and not d.read_only
     d = descriptor(SPECS["precision"])
     assert d.additional_constraints == "one of: 'fp32', 'fp16', 'bf16'; fixed at start-up"
     assert not d.integer_range and not d.floating_point_range
+    # start-up-only parameters are read-only for ROS; live ones are not
+    assert [p.name for p in PARAMS if not descriptor(p).read_only] == list(LIVE)
 
 
 def test_cpu_threads_auto_leaves_one_core_and_an_explicit_count_wins():
@@ -55,7 +99,8 @@ def test_cpu_threads_auto_leaves_one_core_and_an_explicit_count_wins():
 def test_live_set_is_what_the_node_reads_per_frame_or_per_call():
     # engine settings, output encodings (read per frame), capture settings (read per call), rate
     assert set(LIVE) == {"backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold", "max_rate",
-                         "alpha_encoding", "foreground_encoding", "plate_frames", "plate_timeout"}
+                         "alpha_encoding", "foreground_encoding", "plate_frames", "plate_timeout",
+                         "plate_max_moving", "plate_warn_difference"}
 
 
 @pytest.mark.parametrize("name,value,expected", [
@@ -64,7 +109,18 @@ def test_live_set_is_what_the_node_reads_per_frame_or_per_call():
     ("refine_threshold", 1.5, "refine_threshold must be in [0.0, 1.0], got 1.5"),
     ("refine_sample_pixels", 15, "refine_sample_pixels must be in [16, 100000000], got 15"),
     ("device", "cuda:1", None),
-    ("device", "gpu", "device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
+    ("device", "gpu", "unknown device 'gpu'; expected auto, cpu, cuda or cuda:N"),
+    ("device", "cuda:", "unknown device 'cuda:'; expected auto, cpu, cuda or cuda:N"),
+    # the backbone_scale range of rclpy's descriptor is [0, 0.5]; core.settings refuses what lies between 0 and 1/64
+    ("backbone_scale", 0.0, None),
+    ("backbone_scale", 1 / 64, None),
+    ("backbone_scale", 1e-9, "backbone_scale must be a number in [1/64, 1/2] (the coarse pass runs at most at half "
+                             "resolution and needs enough pixels to see the subject) or 0 (auto), got 1e-09"),
+    ("backbone_scale", 0.6, "backbone_scale must be in [0.0, 0.5], got 0.6"),
+    ("plate_timeout", "abc", "plate_timeout must be a double, got 'abc'"),
+    ("plate_frames", 2.5, "plate_frames must be an integer, got 2.5"),
+    ("compressed", 1, "compressed must be a bool, got 1"),
+    ("max_frame_pixels", 0, "max_frame_pixels must be in [1, 1073741824], got 0"),
     ("composite_color", [0, 0, 255], None),
     ("composite_color", [0, 256, 0], "composite_color must be three integers 0..255 [r, g, b], got [0, 256, 0]"),
     ("composite_color", [1, 2], "composite_color must be three integers 0..255 [r, g, b], got [1, 2]"),
@@ -86,5 +142,12 @@ def test_runtime_changes_live_accepted_fixed_rejected_with_reason():
 
 def test_settings_from_rejects_every_bad_value_at_once():
     with pytest.raises(ValueError) as e:
-        settings_from({"precision": "fp8", "alpha_encoding": "mono16"})
+        settings_from({"precision": "fp8", "alpha_encoding": "mono16", "max_rte": 1.0})
     assert "precision must be one of" in str(e.value) and "alpha_encoding must be one of" in str(e.value)
+    assert "unknown parameter 'max_rte'" in str(e.value)
+
+
+def test_runtime_change_to_a_tiny_backbone_scale_is_refused():
+    # accepted by the old range check alone, then every frame failed with an output of 0 x 0 pixels
+    assert check_changes({"backbone_scale": 0.0001}).startswith("backbone_scale must be a number in [1/64, 1/2]")
+    assert check_changes({"backbone_scale": 0.125}) is None

@@ -11,14 +11,14 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
+from node_harness import domain_id, tiny_model, wait_for  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from matte_ros.ros.imaging import msg_to_alpha  # noqa: E402
 from matte_ros.core.model import save_safetensors  # noqa: E402
+from matte_ros.ros.imaging import msg_to_alpha  # noqa: E402
 from matte_ros.ros.params import cpu_threads_for  # noqa: E402
-from node_harness import domain_id, tiny_model, wait_for  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "config", "matte.yaml")
@@ -121,7 +121,7 @@ def test_fake_camera_node_and_capture_once_across_processes(tmp_path, model_file
     listener.create_subscription(Image, "/fake_camera/alpha_true", truths.append, 200)
     ex, spinner = _spin(context, listener)
     cam = Proc(tmp_path, "camera", ["matte_ros.ros.fake_camera", "--ros-args", "-p", "width:=64", "-p", "height:=48",
-                                    "-p", "rate:=20.0", "-p", "empty_seconds:=8.0", "-r", "image:=/xproc/image"])
+                                    "-p", "rate:=20.0", "-p", "wait_for_plate:=true", "-r", "image:=/xproc/image"])
     node = Proc(tmp_path, "node", _node_args(model_file, "-p", "plate_timeout:=1.0", "-r", "image:=/xproc/image"))
     try:
         cap = _capture_once("--delay", "0.3", "--wait", "60")
@@ -147,7 +147,8 @@ def test_fake_camera_node_and_capture_once_across_processes(tmp_path, model_file
         assert node.stop(signal.SIGINT) == 0, node.output()      # Ctrl-C: worker joined, clean exit
         out = node.output()
         threads = cpu_threads_for(0, os.cpu_count())          # cpu_threads 0 = auto, set process-wide
-        assert f"matting /xproc/image on cpu (fp32, {threads} CPU threads)" in out
+        assert "matting /xproc/image on cpu (fp32) to /matte/alpha" in out
+        assert f"{threads} torch CPU threads" in out
         assert "Traceback" not in out and "[ERROR]" not in out, out
     finally:
         node.kill()

@@ -97,3 +97,16 @@ def test_status_message_has_every_figure():
     assert st.level == DiagnosticStatus.WARN and st.message == "no background plate"
     kv = {v.key: v.value for v in st.values}
     assert kv["latency_median_ms"] == kv["engine_median_ms"] == "n/a"
+
+
+def test_in_flight_is_received_minus_every_outcome():
+    stats = NodeStats()
+    stats.add("received", 9)
+    for outcome in NodeStats.OUTCOMES:          # dropped, malformed, refused, idle, published, errors
+        stats.add(outcome)
+    assert stats.in_flight() == 3 and stats.report()["in_flight"] == 3
+    stats.add("published", 3)
+    assert stats.in_flight() == 0
+    assert set(NodeStats.COUNTERS) == {"received", *NodeStats.OUTCOMES}
+    kv = {v.key: v.value for v in NodeStats.status(stats.report(), "n", "cpu", {}).values}
+    assert kv["idle"] == "1" and kv["published"] == "4" and kv["in_flight"] == "0"

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from matte_ros.core.plate import PlateCapture, load_plates, plate_file, remove_plates, save_plate
+from matte_ros.core.plate import MAX_MOVING, PlateCapture, load_plates, plate_file, remove_plates, save_plate, thumbnail
+from matte_ros.core.synthetic import SceneSequence
 
 
 def _frame(value, h=6, w=8):
@@ -52,9 +53,9 @@ def test_size_change_restarts_the_average():
     cap.add(_frame(100, 6, 8))
     cap.add(_frame(20, 4, 4))              # camera switched mode: start over at 4x4
     assert cap.restarts == 1 and cap.count == 1 and not cap.done
-    cap.add(_frame(40, 4, 4))
+    cap.add(_frame(30, 4, 4))
     res = cap.wait(0)
-    assert res.plate.shape == (4, 4, 3) and (res.plate == 30).all()
+    assert res.plate.shape == (4, 4, 3) and (res.plate == 25).all()
 
 
 def test_bad_arguments_raise_value_error():
@@ -132,3 +133,54 @@ def test_started_marks_when_the_capture_was_asked_for():
     t0 = time.monotonic()
     cap = PlateCapture(2)
     assert t0 <= cap.started <= time.monotonic()
+
+
+def test_thumbnail_is_the_grey_mean_of_4x4_cells():
+    frame = np.zeros((8, 12, 3), np.uint8)
+    frame[:4, :4] = (30, 60, 90)            # grey 60 in the top-left cell
+    frame[4:, 8:10] = 120                   # half of the bottom-right cell
+    t = thumbnail(frame)
+    assert t.shape == (2, 3) and t.dtype == np.float32
+    np.testing.assert_allclose(t, [[60, 0, 0], [0, 0, 60]], atol=0.01)
+    assert thumbnail(np.zeros((6, 9, 3), np.uint8)).shape == (2, 3)     # sizes round up
+
+
+def _capture(frames, **kwargs):
+    cap = PlateCapture(len(frames), **kwargs)
+    for f in frames:
+        cap.add(f)
+    return cap.wait(0)
+
+
+def test_noisy_frames_of_a_still_scene_make_a_plate():
+    scene = SceneSequence(48, 64, seed=3, noise=0.03)           # sensor noise sigma 7.6 levels
+    frames = [scene.background() for _ in range(10)]
+    assert not np.array_equal(frames[0], frames[1])
+    res = _capture(frames)
+    assert res.ok, res.message
+    assert np.abs(res.plate.astype(int) - SceneSequence(48, 64, seed=3, noise=0.0).background()).mean() < 2
+
+
+def test_someone_walking_through_fails_the_capture():
+    scene = SceneSequence(48, 64, seed=3, noise=0.01)
+    frames = [scene.frame(n * 6)[0] for n in range(10)]       # the subject walks while frames are averaged
+    res = _capture(frames)
+    assert not res.ok and res.plate is None and res.frames == 10
+    assert res.message.startswith("the scene was not still: ")
+    assert "capture again with the scene empty and nothing moving" in res.message
+    moved = int(res.message.split(": ")[1].split("%")[0])
+    assert moved > 100 * MAX_MOVING
+
+
+def test_a_small_moving_patch_is_allowed_up_to_max_moving():
+    frames = []
+    for n in range(4):
+        f = np.full((40, 40, 3), 100, np.uint8)
+        f[8 * n:8 * n + 4, 0:4] = 250      # a light in a new 4x4 cell each frame: 4 of 100 cells differ from frame 0
+        frames.append(f)
+    assert _capture(frames, max_moving=0.05).ok
+    res = _capture(frames, max_moving=0.02)
+    assert not res.ok and "4% of the picture changed while the 4 frames were averaged (at most 2% may)" in res.message
+    assert _capture([_frame(0), _frame(255)], max_moving=1.0).ok       # check off
+    with pytest.raises(ValueError, match="max_moving"):
+        PlateCapture(2, max_moving=1.5)

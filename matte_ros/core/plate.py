@@ -3,6 +3,12 @@
 Pure numpy/OpenCV, no ROS: the node owns one :class:`PlateCapture` per service call and feeds it
 frames from its worker thread while the service callback waits on it from another thread.
 
+A plate must be the empty, still scene: a capture whose frames changed while they were averaged
+(someone walking through) fails. Each frame is compared with the capture's first one on
+:func:`thumbnail` copies (grey means of 4x4 cells), where sensor noise is a few levels at most, so a
+change above ``motion_levels`` is something moving; more than ``max_moving`` of the picture
+changing fails the capture with a message saying so.
+
 Plates are stored per resolution as ``<plate_dir>/plate_<W>x<H>.png`` (RGB content, written
 atomically), so a restarted node finds the plate of every camera size it has seen.
 """
@@ -17,9 +23,21 @@ import numpy as np
 
 from .files import atomic_write
 
-__all__ = ["PlateCapture", "CaptureResult", "plate_file", "save_plate", "load_plates", "remove_plates"]
+__all__ = ["PlateCapture", "CaptureResult", "MOTION_LEVELS", "MAX_MOVING", "thumbnail", "plate_file", "save_plate",
+           "load_plates", "remove_plates"]
 
 _PLATE_NAME = re.compile(r"^plate_(\d+)x(\d+)\.png$")
+THUMB = 4               # thumbnail cell: 4x4 pixels
+MOTION_LEVELS = 12.0    # a thumbnail cell that changed by more than this (0..255 grey levels) moved
+MAX_MOVING = 0.02       # fraction of the picture allowed to move during a capture
+
+
+def thumbnail(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (ceil(H/4), ceil(W/4)) float32 grey means (0..255) of cells of about 4x4
+    pixels (an area resize): sensor noise averages out over 48 values, so what changes here is the scene."""
+    h, w = frame.shape[:2]
+    small = cv2.resize(frame, (max(1, -(-w // THUMB)), max(1, -(-h // THUMB))), interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32).mean(axis=2)
 
 
 class CaptureResult:
@@ -45,16 +63,23 @@ class PlateCapture:
     changed mode), so the plate never mixes resolutions. ``finish`` / ``wait`` are for the consumer.
     Thread-safe: one producer and any number of waiters. ``started`` (time.monotonic() at creation)
     lets the producer leave out frames that arrived before the capture was asked for.
+    ``motion_levels`` / ``max_moving``: the static check (module docstring); ``max_moving=1`` turns it off.
     """
 
-    def __init__(self, frames: int):
+    def __init__(self, frames: int, motion_levels: float = MOTION_LEVELS, max_moving: float = MAX_MOVING):
         if int(frames) < 1:
             raise ValueError(f"plate_frames must be at least 1, got {frames}")
+        if not 0.0 <= max_moving <= 1.0 or not motion_levels >= 0.0:
+            raise ValueError(f"max_moving must be in [0, 1] and motion_levels >= 0, got {max_moving}, {motion_levels}")
         self.frames = int(frames)
+        self.motion_levels = float(motion_levels)
+        self.max_moving = float(max_moving)
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._sum: Optional[np.ndarray] = None   # (H, W, 3) float64 running sum
+        self._first: Optional[np.ndarray] = None    # thumbnail of the first frame
+        self._moved: Optional[np.ndarray] = None    # thumbnail cells that changed since the first frame
         self._count = 0
         self._restarts = 0
         self._result: Optional[CaptureResult] = None
@@ -83,14 +108,25 @@ class PlateCapture:
             if self._sum is not None and self._sum.shape != frame.shape:
                 self._sum, self._count = None, 0
                 self._restarts += 1
+            thumb = thumbnail(frame)
             if self._sum is None:
                 self._sum = np.zeros(frame.shape, np.float64)
+                self._first, self._moved = thumb, np.zeros(thumb.shape, bool)
+            else:
+                self._moved |= np.abs(thumb - self._first) > self.motion_levels
             self._sum += frame
             self._count += 1
             if self._count < self.frames:
                 return False
+            h, w = frame.shape[:2]
+            moving = float(np.count_nonzero(self._moved)) / self._moved.size
+            if moving > self.max_moving:
+                self._finish(CaptureResult(None, self._count, (
+                    f"the scene was not still: {moving:.0%} of the picture changed while the {self._count} "
+                    f"frames were averaged (at most {self.max_moving:.0%} may); capture again with the scene "
+                    "empty and nothing moving")))
+                return True
             plate = np.rint(self._sum / self._count).astype(np.uint8)
-            h, w = plate.shape[:2]
             self._finish(CaptureResult(plate, self._count, f"plate {w}x{h} averaged from {self._count} frames"))
             return True
 
@@ -102,7 +138,7 @@ class PlateCapture:
 
     def _finish(self, result: CaptureResult) -> None:
         self._result = result
-        self._sum = None
+        self._sum = self._first = self._moved = None
         self._done.set()
 
     def wait(self, timeout: Optional[float]) -> Optional[CaptureResult]:

@@ -1,53 +1,77 @@
 """Call the matting node's capture service once and report the answer (console script ``capture_once``).
 
-    capture_once [--service /matte_node/capture_background] [--delay 1.0] [--wait 60]
+    capture_once [--service matte_node/capture_background] [--delay 0] [--wait 60]
 
 Waits up to ``--wait`` seconds for the service to appear (the node may still be loading its
-model), then ``--delay`` more seconds (so the camera's empty frames are flowing), calls it and
-exits 0 when the plate was captured, 1 otherwise. The launch file uses it with ``fake_camera:=true``.
+model), then ``--delay`` more seconds, calls it and exits 0 when the plate was captured, 1
+otherwise. The default service name is relative: started in the node's namespace (as the launch
+file does with ``fake_camera:=true``) it calls that node's service. SIGINT / SIGTERM end the wait
+cleanly (exit 0: the user stopped it, nothing failed).
 """
 import argparse
 import sys
 import time
 
 import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.utilities import remove_ros_args
 from std_srvs.srv import Trigger
 
-from .dds import use_fastdds_profile
+from .main import POLL, StopSignals, init_ros
+from .names import CAPTURE_SERVICE, service_of_node
 
 __all__ = ["main"]
 
 
-def main(args=None) -> int:
-    argv = remove_ros_args(sys.argv if args is None else args)[1:]
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="capture_once", description=__doc__.split("\n")[0])
-    parser.add_argument("--service", default="/matte_node/capture_background", help="Trigger service to call")
-    parser.add_argument("--delay", type=float, default=1.0, help="seconds to wait after the service appears")
+    parser.add_argument("--service", default=service_of_node(CAPTURE_SERVICE),
+                        help="Trigger service to call (relative names resolve in this node's namespace)")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait after the service appears")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the service to appear")
-    opts = parser.parse_args(argv)
-    use_fastdds_profile()
-    rclpy.init(args=sys.argv if args is None else args)
-    node = rclpy.create_node("capture_once")
-    try:
-        client = node.create_client(Trigger, opts.service)
-        if not client.wait_for_service(timeout_sec=opts.wait):
-            print(f"capture_once: service {opts.service} did not appear within {opts.wait:g} s", file=sys.stderr)
+    return parser
+
+
+def main(args=None) -> int:
+    argv = sys.argv if args is None else args
+    opts = _parser().parse_args(remove_ros_args(argv)[1:])
+    with StopSignals() as signals:
+        init_ros(argv)
+        node = rclpy.create_node("capture_once")
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            return _call(node, executor, signals, opts)
+        finally:
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown()
+
+
+def _call(node, executor, signals: StopSignals, opts) -> int:
+    client = node.create_client(Trigger, opts.service)
+    service = client.srv_name
+    deadline = time.monotonic() + opts.wait
+    while not client.service_is_ready():
+        if time.monotonic() >= deadline:
+            print(f"capture_once: service {service} did not appear within {opts.wait:g} s", file=sys.stderr)
             return 1
-        time.sleep(opts.delay)
-        future = client.call_async(Trigger.Request())
-        rclpy.spin_until_future_complete(node, future)
-        res = future.result()
-        if res is None:
-            print(f"capture_once: no answer from {opts.service}", file=sys.stderr)
-            return 1
-        print(f"capture_once: {'ok' if res.success else 'FAILED'}: {res.message}")
-        return 0 if res.success else 1
-    except KeyboardInterrupt:
+        if signals.event.wait(POLL):
+            return 0
+    if signals.event.wait(opts.delay):
+        return 0
+    future = client.call_async(Trigger.Request())
+    while not future.done():
+        if signals.stopped:
+            print(f"capture_once: stopped before {service} answered", file=sys.stderr)
+            return 0
+        executor.spin_once(timeout_sec=POLL)
+    res = future.result()
+    if res is None:
+        print(f"capture_once: no answer from {service}", file=sys.stderr)
         return 1
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    print(f"capture_once: {'ok' if res.success else 'FAILED'}: {res.message}", flush=True)
+    return 0 if res.success else 1
 
 
 if __name__ == "__main__":

@@ -2,10 +2,15 @@
 
     fake_camera --ros-args -p width:=320 -p height:=240 -p rate:=15.0 -p empty_seconds:=2.0
 
-Publishes ``image`` (sensor_msgs/Image, rgb8; remappable), optionally ``image/compressed``, and
-the ground-truth alpha on ``~/alpha_true`` (``/fake_camera/alpha_true``) with the same header
-(stamp, frame_id) as the frame it belongs to. The first ``empty_seconds * rate`` frames show the
-empty scene (fresh sensor noise each), so the matting node's plate can be captured from them.
+Publishes ``image`` (sensor_msgs/Image, rgb8; remappable), ``camera_info`` (a pinhole model with a
+60 degree horizontal field of view), optionally ``image/compressed``, and the ground-truth alpha on
+``~/alpha_true`` (``/fake_camera/alpha_true``), all with the same header (stamp, frame_id) as the
+frame they belong to. The first ``empty_seconds * rate`` frames show the empty scene (fresh sensor
+noise each), so the matting node's plate can be captured from them.
+
+With ``wait_for_plate:=true`` the empty scene lasts until the matting node has a plate (its latched
+``matte/background`` topic, in this camera's namespace, carries one) and ``empty_seconds`` count
+from then: however long the node takes to start, its plate is captured from the empty scene.
 """
 import sys
 from typing import Tuple
@@ -14,14 +19,17 @@ import cv2
 import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
-from sensor_msgs.msg import CompressedImage, Image
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
+
+from matte_ros.core.synthetic import SceneSequence
 
 from .imaging import alpha_to_msg, rgb_to_msg
 from .main import run_node
-from matte_ros.core.synthetic import SceneSequence
+from .names import BACKGROUND, CAMERA_INFO, FAKE_CAMERA_NAME, IMAGE, TRUE_ALPHA
 
-__all__ = ["scene_frame", "encode_compressed", "FakeCamera", "main"]
+__all__ = ["scene_frame", "encode_compressed", "camera_info", "FakeCamera", "main"]
 
 
 def scene_frame(scene: SceneSequence, n: int, empty_frames: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -54,16 +62,31 @@ def _desc(text: str, lo=None, hi=None) -> ParameterDescriptor:
     return d
 
 
+def camera_info(width: int, height: int, header: Header, hfov_deg: float = 60.0) -> CameraInfo:
+    """A distortion-free pinhole CameraInfo of a ``width`` x ``height`` camera with ``hfov_deg``
+    horizontal field of view, principal point at the image centre."""
+    f = (width / 2.0) / np.tan(np.radians(hfov_deg) / 2.0)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    return CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob",
+                      d=[0.0] * 5, k=[f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0],
+                      r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+                      p=[f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
+
+
 class FakeCamera(Node):
-    """Publishes the synthetic scene at ``rate`` Hz; ``count`` = frames published so far."""
+    """Publishes the synthetic scene at ``rate`` Hz; ``count`` = frames published so far,
+    ``subject_from`` = the frame number where the empty scene's countdown started (None while it
+    waits for the node's plate)."""
 
     def __init__(self, **node_kwargs):
-        super().__init__("fake_camera", **node_kwargs)
+        super().__init__(FAKE_CAMERA_NAME, **node_kwargs)
         declare = {
             "width": (320, _desc("Frame width", 32, 7680)),
             "height": (240, _desc("Frame height", 32, 4320)),
             "rate": (15.0, _desc("Frames per second", 0.1, 240.0)),
             "empty_seconds": (2.0, _desc("Seconds of empty scene before the subject enters", 0.0, 3600.0)),
+            "wait_for_plate": (False, _desc("Keep the scene empty until the matting node has a plate "
+                                            f"({BACKGROUND} carries one); empty_seconds count from then")),
             "seed": (0, _desc("Scene seed (room and subject)", 0, 2 ** 31 - 1)),
             "noise": (0.01, _desc("Sensor noise sigma (0..1 units)", 0.0, 0.2)),
             "frame_id": ("fake_camera", _desc("frame_id of every header")),
@@ -76,23 +99,38 @@ class FakeCamera(Node):
         self.scene = SceneSequence(p["height"], p["width"], seed=p["seed"], noise=p["noise"])
         self.empty_frames = int(round(p["empty_seconds"] * p["rate"]))
         self.count = 0
-        self._pub = self.create_publisher(Image, "image", 5)
-        self._pub_alpha = self.create_publisher(Image, "~/alpha_true", 5)
-        self._pub_c = self.create_publisher(CompressedImage, "image/compressed", 5) if p["compressed"] else None
+        self.subject_from = None if p["wait_for_plate"] else 0
+        self._pub = self.create_publisher(Image, IMAGE, 5)
+        self._pub_info = self.create_publisher(CameraInfo, CAMERA_INFO, 5)
+        self._pub_alpha = self.create_publisher(Image, TRUE_ALPHA, 5)
+        self._pub_c = self.create_publisher(CompressedImage, IMAGE + "/compressed", 5) if p["compressed"] else None
+        if p["wait_for_plate"]:
+            latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+            self._plate_sub = self.create_subscription(Image, BACKGROUND, self._on_plate, latched)
         self._timer = self.create_timer(1.0 / p["rate"], self._tick)
+        waits = f"until {self.resolve_topic_name(BACKGROUND)} has a plate, then " if p["wait_for_plate"] else ""
         self.get_logger().info(
-            f"{p['width']}x{p['height']} at {p['rate']:g} Hz on {self.resolve_topic_name('image')}; "
-            f"empty scene for the first {self.empty_frames} frames")
+            f"{p['width']}x{p['height']} at {p['rate']:g} Hz on {self.resolve_topic_name(IMAGE)}; "
+            f"empty scene {waits}for {self.empty_frames} frames")
+
+    def _on_plate(self, msg: Image) -> None:
+        if self.subject_from is None:
+            self.subject_from = self.count
+            self.get_logger().info(f"the node has a {msg.width}x{msg.height} plate: the subject enters in "
+                                   f"{self.empty_frames} frames")
 
     def _tick(self) -> None:
-        src, pha = scene_frame(self.scene, self.count, self.empty_frames)
+        start = self.subject_from
+        n = 0 if start is None else self.count - start
+        src, pha = scene_frame(self.scene, n, self.empty_frames)
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
         if self._pub_c is not None:
             data, fmt = encode_compressed(src, self.params["compressed"])
             self._pub_c.publish(CompressedImage(header=header, format=fmt, data=data))
         self._pub.publish(rgb_to_msg(src, header, "rgb8"))
+        self._pub_info.publish(camera_info(self.params["width"], self.params["height"], header))
         self._pub_alpha.publish(alpha_to_msg(pha, header, "32FC1"))
-        if self.count == self.empty_frames:
+        if start is not None and n == self.empty_frames:
             self.get_logger().info(f"frame {self.count}: the subject enters")
         self.count += 1
 

@@ -6,6 +6,8 @@ encoding names ``uyvy`` (alias ``yuv422``, bytes U Y0 V Y1) and ``yuyv`` (alias 
 bytes Y0 U Y1 V), converted with ITU-R BT.601 video-range coefficients. A working ROS 2
 ``cv_bridge`` (checked by a round trip before it is trusted) adds the encodings it knows beyond
 these; the PyPI ``cv-bridge`` package is a broken ROS 1 port and is then simply not used.
+Compressed input is PNG or JPEG: the size its header declares (IHDR, SOF) is checked against the
+caller's pixel limit before anything is decoded; raw frames are checked the same way.
 
 Output: ``msg.data`` is filled from the array's buffer with one copy into an ``array.array`` that
 is stored without the generated setter's second copy.
@@ -13,18 +15,23 @@ is stored without the generated setter's second copy.
 import array
 import functools
 import sys
-from typing import Optional
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
-__all__ = ["ImageFormatError", "ENCODINGS", "ALPHA_ENCODINGS", "FOREGROUND_ENCODINGS", "RGB_ENCODINGS",
-           "image_to_rgb", "compressed_to_rgb", "alpha_to_msg", "foreground_to_msg", "rgb_to_msg", "msg_to_alpha"]
+__all__ = ["ImageFormatError", "FrameTooLargeError", "ENCODINGS", "ALPHA_ENCODINGS", "FOREGROUND_ENCODINGS",
+           "RGB_ENCODINGS", "image_to_rgb", "compressed_to_rgb", "compressed_size", "alpha_to_msg",
+           "foreground_to_msg", "rgb_to_msg", "msg_to_alpha"]
 
 
 class ImageFormatError(ValueError):
     """A malformed or unsupported image message; the message says what is wrong."""
+
+
+class FrameTooLargeError(ImageFormatError):
+    """A frame with more pixels than allowed, found from its header before any conversion or decoding."""
 
 
 # encoding -> (channels, bytes per channel); YUV 4:2:2 stores 2 bytes per pixel
@@ -59,9 +66,17 @@ def _view(msg: Image, channels: int, itemsize: int, kind: str = "u") -> np.ndarr
     return np.ndarray((h, w, channels), dtype, buffer=msg.data, strides=(step, channels * itemsize, itemsize))
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
+def _check_pixels(width: int, height: int, max_pixels: Optional[int], what: str) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise FrameTooLargeError(f"{what} of {width}x{height} = {width * height} pixels is larger than the limit "
+                                 f"of {max_pixels} pixels (max_frame_pixels)")
+
+
+def image_to_rgb(msg: Image, max_pixels: Optional[int] = None) -> np.ndarray:
     """sensor_msgs/Image -> (H, W, 3) uint8 RGB; for rgb8 and rgba8 a view sharing msg.data's
-    memory (numpy keeps that buffer alive), else the result of one conversion."""
+    memory (numpy keeps that buffer alive), else the result of one conversion. A frame of more
+    than ``max_pixels`` pixels raises FrameTooLargeError before any conversion."""
+    _check_pixels(msg.width, msg.height, max_pixels, f"{msg.encoding} image")
     enc = msg.encoding
     if enc not in _LAYOUTS:
         return _bridge_to_rgb(msg)
@@ -78,17 +93,72 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     return cv2.cvtColor(v[:, :, 0] if enc == "mono8" else v, _TO_RGB[enc])
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """sensor_msgs/CompressedImage (jpeg, png, anything OpenCV decodes) -> (H, W, 3) uint8 RGB."""
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, extended, progressive, lossless; Huffman and arithmetic)
+_JPEG_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
+
+
+def _jpeg_size(b: memoryview) -> Tuple[int, int]:
+    """(width, height) from the first start-of-frame segment, walking the segments after SOI."""
+    i, n = 2, len(b)
+    while i + 4 <= n:
+        if b[i] != 0xFF:
+            raise ImageFormatError(f"JPEG data has no segment marker at byte {i}")
+        marker = b[i + 1]
+        if marker == 0xFF:                                  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:        # markers without a length
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):                          # end of image / image data before a frame header
+            break
+        if marker in _JPEG_SOF and i + 9 <= n:
+            return (b[i + 7] << 8) | b[i + 8], (b[i + 5] << 8) | b[i + 6]
+        length = (b[i + 2] << 8) | b[i + 3]
+        if length < 2:
+            raise ImageFormatError(f"JPEG segment at byte {i} has an invalid length {length}")
+        i += 2 + length
+    raise ImageFormatError("JPEG data has no frame header (SOF) before its image data")
+
+
+def compressed_size(data) -> Tuple[str, int, int]:
+    """(kind "png" or "jpeg", width, height) declared by the header of PNG (IHDR) or JPEG (SOF)
+    data, read without decoding; ImageFormatError for anything else."""
+    b = memoryview(data).cast("B")
+    if len(b) >= 24 and b[:8] == _PNG_SIGNATURE:
+        if b[12:16] != b"IHDR":
+            raise ImageFormatError("PNG data does not start with its IHDR header")
+        return "png", int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")
+    if len(b) >= 4 and b[0] == 0xFF and b[1] == 0xD8:
+        return ("jpeg",) + _jpeg_size(b)
+    raise ImageFormatError(f"data is neither PNG nor JPEG (starts with {bytes(b[:8]).hex(' ')})")
+
+
+def compressed_to_rgb(msg: CompressedImage, max_pixels: Optional[int] = None) -> np.ndarray:
+    """sensor_msgs/CompressedImage (PNG or JPEG) -> (H, W, 3) uint8 RGB. The size the header declares
+    is checked first: zero, or more than ``max_pixels`` pixels (FrameTooLargeError), is refused
+    before decoding, so a small message cannot make the node decode a huge frame."""
     fmt = msg.format or "(no format)"
     if "compresseddepth" in fmt.lower():
         raise ImageFormatError(f"CompressedImage format {fmt!r} is a depth image, not a colour image")
     if len(msg.data) == 0:
         raise ImageFormatError(f"CompressedImage ({fmt}) has no data")
+    try:
+        kind, w, h = compressed_size(msg.data)
+    except ImageFormatError as e:
+        raise ImageFormatError(f"CompressedImage ({fmt}, {len(msg.data)} bytes) could not be decoded: {e}") from None
+    if w == 0 or h == 0:
+        raise ImageFormatError(f"CompressedImage ({fmt}) declares a zero size ({w}x{h})")
+    _check_pixels(w, h, max_pixels, f"CompressedImage ({fmt}) declaring a {kind} image")
     buf = np.frombuffer(msg.data, np.uint8)
     rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR if rgb_flag is None else rgb_flag)
-    if img is None:
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR if rgb_flag is None else rgb_flag)
+    except cv2.error as e:
+        raise ImageFormatError(f"CompressedImage ({fmt}, {len(msg.data)} bytes) could not be decoded: "
+                               f"{str(e).strip().splitlines()[-1]}") from None
+    if img is None or img.shape[:2] not in ((h, w), (w, h)):      # (w, h): JPEG EXIF orientation applied
         raise ImageFormatError(f"CompressedImage ({fmt}, {len(msg.data)} bytes) could not be decoded")
     return img if rgb_flag is not None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
@@ -183,14 +253,18 @@ def _image(header, h: int, w: int, encoding: str, step: int, data: np.ndarray, b
 
 @functools.lru_cache(maxsize=1)
 def _bridge():
-    """A cv_bridge.CvBridge that decodes a padded rgb8 and a bgr8 test message correctly, or None."""
+    """A cv_bridge.CvBridge that decodes two probe messages correctly, or None.
+
+    The probes: rgb8 with rows padded by one whole pixel, and bgr8. (ROS 2's cv_bridge reads rows
+    of ``step // bytes per pixel`` pixels: padding that is not a whole number of pixels is beyond it.)
+    """
     try:
         from cv_bridge import CvBridge
         bridge = CvBridge()
         px = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
-        data = np.zeros((2, 8), np.uint8)
+        data = np.zeros((2, 9), np.uint8)
         data[:, :6] = px.reshape(2, 6)
-        probe = Image(height=2, width=2, encoding="rgb8", step=8, data=data.tobytes())
+        probe = Image(height=2, width=2, encoding="rgb8", step=9, data=data.tobytes())
         ok = np.array_equal(np.asarray(bridge.imgmsg_to_cv2(probe, desired_encoding="rgb8")), px)
         probe = Image(height=2, width=2, encoding="bgr8", step=6, data=px.tobytes())
         ok = ok and np.array_equal(np.asarray(bridge.imgmsg_to_cv2(probe, desired_encoding="rgb8")), px[..., ::-1])

@@ -1,44 +1,79 @@
-"""The shared ``main`` of the package's ROS 2 executables: start, spin, shut down cleanly."""
+"""The shared start and stop of the package's ROS 2 executables.
+
+rclpy's own signal handlers are off: :class:`matte_ros.ros.stop.StopSignals` turns SIGINT and
+SIGTERM into a stop request, the spin loop sees it within ``POLL`` seconds, and the node is
+stopped, the executor shut down and the node destroyed once, in that order (exit code 0).
+"""
 import sys
 from typing import Callable, Optional, Tuple, Type
 
 import rclpy
-from rclpy.executors import Executor, ExternalShutdownException
+from rclpy.exceptions import ParameterException
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
+from .cli import EXIT_USAGE, command_line_problem, one_line
 from .dds import use_fastdds_profile
+from .stop import StopSignals
 
-__all__ = ["run_node"]
+__all__ = ["POLL", "StopSignals", "init_ros", "run_node"]
+
+POLL = 0.1      # seconds between checks of the stop request while spinning
+
+
+def init_ros(args=None) -> None:
+    """rclpy.init with the package's Fast DDS profile (unless the environment names one,
+    ``matte_ros.ros.dds``) and without rclpy's signal handlers (``StopSignals`` handles them)."""
+    use_fastdds_profile()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
 
 
 def run_node(name: str, make_node: Callable[[], "rclpy.node.Node"], start_errors: Tuple[Type[BaseException], ...],
-             args=None, make_executor: Optional[Callable[[], Executor]] = None) -> int:
-    """Build the node (a start error prints ``name: cannot start: ...`` and returns 1), spin it until
-    Ctrl-C / SIGTERM, then destroy it and shut rclpy down; returns the process exit code. The
-    package's Fast DDS profile applies unless the environment names one (``matte_ros.ros.dds``)."""
-    use_fastdds_profile()
-    rclpy.init(args=args)
-    try:
-        node = make_node()
-    except start_errors as e:
-        print(f"{name}: cannot start: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    executor = make_executor() if make_executor is not None else None
-    try:
-        if executor is None:
-            rclpy.spin(node)
-        else:
+             args=None, make_executor: Optional[Callable[[], Executor]] = None,
+             on_started: Optional[Callable[["rclpy.node.Node"], None]] = None) -> int:
+    """Check the command line (``cli.command_line_problem``: a problem prints ``name: cannot start:
+    ...`` and returns 2), build the node (a start error prints the same and returns 1), call
+    ``on_started(node)`` (process-wide settings that depend on its parameters), spin until SIGINT /
+    SIGTERM, then stop the node (its ``stop()`` if it has one: ends waits inside callbacks), shut
+    the executor down, destroy the node and shut rclpy down; returns the process exit code."""
+    with StopSignals() as signals:
+        problem = command_line_problem(sys.argv if args is None else args)
+        if problem is None:
+            try:
+                init_ros(args)
+            except RuntimeError as e:       # rcl refused the arguments (checks beyond command_line_problem's)
+                problem = one_line(e)
+        if problem is not None:
+            print(f"{name}: cannot start: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            node = make_node()
+        except start_errors + (ParameterException,) as e:      # ParameterException: a -p value rclpy refused
+            print(f"{name}: cannot start: {one_line(e)}", file=sys.stderr)
+            rclpy.try_shutdown()
+            return 1
+        if signals.stopped:         # stopped while the node was being built (model loading)
+            node.destroy_node()
+            rclpy.try_shutdown()
+            return 0
+        executor = make_executor() if make_executor is not None else SingleThreadedExecutor()
+        try:
+            if on_started is not None:
+                on_started(node)
             executor.add_node(node)
-            executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():
-            raise
-        # else: a callback raced Ctrl-C / SIGTERM (e.g. publishing on the closed context): a clean exit
-    finally:
-        if executor is not None:
+            while not signals.stopped and rclpy.ok():
+                executor.spin_once(timeout_sec=POLL)
+        except ExternalShutdownException:
+            pass
+        except Exception:
+            if rclpy.ok():
+                raise
+            # else: a callback raced the shutdown (e.g. publishing on the closed context): a clean exit
+        finally:
+            stop = getattr(node, "stop", None)
+            if stop is not None:
+                stop()
             executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown()
     return 0

@@ -3,11 +3,16 @@
     matte_node --ros-args -r image:=/camera/image_raw --params-file config/matte.yaml
     ros2 service call /matte_node/capture_background std_srvs/srv/Trigger   # with the scene empty
 
+Topic and service names are in ``names.py``, relative to the node's namespace (``-r __ns:=/left``
+moves every one). Lazy: while no output has a subscriber, frames are neither converted nor matted
+(diagnostics say ``idle``), except for a running plate capture.
+
 A thin rclpy shell over :class:`matte_ros.core.engine.MattingEngine`: the subscription callback only
 stores the newest message (``LatestFrame``); one worker thread converts it, feeds a running plate
 capture and mattes it; the capture service waits for its plate in its own callback group, so
 spinning goes on. Run it on a MultiThreadedExecutor (``main`` does).
 """
+import copy
 import dataclasses
 import os
 import sys
@@ -26,22 +31,36 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rclpy.time import Time
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from matte_ros.core.engine import MattingEngine, NoBackgroundError, SizeMismatchError
-from .imaging import ImageFormatError, alpha_to_msg, compressed_to_rgb, foreground_to_msg, image_to_rgb, rgb_to_msg
+from matte_ros.core.host_memory import keep_freed_memory
 from matte_ros.core.model import DEFAULT_WEIGHTS
+from matte_ros.core.plate import PlateCapture, load_plates, remove_plates, save_plate
+
+from .imaging import (FrameTooLargeError, ImageFormatError, alpha_to_msg, compressed_to_rgb, foreground_to_msg,
+                      image_to_rgb, rgb_to_msg)
+from .main import run_node
+from .names import (
+    ALPHA,
+    BACKGROUND,
+    CAMERA_INFO,
+    CAPTURE_SERVICE,
+    CLEAR_SERVICE,
+    COMPOSITE,
+    DIAGNOSTICS,
+    FOREGROUND,
+    IMAGE,
+    MATTE_CAMERA_INFO,
+    NODE_NAME,
+)
 from .params import PARAMS, NodeSettings, check_changes, cpu_threads_for, descriptor, settings_from
 from .stats import LatestFrame, NodeStats
-from matte_ros.core.plate import PlateCapture, load_plates, remove_plates, save_plate
-from .main import run_node
 
-__all__ = ["MatteNode", "NODE_NAME", "PLATE_HINT_DIFFERENCE", "build_engine", "main"]
+__all__ = ["MatteNode", "NODE_NAME", "build_engine", "main"]
 
-NODE_NAME = "matte_node"
-PLATE_HINT_DIFFERENCE = 0.9     # plate_difference above this: the plate is probably not this scene
 WARN_PERIOD = 5.0               # seconds between repeats of a throttled warning
 # camera input: sensor-data QoS (best effort, volatile) keeping only the newest frame
 INPUT_QOS = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
@@ -66,9 +85,10 @@ def _load_rgb(path: str) -> np.ndarray:
 
 
 class MatteNode(Node):
-    """Parameters: see node_params.PARAMS. ``engine`` injects a ready engine (tests, custom models);
-    otherwise one is built from the parameters. ``node_kwargs`` go to rclpy's Node (context,
-    parameter_overrides, ...). Raises ValueError / FileNotFoundError on an unusable configuration."""
+    """Parameters: the fields of matte_ros.ros.params.NodeSettings. ``engine`` injects a ready engine
+    (tests, custom models); otherwise one is built from the parameters. ``node_kwargs`` go to rclpy's
+    Node (context, parameter_overrides, ...). Raises ValueError / FileNotFoundError on an unusable
+    configuration."""
 
     def __init__(self, engine: Optional[MattingEngine] = None, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
@@ -83,7 +103,6 @@ class MatteNode(Node):
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
         self.settings = s = settings_from({p.name: self.get_parameter(p.name).value for p in PARAMS})
         self._composite_src = _load_rgb(s.composite_image) if s.publish_composite and s.composite_image else None
-        torch.set_num_threads(cpu_threads_for(s.cpu_threads, os.cpu_count()))
         if engine is None:
             engine = build_engine(s)
         if engine.settings():           # a refine model: the parameters drive it
@@ -106,21 +125,26 @@ class MatteNode(Node):
         self.plate_hint_given = False
         self._frame_id = ""                 # of the latest frame: the plate's header carries it
         self._stop = threading.Event()
+        self._wake = threading.Event()      # set on a max_rate change and on stop: ends the worker's rate wait
+        self._capture_sizes = set()         # (W, H) of the frames offered to the running capture
+        self._camera_info: Optional[CameraInfo] = None     # the newest one, republished with the outputs
 
         out_qos = QoSProfile(depth=5)
-        self._pub_alpha = self.create_publisher(Image, "/matte/alpha", out_qos)
-        self._pub_fgr = self.create_publisher(Image, "/matte/foreground", out_qos) if s.publish_foreground else None
-        self._pub_comp = self.create_publisher(Image, "/matte/composite", out_qos) if s.publish_composite else None
+        self._pub_alpha = self.create_publisher(Image, ALPHA, out_qos)
+        self._pub_fgr = self.create_publisher(Image, FOREGROUND, out_qos) if s.publish_foreground else None
+        self._pub_comp = self.create_publisher(Image, COMPOSITE, out_qos) if s.publish_composite else None
+        self._pub_info = self.create_publisher(CameraInfo, MATTE_CAMERA_INFO, out_qos)
         self._bg_qos = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self._pub_bg = self.create_publisher(Image, "/matte/background", self._bg_qos)
-        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._pub_bg = self.create_publisher(Image, BACKGROUND, self._bg_qos)
+        self._pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
 
-        self.input_topic = self.resolve_topic_name("image") + ("/compressed" if s.compressed else "")
+        self.input_topic = self.resolve_topic_name(IMAGE) + ("/compressed" if s.compressed else "")
         self.create_subscription(CompressedImage if s.compressed else Image, self.input_topic, self._on_image,
                                  INPUT_QOS, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_subscription(CameraInfo, CAMERA_INFO, self._on_camera_info, INPUT_QOS)
         services = ReentrantCallbackGroup()
-        self.create_service(Trigger, "~/capture_background", self._on_capture, callback_group=services)
-        self.create_service(Trigger, "~/clear_background", self._on_clear, callback_group=services)
+        self.create_service(Trigger, CAPTURE_SERVICE, self._on_capture, callback_group=services)
+        self.create_service(Trigger, CLEAR_SERVICE, self._on_clear, callback_group=services)
         self.create_timer(1.0, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if s.plate_path:
@@ -128,9 +152,9 @@ class MatteNode(Node):
         self._worker = threading.Thread(target=self._work, name="matte_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
-            f"matting {self.input_topic} on {engine.device} ({engine.precision}, {torch.get_num_threads()} CPU "
-            f"threads); with the scene empty, call "
-            f"{self.resolve_service_name('~/capture_background')} (std_srvs/Trigger)")
+            f"matting {self.input_topic} on {engine.device} ({engine.precision}) to "
+            f"{self.resolve_topic_name(ALPHA)}; with the scene empty, call "
+            f"{self.resolve_service_name(CAPTURE_SERVICE)} (std_srvs/Trigger)")
 
     # ---- subscription: never blocks ------------------------------------------------------------
     def _on_image(self, msg) -> None:
@@ -138,17 +162,35 @@ class MatteNode(Node):
         if self._latest.put((msg, time.monotonic())):
             self.stats.add("dropped")
 
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    @property
+    def idle_frames(self) -> int:
+        """Frames left alone while no output had a subscriber (the ``idle`` counter)."""
+        return self.stats.counts["idle"]
+
+    def outputs_subscribed(self) -> bool:
+        """Whether any output (alpha, foreground, composite, camera_info) has a subscriber."""
+        pubs = (self._pub_alpha, self._pub_fgr, self._pub_comp, self._pub_info)
+        return any(p is not None and p.get_subscription_count() > 0 for p in pubs)
+
     # ---- worker thread ---------------------------------------------------------------------------
     def _work(self) -> None:
-        next_t = 0.0
-        while not self._stop.is_set():
-            rate = self.settings.max_rate
-            if rate > 0 and self._stop.wait(max(0.0, next_t - time.monotonic())):
+        last = None                     # time.monotonic() when the previous frame was taken
+        while True:
+            self._wake.clear()          # before reading the rate: a change from now on ends the wait below
+            if self._stop.is_set():     # after the clear: stop() sets _stop, then _wake
                 break
+            rate = self.settings.max_rate
+            if rate > 0 and last is not None and last + 1.0 / rate > time.monotonic():
+                # max_rate: wait out the interval; a change of max_rate (or stop) wakes this to recompute it
+                self._wake.wait(last + 1.0 / rate - time.monotonic())
+                continue
             item = self._latest.take(0.5)
             if item is None:
                 continue
-            next_t = time.monotonic() + (1.0 / rate if rate > 0 else 0.0)
+            last = time.monotonic()
             try:
                 self._handle(*item)
             except Exception as e:      # the node must survive anything a frame can cause
@@ -160,18 +202,31 @@ class MatteNode(Node):
 
     def _handle(self, msg, arrived: float) -> None:
         """Matte one message that arrived at ``arrived`` (time.monotonic())."""
+        capture = self._capture
+        capturing = capture is not None and not capture.done
+        wanted = self.outputs_subscribed()
+        if not (wanted or capturing):       # lazy: nobody listens, nothing to capture
+            self.stats.add("idle")
+            return
+        limit = self.settings.max_frame_pixels
         try:
-            rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+            rgb = compressed_to_rgb(msg, limit) if isinstance(msg, CompressedImage) else image_to_rgb(msg, limit)
+        except FrameTooLargeError as e:
+            self.stats.add("refused")
+            self.get_logger().warning(f"frame on {self.input_topic} refused: {e}", throttle_duration_sec=WARN_PERIOD)
+            return
         except ImageFormatError as e:
             self.stats.add("malformed")
             self.get_logger().warning(f"malformed image on {self.input_topic} dropped: {e}",
                                       throttle_duration_sec=WARN_PERIOD)
             return
         self._frame_id = msg.header.frame_id
-        capture = self._capture
-        capturing = capture is not None and not capture.done
         if capturing and arrived >= capture.started:
+            self._capture_sizes.add((rgb.shape[1], rgb.shape[0]))
             capture.add(rgb)
+        if not wanted:
+            self.stats.add("idle")
+            return
         h, w = rgb.shape[:2]
         try:
             t = time.perf_counter()
@@ -182,22 +237,23 @@ class MatteNode(Node):
             if not capturing:           # the user has already done what the warnings would ask
                 self._warn_refused(e)
             return
-        if res.plate_difference > PLATE_HINT_DIFFERENCE and not self.plate_hint_given:
+        if res.plate_difference > self.settings.plate_warn_difference and not self.plate_hint_given:
             self.plate_hint_given = True
             self.get_logger().warning(
-                f"the frame differs from the plate in {res.plate_difference:.0%} of its pixels: the plate must be the "
-                "empty scene seen by this same camera from the same position (not a new background); "
-                "recapture it with ~/capture_background")
+                f"the frame differs from the plate in {res.plate_difference:.0%} of its pixels (more than "
+                f"plate_warn_difference {self.settings.plate_warn_difference:.0%}): the plate must be the empty "
+                "scene seen by this same camera from the same position (not a new background); with the scene "
+                f"empty, recapture it with {self.resolve_service_name(CAPTURE_SERVICE)}")
         self._publish(msg.header, res)
 
     def _warn_refused(self, e: Exception) -> None:
         if isinstance(e, NoBackgroundError):
             self.get_logger().warning(
                 f"no background plate yet, nothing is published: with the scene empty, call "
-                f"{self.resolve_service_name('~/capture_background')} (std_srvs/srv/Trigger)",
+                f"{self.resolve_service_name(CAPTURE_SERVICE)} (std_srvs/srv/Trigger)",
                 throttle_duration_sec=WARN_PERIOD)
         else:
-            self.get_logger().warning(f"frame refused: {e} (call ~/capture_background again)",
+            self.get_logger().warning(f"frame refused: {e} (call {self.resolve_service_name(CAPTURE_SERVICE)} again)",
                                       throttle_duration_sec=WARN_PERIOD)
 
     def _composite_for(self, h: int, w: int):
@@ -217,6 +273,10 @@ class MatteNode(Node):
             self._pub_fgr.publish(foreground_to_msg(res.foreground, header, s.foreground_encoding, alpha=res.alpha))
         if self._pub_comp is not None:
             self._pub_comp.publish(rgb_to_msg(res.composite, header, "rgb8"))
+        if self._camera_info is not None:         # the camera model, with the outputs' header
+            info = copy.copy(self._camera_info)
+            info.header = header
+            self._pub_info.publish(info)
         self.stats.add("published")
         stamp = Time.from_msg(header.stamp)
         if stamp.nanoseconds > 0:
@@ -245,12 +305,12 @@ class MatteNode(Node):
             if self._capture is not None and not self._capture.done:
                 response.success, response.message = False, "a capture is already running; wait for its answer"
                 return response
-            self._capture = capture = PlateCapture(s.plate_frames)
+            self._capture_sizes = set()
+            self._capture = capture = PlateCapture(s.plate_frames, max_moving=s.plate_max_moving)
         self.get_logger().info(f"capturing a plate: averaging the next {s.plate_frames} frames")
         res = capture.wait(s.plate_timeout)
         if res is None:
-            capture.cancel(f"timed out after {s.plate_timeout:g} s with {capture.count} of {capture.frames} frames "
-                           f"received on {self.input_topic}: is the camera publishing there?")
+            capture.cancel(self._timeout_message(capture, s.plate_timeout))
             res = capture.wait(0)
         response.success, response.message = res.ok, res.message
         if not res.ok:
@@ -270,6 +330,15 @@ class MatteNode(Node):
         self.get_logger().info("capture_background: " + response.message)
         return response
 
+    def _timeout_message(self, capture: PlateCapture, timeout: float) -> str:
+        sizes = sorted(self._capture_sizes)
+        if len(sizes) > 1:
+            return (f"timed out after {timeout:g} s: the frames on {self.input_topic} changed size "
+                    f"{capture.restarts} times (seen: {', '.join(f'{w}x{h}' for w, h in sizes)}) and a plate "
+                    f"needs {capture.frames} consecutive frames of one size")
+        return (f"timed out after {timeout:g} s with {capture.count} of {capture.frames} frames received on "
+                f"{self.input_topic}: is the camera publishing there?")
+
     def _on_clear(self, request, response):
         with self._plate_lock:
             self.engine.clear_background()
@@ -277,7 +346,7 @@ class MatteNode(Node):
             self.plate_sizes.clear()
             # a new publisher drops the latched plate, so late subscribers do not get a stale one
             self.destroy_publisher(self._pub_bg)
-            self._pub_bg = self.create_publisher(Image, "/matte/background", self._bg_qos)
+            self._pub_bg = self.create_publisher(Image, BACKGROUND, self._bg_qos)
         response.success, response.message = True, f"cleared {n} plate(s)"
         try:
             removed = remove_plates(self.settings.plate_path) if self.settings.plate_path else []
@@ -299,34 +368,50 @@ class MatteNode(Node):
         if reason is not None:
             return SetParametersResult(successful=False, reason=reason)
         self.settings = dataclasses.replace(self.settings, **changes)
+        if "max_rate" in changes:
+            self._wake.set()            # the worker may be waiting out the old rate's interval: recompute it
         self.get_logger().info("parameters changed: " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
         problem = None
         if not self.plate_sizes:
-            problem = "no background plate: call ~/capture_background with the scene empty"
+            problem = f"no background plate: call {self.resolve_service_name(CAPTURE_SERVICE)} with the scene empty"
         plates = ", ".join(f"{w}x{h}" for h, w in sorted(self.plate_sizes)) or "none"
+        work = "matting" if self.outputs_subscribed() else "idle: no output has a subscriber, frames are not matted"
         status = NodeStats.status(self.stats.report(), f"{self.get_name()}: matting", str(self.engine.device),
                                   {"device": str(self.engine.device), "precision": self.engine.precision,
-                                   "input_topic": self.input_topic, "plates": plates}, problem)
+                                   "input_topic": self.input_topic, "plates": plates, "work": work}, problem)
         self._pub_diag.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
-    def destroy_node(self) -> None:
-        """Stop the worker (joined), end a waiting capture, then destroy the node."""
+    def stop(self) -> None:
+        """Stop the worker (joined) and end a waiting capture, so that no callback is left waiting;
+        the node stays valid until ``destroy_node``. Idempotent."""
         self._stop.set()
+        self._wake.set()
         self._latest.close()
         capture = self._capture
         if capture is not None:
             capture.cancel("the node is shutting down")
         self._worker.join(timeout=10.0)
+
+    def destroy_node(self) -> None:
+        """``stop``, then destroy the node."""
+        self.stop()
         super().destroy_node()
 
 
+def _configure_process(node: MatteNode) -> None:
+    """Process-wide settings the node's parameters decide: torch's CPU threads."""
+    torch.set_num_threads(cpu_threads_for(node.settings.cpu_threads, os.cpu_count()))
+    node.get_logger().info(f"{torch.get_num_threads()} torch CPU threads")
+
+
 def main(args=None) -> int:
+    keep_freed_memory()     # before any worker thread starts (matte_ros.core.host_memory)
     # bad parameters or a missing model stop the start with a clear message and exit code 1
     return run_node("matte_node", MatteNode, (ValueError, OSError, ParameterException), args,
-                    make_executor=lambda: MultiThreadedExecutor(num_threads=4))
+                    make_executor=lambda: MultiThreadedExecutor(num_threads=4), on_started=_configure_process)
 
 
 if __name__ == "__main__":

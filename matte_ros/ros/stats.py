@@ -53,13 +53,17 @@ class LatestFrame:
 class NodeStats:
     """Thread-safe counters of the node; ``report`` gives rates since the previous report.
 
-    Counters: received (frames that arrived), dropped (replaced before inference), malformed
-    (unreadable messages), refused (no plate / wrong size), published (matted frames), errors
-    (unexpected failures). Latency = publish time - header stamp, and engine = seconds in
-    ``MattingEngine.process``, each the median of the last ``window`` published frames.
+    Counters: received (frames that arrived) and what became of each: dropped (replaced before
+    inference), malformed (unreadable messages), refused (no plate, wrong size, too large), idle (left
+    alone while no output had a subscriber), published (matted frames), errors (unexpected failures).
+    Every received frame ends in exactly one of these OUTCOMES, so ``received - sum(outcomes)`` is the
+    number still in flight (0 or 1 waiting, 0 or 1 being matted). Latency = publish time - header
+    stamp, and engine = seconds in ``MattingEngine.process``, each the median of the last ``window``
+    published frames.
     """
 
-    COUNTERS = ("received", "dropped", "malformed", "refused", "published", "errors")
+    OUTCOMES = ("dropped", "malformed", "refused", "idle", "published", "errors")
+    COUNTERS = ("received",) + OUTCOMES
 
     def __init__(self, window: int = 100, clock=time.monotonic):
         self._lock = threading.Lock()
@@ -84,13 +88,22 @@ class NodeStats:
         with self._lock:
             self._engine.append(seconds)
 
+    def _in_flight(self) -> int:
+        return self.counts["received"] - sum(self.counts[k] for k in self.OUTCOMES)
+
+    def in_flight(self) -> int:
+        """Received frames that have no outcome yet."""
+        with self._lock:
+            return self._in_flight()
+
     def report(self) -> Dict[str, float]:
-        """Totals, ``input_rate`` / ``output_rate`` (Hz since the last report), ``latency_median`` and
-        ``engine_median`` (s, nan if none)."""
+        """Totals, ``in_flight`` (received frames without an outcome yet), ``input_rate`` /
+        ``output_rate`` (Hz since the last report), ``latency_median`` and ``engine_median`` (s, nan if none)."""
         with self._lock:
             now = self._clock()
             dt = max(now - self._last_t, 1e-9)
             out: Dict[str, float] = dict(self.counts)
+            out["in_flight"] = self._in_flight()
             out["input_rate"] = (self.counts["received"] - self._last_counts["received"]) / dt
             out["output_rate"] = (self.counts["published"] - self._last_counts["published"]) / dt
             for key, values in (("latency_median", self._latency), ("engine_median", self._engine)):
@@ -107,7 +120,7 @@ class NodeStats:
         for key in ("latency_median", "engine_median"):
             v = report[key]
             values.append((key + "_ms", "n/a" if v != v else f"{v * 1000.0:.1f}"))
-        values += [(k, str(int(report[k]))) for k in NodeStats.COUNTERS]
+        values += [(k, str(int(report[k]))) for k in NodeStats.COUNTERS + ("in_flight",)]
         values += list(extra.items())
         level = DiagnosticStatus.WARN if problem else DiagnosticStatus.OK
         return DiagnosticStatus(level=level, name=name, hardware_id=hardware_id,

@@ -1,0 +1,52 @@
+"""Every ROS name of the package, defined once.
+
+Topics are relative, so they follow the node's namespace: with none, the node publishes
+``/matte/alpha``; started with ``-r __ns:=/left`` (or the launch file's ``namespace:=left``) it
+publishes ``/left/matte/alpha``, and two cameras (a stereo pair) work side by side. Services are
+private (``~/``): ``/matte_node/capture_background``, or ``/left/matte_node/capture_background``.
+"""
+__all__ = ["NODE_NAME", "FAKE_CAMERA_NAME", "IMAGE", "CAMERA_INFO", "ALPHA", "FOREGROUND", "COMPOSITE",
+           "BACKGROUND", "MATTE_CAMERA_INFO", "DIAGNOSTICS", "TRUE_ALPHA", "CAPTURE_SERVICE", "CLEAR_SERVICE",
+           "resolve", "service_of_node"]
+
+NODE_NAME = "matte_node"
+FAKE_CAMERA_NAME = "fake_camera"
+
+# inputs of the node (remap them to the camera's topics)
+IMAGE = "image"                         # sensor_msgs/Image; <IMAGE>/compressed with compressed:=true
+CAMERA_INFO = "camera_info"             # sensor_msgs/CameraInfo, optional
+
+# outputs of the node, each with the header (stamp, frame_id) of the frame it belongs to
+ALPHA = "matte/alpha"
+FOREGROUND = "matte/foreground"
+COMPOSITE = "matte/composite"
+MATTE_CAMERA_INFO = "matte/camera_info"     # the camera's CameraInfo, republished with the outputs' header
+BACKGROUND = "matte/background"             # the plate, latched (transient local)
+DIAGNOSTICS = "/diagnostics"                # absolute, as diagnostic_aggregator expects
+
+TRUE_ALPHA = "~/alpha_true"                 # the fake camera's ground truth
+
+# services of the node (std_srvs/Trigger)
+CAPTURE_SERVICE = "~/capture_background"
+CLEAR_SERVICE = "~/clear_background"
+
+
+def resolve(name: str, namespace: str = "/", node_name: str = NODE_NAME) -> str:
+    """The absolute name ``name`` has for a node ``node_name`` in ``namespace`` ('' or '/' = the
+    root): ``resolve(ALPHA, "/left") == "/left/matte/alpha"``, ``resolve(CAPTURE_SERVICE) ==
+    "/matte_node/capture_background"``. Remappings are not applied."""
+    if name.startswith("/"):
+        return name
+    ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
+    if name.startswith("~"):
+        return f"{ns}/{node_name}{name[1:]}"
+    return f"{ns}/{name}"
+
+
+def service_of_node(service: str, node_name: str = NODE_NAME) -> str:
+    """The name a client in the node's namespace uses for one of its private services:
+    ``service_of_node(CAPTURE_SERVICE) == "matte_node/capture_background"`` (relative, so it follows
+    the client's namespace)."""
+    if not service.startswith("~/"):
+        raise ValueError(f"not a private service name: {service!r}")
+    return node_name + service[1:]
