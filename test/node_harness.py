@@ -20,6 +20,7 @@ from std_srvs.srv import Trigger
 
 from matte_ros.core.engine import MattingEngine
 from matte_ros.core.model import MattingRefine
+from matte_ros.ros import names
 from matte_ros.ros.imaging import rgb_to_msg
 from matte_ros.ros.node import MatteNode
 
@@ -63,14 +64,14 @@ class Harness:
         self.pub = c.create_publisher(Image, "image", 10)
         self.pub_c = c.create_publisher(CompressedImage, "image/compressed", 10)
         self.alphas, self.fgrs, self.comps, self.bgs, self.diags = [], [], [], [], []
-        c.create_subscription(Image, "/matte/alpha", self.alphas.append, 50)
-        c.create_subscription(Image, "/matte/foreground", self.fgrs.append, 50)
-        c.create_subscription(Image, "/matte/composite", self.comps.append, 50)
-        c.create_subscription(Image, "/matte/background", self.bgs.append,
+        c.create_subscription(Image, names.resolve(names.ALPHA), self.alphas.append, 50)
+        c.create_subscription(Image, names.resolve(names.FOREGROUND), self.fgrs.append, 50)
+        c.create_subscription(Image, names.resolve(names.COMPOSITE), self.comps.append, 50)
+        c.create_subscription(Image, names.resolve(names.BACKGROUND), self.bgs.append,
                               QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
         c.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
-        self.capture_cli = c.create_client(Trigger, "/matte_node/capture_background")
-        self.clear_cli = c.create_client(Trigger, "/matte_node/clear_background")
+        self.capture_cli = c.create_client(Trigger, names.resolve(names.CAPTURE_SERVICE))
+        self.clear_cli = c.create_client(Trigger, names.resolve(names.CLEAR_SERVICE))
         self.executor = MultiThreadedExecutor(num_threads=4, context=context)
         self.executor.add_node(self.node)
         self.executor.add_node(c)

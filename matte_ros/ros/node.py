@@ -40,26 +40,21 @@ from matte_ros.core.host_memory import keep_freed_memory
 from matte_ros.core.model import DEFAULT_WEIGHTS
 from matte_ros.core.plate import PlateCapture, load_plates, remove_plates, save_plate
 
-from .imaging import (FrameTooLargeError, ImageFormatError, alpha_to_msg, compressed_to_rgb, foreground_to_msg,
-                      image_to_rgb, rgb_to_msg)
-from .main import run_node
-from .names import (
-    ALPHA,
-    BACKGROUND,
-    CAMERA_INFO,
-    CAPTURE_SERVICE,
-    CLEAR_SERVICE,
-    COMPOSITE,
-    DIAGNOSTICS,
-    FOREGROUND,
-    IMAGE,
-    MATTE_CAMERA_INFO,
-    NODE_NAME,
+from . import names
+from .imaging import (
+    FrameTooLargeError,
+    ImageFormatError,
+    alpha_to_msg,
+    compressed_to_rgb,
+    foreground_to_msg,
+    image_to_rgb,
+    rgb_to_msg,
 )
+from .main import run_node
 from .params import PARAMS, NodeSettings, check_changes, cpu_threads_for, descriptor, settings_from
 from .stats import LatestFrame, NodeStats
 
-__all__ = ["MatteNode", "NODE_NAME", "build_engine", "main"]
+__all__ = ["MatteNode", "build_engine", "main"]
 
 WARN_PERIOD = 5.0               # seconds between repeats of a throttled warning
 # camera input: sensor-data QoS (best effort, volatile) keeping only the newest frame
@@ -91,7 +86,7 @@ class MatteNode(Node):
     configuration."""
 
     def __init__(self, engine: Optional[MattingEngine] = None, **node_kwargs):
-        super().__init__(NODE_NAME, **node_kwargs)
+        super().__init__(names.NODE_NAME, **node_kwargs)
         try:
             self._setup(engine)
         except BaseException:
@@ -130,21 +125,22 @@ class MatteNode(Node):
         self._camera_info: Optional[CameraInfo] = None     # the newest one, republished with the outputs
 
         out_qos = QoSProfile(depth=5)
-        self._pub_alpha = self.create_publisher(Image, ALPHA, out_qos)
-        self._pub_fgr = self.create_publisher(Image, FOREGROUND, out_qos) if s.publish_foreground else None
-        self._pub_comp = self.create_publisher(Image, COMPOSITE, out_qos) if s.publish_composite else None
-        self._pub_info = self.create_publisher(CameraInfo, MATTE_CAMERA_INFO, out_qos)
+        self._pub_alpha = self.create_publisher(Image, names.ALPHA, out_qos)
+        self._pub_fgr = self.create_publisher(Image, names.FOREGROUND, out_qos) if s.publish_foreground else None
+        self._pub_comp = self.create_publisher(Image, names.COMPOSITE, out_qos) if s.publish_composite else None
+        self._pub_info = self.create_publisher(CameraInfo, names.MATTE_CAMERA_INFO, out_qos)
         self._bg_qos = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self._pub_bg = self.create_publisher(Image, BACKGROUND, self._bg_qos)
-        self._pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
+        self._pub_bg = self.create_publisher(Image, names.BACKGROUND, self._bg_qos)
+        self._pub_diag = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
 
-        self.input_topic = self.resolve_topic_name(IMAGE) + ("/compressed" if s.compressed else "")
+        self.capture_service = self.resolve_service_name(names.CAPTURE_SERVICE)
+        self.input_topic = self.resolve_topic_name(names.IMAGE) + ("/compressed" if s.compressed else "")
         self.create_subscription(CompressedImage if s.compressed else Image, self.input_topic, self._on_image,
                                  INPUT_QOS, callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_subscription(CameraInfo, CAMERA_INFO, self._on_camera_info, INPUT_QOS)
+        self.create_subscription(CameraInfo, names.CAMERA_INFO, self._on_camera_info, INPUT_QOS)
         services = ReentrantCallbackGroup()
-        self.create_service(Trigger, CAPTURE_SERVICE, self._on_capture, callback_group=services)
-        self.create_service(Trigger, CLEAR_SERVICE, self._on_clear, callback_group=services)
+        self.create_service(Trigger, names.CAPTURE_SERVICE, self._on_capture, callback_group=services)
+        self.create_service(Trigger, names.CLEAR_SERVICE, self._on_clear, callback_group=services)
         self.create_timer(1.0, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if s.plate_path:
@@ -153,8 +149,8 @@ class MatteNode(Node):
         self._worker.start()
         self.get_logger().info(
             f"matting {self.input_topic} on {engine.device} ({engine.precision}) to "
-            f"{self.resolve_topic_name(ALPHA)}; with the scene empty, call "
-            f"{self.resolve_service_name(CAPTURE_SERVICE)} (std_srvs/Trigger)")
+            f"{self.resolve_topic_name(names.ALPHA)}; with the scene empty, call "
+            f"{self.capture_service} (std_srvs/Trigger)")
 
     # ---- subscription: never blocks ------------------------------------------------------------
     def _on_image(self, msg) -> None:
@@ -243,17 +239,17 @@ class MatteNode(Node):
                 f"the frame differs from the plate in {res.plate_difference:.0%} of its pixels (more than "
                 f"plate_warn_difference {self.settings.plate_warn_difference:.0%}): the plate must be the empty "
                 "scene seen by this same camera from the same position (not a new background); with the scene "
-                f"empty, recapture it with {self.resolve_service_name(CAPTURE_SERVICE)}")
+                f"empty, recapture it with {self.capture_service}")
         self._publish(msg.header, res)
 
     def _warn_refused(self, e: Exception) -> None:
         if isinstance(e, NoBackgroundError):
             self.get_logger().warning(
                 f"no background plate yet, nothing is published: with the scene empty, call "
-                f"{self.resolve_service_name(CAPTURE_SERVICE)} (std_srvs/srv/Trigger)",
+                f"{self.capture_service} (std_srvs/srv/Trigger)",
                 throttle_duration_sec=WARN_PERIOD)
         else:
-            self.get_logger().warning(f"frame refused: {e} (call {self.resolve_service_name(CAPTURE_SERVICE)} again)",
+            self.get_logger().warning(f"frame refused: {e} (call {self.capture_service} again)",
                                       throttle_duration_sec=WARN_PERIOD)
 
     def _composite_for(self, h: int, w: int):
@@ -346,7 +342,7 @@ class MatteNode(Node):
             self.plate_sizes.clear()
             # a new publisher drops the latched plate, so late subscribers do not get a stale one
             self.destroy_publisher(self._pub_bg)
-            self._pub_bg = self.create_publisher(Image, BACKGROUND, self._bg_qos)
+            self._pub_bg = self.create_publisher(Image, names.BACKGROUND, self._bg_qos)
         response.success, response.message = True, f"cleared {n} plate(s)"
         try:
             removed = remove_plates(self.settings.plate_path) if self.settings.plate_path else []
@@ -376,7 +372,7 @@ class MatteNode(Node):
     def _publish_diagnostics(self) -> None:
         problem = None
         if not self.plate_sizes:
-            problem = f"no background plate: call {self.resolve_service_name(CAPTURE_SERVICE)} with the scene empty"
+            problem = f"no background plate: call {self.capture_service} with the scene empty"
         plates = ", ".join(f"{w}x{h}" for h, w in sorted(self.plate_sizes)) or "none"
         work = "matting" if self.outputs_subscribed() else "idle: no output has a subscriber, frames are not matted"
         status = NodeStats.status(self.stats.report(), f"{self.get_name()}: matting", str(self.engine.device),

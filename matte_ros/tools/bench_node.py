@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Tuple
 from matte_ros.core.cli import OneLineParser, run_cli
 from matte_ros.core.host_memory import keep_freed_memory
 from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, save_safetensors
+from matte_ros.ros import names
 from matte_ros.ros.params import cpu_threads_for
 
 __all__ = ["SIZES", "run_node_bench", "main"]
@@ -63,7 +64,7 @@ def _listen(h: int, w: int, rate: float, seconds: float, weights: str, threads: 
             seen["frame"] = True
             seen["subject"] = seen["subject"] or any(msg.data)
 
-        launch.node.create_subscription(Image, "/matte/alpha", on_alpha, QoSProfile(depth=5))
+        launch.node.create_subscription(Image, names.resolve(names.ALPHA), on_alpha, QoSProfile(depth=5))
         launch.node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
         truth = launch.node.create_subscription(Image, "/fake_camera/alpha_true", on_truth, 2)
         launch.start_node({"model_path": weights, "device": "cpu", "plate_frames": 3, "publish_foreground": True,

@@ -16,6 +16,7 @@ from sensor_msgs.msg import Image
 
 from matte_ros.core.metrics import mean_scores, quantize, score
 from matte_ros.core.model import DEFAULT_WEIGHTS, read_checkpoint
+from matte_ros.ros import names
 from matte_ros.ros.imaging import image_to_rgb, msg_to_alpha
 
 from .demo_report import (
@@ -34,8 +35,9 @@ from .launcher import Launch
 __all__ = ["DemoError", "check_model", "Collector", "run"]
 
 STREAMS = ("src", "true", "alpha", "foreground", "composite")
-TOPICS = {"src": "/image", "true": "/fake_camera/alpha_true", "alpha": "/matte/alpha",
-          "foreground": "/matte/foreground", "composite": "/matte/composite"}
+TOPICS = {"src": names.resolve(names.IMAGE), "true": names.resolve(names.TRUE_ALPHA, node_name=names.FAKE_CAMERA_NAME),
+          "alpha": names.resolve(names.ALPHA), "foreground": names.resolve(names.FOREGROUND),
+          "composite": names.resolve(names.COMPOSITE)}
 _OUTPUT_GLOBS = ("frame_*_alpha.png", "frame_*_foreground.png", "frame_*_composite.png", "contact_sheet.png",
                  "metrics.json")
 CAPTURE_ATTEMPTS = 3      # capture calls while the scene is still empty
