@@ -8,6 +8,7 @@ import time
 import zlib
 
 import numpy as np
+import pytest
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
@@ -20,6 +21,7 @@ from std_srvs.srv import Trigger
 
 from matte_ros.core.engine import MattingEngine
 from matte_ros.core.model import MattingRefine
+from matte_ros.core.synthetic import SceneSequence
 from matte_ros.ros import names
 from matte_ros.ros.imaging import rgb_to_msg
 from matte_ros.ros.node import MatteNode
@@ -29,6 +31,40 @@ def domain_id(offset: int) -> int:
     """A DDS domain (1..200) of this test process, distinct per module ``offset`` (0 .. 7), so test
     runs in other processes on this machine do not see each other's topics."""
     return 1 + (os.getpid() * 8 + offset) % 200
+
+
+def context_fixture(offset: int):
+    """A module-scoped fixture: a private rclpy context in this module's DDS domain (``domain_id(offset)``)."""
+    @pytest.fixture(scope="module")
+    def context():
+        ctx = rclpy.Context()
+        rclpy.init(context=ctx, domain_id=domain_id(offset))
+        yield ctx
+        rclpy.shutdown(context=ctx)
+    return context
+
+
+def node_fixtures(offset: int, size):
+    """The fixtures of an in-process node test module: ``context`` (see context_fixture), ``model``
+    (tiny_model, once per module), ``scene`` (a noise-free SceneSequence of ``size`` = (H, W)) and
+    ``harness`` (a Harness per test; indirect parametrisation passes its keyword arguments)."""
+    h, w = size
+
+    @pytest.fixture(scope="module")
+    def model():
+        return tiny_model()
+
+    @pytest.fixture(scope="module")
+    def scene():
+        return SceneSequence(h, w, seed=3, noise=0.0)
+
+    @pytest.fixture
+    def harness(context, model, request):
+        rig = Harness(context, model, **getattr(request, "param", {}))
+        yield rig
+        rig.close()
+
+    return context_fixture(offset), model, scene, harness
 
 
 def tiny_model() -> MattingRefine:

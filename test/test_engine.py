@@ -14,14 +14,7 @@ from matte_ros.core.engine import PLATE_DIFF_THRESHOLD, MattingEngine, NoBackgro
 from matte_ros.core.model import MattingBase, MattingRefine, save_checkpoint
 from matte_ros.core.settings import AUTO_SCALE, MIN_BACKBONE_SCALE, auto_backbone_scale, resolve_device
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # two shared cores: one intra-op thread avoids oversubscription (tens of times slower when loaded)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,7 @@ from matte_ros.core.model.fast import FastRefine, RefineSettings
 from matte_ros.core.settings import AUTO_SCALE, MIN_BACKBONE_SCALE
 from matte_ros.core.synthetic import SceneSequence
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

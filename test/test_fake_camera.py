@@ -7,7 +7,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from node_harness import domain_id, wait_for  # noqa: E402
+from node_harness import context_fixture, wait_for  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile  # noqa: E402
@@ -53,12 +53,7 @@ def test_compressed_round_trip():
         encode_compressed(rgb, "webp")
 
 
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain_id(2))
-    yield ctx
-    rclpy.shutdown(context=ctx)
+context = context_fixture(2)
 
 
 def test_node_publishes_frames_and_true_alpha_with_matching_headers(context):

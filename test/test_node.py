@@ -10,7 +10,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from node_harness import Harness, domain_id, tiny_model, wait_for  # noqa: E402
+from node_harness import Harness, node_fixtures, wait_for  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
@@ -23,29 +23,7 @@ from matte_ros.ros.imaging import msg_to_alpha, rgb_to_msg  # noqa: E402
 H, W = 48, 64
 
 
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain_id(0))
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model()
-
-
-@pytest.fixture(scope="module")
-def scene():
-    return SceneSequence(H, W, seed=3, noise=0.0)
-
-
-@pytest.fixture
-def harness(context, model, request):
-    h = Harness(context, model, **getattr(request, "param", {}))
-    yield h
-    h.close()
+context, model, scene, harness = node_fixtures(0, (H, W))
 
 
 def test_capture_then_alpha_and_foreground_carry_the_input_header(harness, scene):

@@ -11,7 +11,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from node_harness import Harness, domain_id, tiny_model, wait_for, zero_png  # noqa: E402
+from node_harness import Harness, node_fixtures, wait_for, zero_png  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
@@ -25,29 +25,7 @@ from matte_ros.ros.params import LIVE, SPECS, check_value  # noqa: E402
 H, W = 48, 64
 
 
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain_id(3))
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model()
-
-
-@pytest.fixture(scope="module")
-def scene():
-    return SceneSequence(H, W, seed=3, noise=0.0)
-
-
-@pytest.fixture
-def harness(context, model, request):
-    h = Harness(context, model, **getattr(request, "param", {}))
-    yield h
-    h.close()
+context, model, scene, harness = node_fixtures(3, (H, W))
 
 
 def _alpha_for_new_frame(h: Harness, rgb: np.ndarray, timeout: float = 10.0):

@@ -10,7 +10,7 @@ rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from node_harness import domain_id, tiny_model, wait_for  # noqa: E402
+from node_harness import context_fixture, tiny_model, wait_for  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
@@ -36,12 +36,7 @@ def test_names_resolve_in_a_namespace():
         service_of_node("capture_background")
 
 
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain_id(6))
-    yield ctx
-    rclpy.shutdown(context=ctx)
+context = context_fixture(6)
 
 
 class Rig:

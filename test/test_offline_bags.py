@@ -1,7 +1,6 @@
 """matte_offline on rosbag2 recordings (sqlite3 and MCAP) and the image-message decoding it uses."""
 import numpy as np
 import pytest
-import torch
 from offline_inputs import NOTE_TOPIC, STAMP0, read_bag, save_model, scene, write_bag
 
 from matte_ros.core.engine import MattingEngine
@@ -17,12 +16,7 @@ TS = typestore()
 ALL = ("alpha", "foreground", "composite", "error", "refinement")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
