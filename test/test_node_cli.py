@@ -46,8 +46,8 @@ def test_command_line_problem(tmp_path):
                                                       "FILE -r image:=/camera/image_raw",
         ("--ros-args", "--params-file", "/nonexistent.yaml"): "params file /nonexistent.yaml does not exist",
         ("--ros-args", "--params-file", str(tmp_path)): f"params file {tmp_path} cannot be read: Is a directory",
-        ("--ros-args", "--params-file", str(scalar)): f"params file {scalar} must map node names to "
-                                                      "ros__parameters, got int",
+        ("--ros-args", "--params-file", str(scalar)): f"params file {scalar} must hold a mapping of node "
+                                                      "names to ros__parameters, found int",
         ("--ros-args", "--bogus"): "unknown ROS argument '--bogus' after --ros-args",
         ("--ros-args", "-p"): "ROS argument -p needs a value",
         ("--ros-args", "-p", "device"): "ROS argument -p expects NAME:=VALUE, got 'device'",

@@ -40,8 +40,8 @@ def test_train_wrong_input_is_one_line(data, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("MATTE_DEBUG", raising=False)
     out = str(tmp_path / "run")
     cases = [
-        (["--dataset-config", "/nonexistent.yaml"], "error: dataset config not found: /nonexistent.yaml"),
-        (["--config", "/nonexistent.yaml"], "error: --config: file not found: /nonexistent.yaml"),
+        (["--dataset-config", "/nonexistent.yaml"], "error: dataset config /nonexistent.yaml does not exist"),
+        (["--config", "/nonexistent.yaml"], "error: --config /nonexistent.yaml does not exist"),
         (["--batch-size", "1"], "error: batch_size must be at least 2"),
         (["--epochs", "x"], "python -m training train: error: argument --epochs: invalid int value: 'x' (see --help)"),
         (["--crop-size", "64"], "python -m training train: error: argument --crop-size: expected 2 arguments"),
@@ -52,7 +52,7 @@ def test_train_wrong_input_is_one_line(data, tmp_path, capsys, monkeypatch):
         assert _one_line(capsys).startswith(expected), extra
     (tmp_path / "c.yaml").write_text("epochs: [1\n")
     assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
-    assert _one_line(capsys).startswith(f"error: {tmp_path / 'c.yaml'} is not valid YAML")
+    assert _one_line(capsys).startswith(f"error: --config {tmp_path / 'c.yaml'} is not valid YAML")
     (tmp_path / "c.yaml").write_text("epochs: many\ncrop_size: 7\n")
     assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
     assert _one_line(capsys) == f"error: {tmp_path / 'c.yaml'}: epochs must be int, got 'many'"

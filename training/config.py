@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import yaml
 
 from matte_ros.core.cli import OneLineParser
+from matte_ros.core.files import read_yaml_mapping
 from matte_ros.core.model import BACKBONES
 from matte_ros.core.settings import backbone_scale_problem, device_problem
 
@@ -203,15 +204,7 @@ def parse_config(argv: Optional[Sequence[str]] = None) -> TrainConfig:
     values: Dict[str, Any] = {}
     path = args.pop("config", None)
     if path is not None:
-        if not os.path.isfile(path):
-            raise ValueError(f"--config: file not found: {path}")
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of settings, found {type(data).__name__}")
+        data = read_yaml_mapping(path, "--config", "a mapping of settings")
         values.update(_from_mapping(data, path))
     values.update(_from_mapping(args, "command line"))
     return resolve(TrainConfig(**values))

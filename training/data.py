@@ -15,9 +15,10 @@ from typing import Any, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 import torch
-import yaml
 from PIL import Image
 from torch.utils.data import Dataset
+
+from matte_ros.core.files import read_yaml_mapping
 
 from .augment import augment_background, augment_pair
 
@@ -98,15 +99,7 @@ def load_data_config(path: Optional[str], name: Optional[str] = None) -> DataCon
             raise ValueError(f"dataset {name!r} needs a dataset config (--dataset-config); without one only "
                              f"the default {cfg.name} (RGBA foregrounds + backgrounds layout under datasets/) is known")
         return cfg
-    if not os.path.isfile(path):
-        raise ValueError(f"dataset config not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid YAML: {' '.join(str(e).split())}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping with 'datasets' and 'backgrounds', found {type(data).__name__}")
+    data = read_yaml_mapping(path, "dataset config", "a mapping with 'datasets' and 'backgrounds'")
     base = os.path.dirname(os.path.abspath(path))
     sets, bgrs = data.get("datasets"), data.get("backgrounds")
     if not isinstance(sets, dict) or not sets:

@@ -2,9 +2,11 @@
 import os
 import tempfile
 import time
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
-__all__ = ["TEMP_PREFIX", "atomic_write", "process_start_time", "remove_orphaned_temporaries"]
+import yaml
+
+__all__ = ["TEMP_PREFIX", "atomic_write", "process_start_time", "remove_orphaned_temporaries", "read_yaml_mapping"]
 
 TEMP_PREFIX = ".tmp-"       # every temporary of atomic_write: <dir>/.tmp-<random><final name>
 
@@ -59,3 +61,22 @@ def remove_orphaned_temporaries(directory: str, older_than: Optional[float] = No
         except FileNotFoundError:        # renamed or removed by its writer meanwhile
             continue
     return removed
+
+
+def read_yaml_mapping(path: str, what: str = "file", expected: str = "a mapping") -> Dict[str, Any]:
+    """The YAML mapping in ``path`` (an empty file is ``{}``). ValueError, one line naming ``what`` and
+    the file, when it is missing, unreadable, not YAML or not a mapping (``expected`` says what should be there)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"{what} {path} does not exist") from None
+    except OSError as e:
+        raise ValueError(f"{what} {path} cannot be read: {e.strerror or e}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ValueError(f"{what} {path} is not valid YAML: {' '.join(str(e).split())}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path} must hold {expected}, found {type(data).__name__}")
+    return data

@@ -7,9 +7,8 @@ finds those mistakes first and says what is wrong in one sentence; ``main`` then
 """
 from typing import List, Optional, Sequence
 
-import yaml
-
 from matte_ros.core.cli import EXIT_USAGE
+from matte_ros.core.files import read_yaml_mapping
 
 __all__ = ["EXIT_USAGE", "command_line_problem", "one_line"]
 
@@ -27,16 +26,9 @@ def one_line(text: object) -> str:
 
 def _params_file_problem(path: str) -> Optional[str]:
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
-    except FileNotFoundError:
-        return f"params file {path} does not exist"
-    except OSError as e:
-        return f"params file {path} cannot be read: {e.strerror or e}"
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        return f"params file {path} is not valid YAML: {one_line(e)}"
-    if not isinstance(doc, dict):
-        return f"params file {path} must map node names to ros__parameters, got {type(doc).__name__}"
+        read_yaml_mapping(path, "params file", "a mapping of node names to ros__parameters")
+    except ValueError as e:
+        return str(e)
     return None
 
 
