@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-slow test-all lint demo bench clean-venv
+.PHONY: venv test test-slow test-all lint demo bench soak clean-venv
 
 $(STAMP): requirements.txt setup.py setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,8 @@ clean-venv:
 ## Performance table (README "Performance"): model, fast path, bf16 and engine timings. BENCH_ARGS=--quick for a short run.
 bench: $(STAMP)
 	$(PY) -m matte_ros.tools.bench $(BENCH_ARGS)
+
+## Soak benchmark: camera and node for SOAK_MINUTES (default 30), node memory and rates over time (out/soak/).
+SOAK_MINUTES ?= 30
+soak: $(STAMP)
+	$(PY) -m matte_ros.tools.soak --minutes $(SOAK_MINUTES)

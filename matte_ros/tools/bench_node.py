@@ -66,7 +66,8 @@ def _listen(h: int, w: int, rate: float, seconds: float, weights: str, threads: 
 
         launch.node.create_subscription(Image, names.resolve(names.ALPHA), on_alpha, QoSProfile(depth=5))
         launch.node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10)
-        truth = launch.node.create_subscription(Image, "/fake_camera/alpha_true", on_truth, 2)
+        truth = launch.node.create_subscription(
+            Image, names.resolve(names.TRUE_ALPHA, node_name=names.FAKE_CAMERA_NAME), on_truth, 2)
         launch.start_node({"model_path": weights, "device": "cpu", "plate_frames": 3, "publish_foreground": True,
                            "cpu_threads": threads}, timeout=120.0)
         launch.start_camera({"width": w, "height": h, "rate": float(rate), "empty_seconds": EMPTY_SECONDS})
