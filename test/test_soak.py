@@ -12,7 +12,8 @@ def _sample(t, rss, published, refused=0, dropped=0):
 
 def test_growth_is_measured_from_the_first_sample_after_warmup():
     samples = [_sample(0, 900.0, 0, refused=3), _sample(30, 1000.0, 150, refused=3),
-               _sample(60, 1000.0, 300, refused=3), _sample(120, 1005.0, 600, refused=3, dropped=7), _sample(180, 1009.0, 900, refused=3, dropped=9)]
+               _sample(60, 1000.0, 300, refused=3),
+               _sample(120, 1005.0, 600, refused=3, dropped=7), _sample(180, 1009.0, 900, refused=3, dropped=9)]
     v = verdict(samples)
     assert v["rss_warm_mib"] == 1000.0 and v["rss_end_mib"] == 1009.0 and v["rss_max_mib"] == 1009.0
     assert v["growth_after_warmup"] == pytest.approx(0.009)
