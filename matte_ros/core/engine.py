@@ -4,6 +4,8 @@
     engine.set_background(plate)            # (H, W, 3) uint8 RGB, the empty scene
     res = engine.process(frame, composite=(0, 255, 0))
     res.alpha, res.foreground, res.composite, res.plate_difference
+    engine.configure(upkeep=UpkeepSettings(exposure="frame", health=True))   # plate upkeep, all off by default
+    res.plate_health                        # PlateHealth (None while upkeep is off)
 
 A MattingRefine runs on the fast path (:class:`~matte_ros.core.model.fast.FastRefine`: BatchNorm
 folded in float32, then cast to the engine's precision; the only copy of the weights on the
@@ -13,7 +15,8 @@ to the network with each call; the network's own attributes are never changed.
 
 The network is called in exactly two places, :meth:`MattingEngine._prepare_plate` (once per plate)
 and :meth:`MattingEngine._infer` (once per frame), so another execution path can be swapped in
-by overriding those two methods.
+by overriding those two methods. With plate upkeep on (:mod:`matte_ros.core.upkeep`), the plate
+the network sees is compensated per frame (motion, exposure, drift) and prepared again then.
 """
 import os
 import threading
@@ -27,9 +30,10 @@ from torch import nn
 from .model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
 from .model.fast import FastRefine, RefineSettings
 from .settings import resolve_device
+from .upkeep import PlateHealth, PlateUpkeep, UpkeepSettings, UpkeepStep, invert_gain
 
 __all__ = ["MattingEngine", "MatteResult", "NoBackgroundError", "SizeMismatchError", "PRECISIONS",
-           "PLATE_DIFF_THRESHOLD"]
+           "PLATE_DIFF_THRESHOLD", "UpkeepSettings", "PlateHealth"]
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # A pixel "differs from the plate" when some channel differs by more than this (values 0..1).
@@ -45,11 +49,14 @@ _SETTING_FIELDS = {"backbone_scale": "backbone_scale", "refine_mode": "mode",
 class MatteResult(NamedTuple):
     """alpha: (H, W) float32 0..1; foreground: (H, W, 3) uint8 RGB; composite: (H, W, 3) uint8 RGB
     or None; plate_difference: fraction (0..1) of pixels where some channel of frame and plate
-    differ by more than PLATE_DIFF_THRESHOLD (near 1 means the plate is not this scene's)."""
+    differ by more than PLATE_DIFF_THRESHOLD (near 1 means the plate is not this scene's); while
+    upkeep compensates, between the compensated frame and plate on their reduced copies;
+    plate_health: the plate's health for this frame when upkeep is on, else None."""
     alpha: np.ndarray
     foreground: np.ndarray
     composite: Optional[np.ndarray]
     plate_difference: float
+    plate_health: Optional[PlateHealth] = None
 
 
 class NoBackgroundError(RuntimeError):
@@ -99,11 +106,19 @@ def _plate_difference(frame: np.ndarray, plate: np.ndarray) -> float:
     return np.count_nonzero(d > _DIFF_LEVELS) / d.size
 
 
+def _regain_(x: torch.Tensor, gain: np.ndarray, offset: np.ndarray) -> torch.Tensor:
+    """In place on x: (1, 3, H, W) in 0..1: gain * x + offset per channel, clamped to 0..1."""
+    g = torch.as_tensor(gain, dtype=x.dtype).view(1, 3, 1, 1).to(x.device)
+    o = torch.as_tensor(offset, dtype=x.dtype).view(1, 3, 1, 1).to(x.device)
+    return x.mul_(g).add_(o).clamp_(0.0, 1.0)
+
+
 class _Plate(NamedTuple):
     rgb: np.ndarray          # (H, W, 3) uint8, read-only: the plate as given
     u8: torch.Tensor         # (H, W, 3) uint8 on the device (to re-prepare when backbone_scale changes)
     scale: Optional[float]   # the coarse scale of frames of this size (None: a model without one)
     prepared: Any            # what _prepare_plate returned for it
+    upkeep: Optional[PlateUpkeep]   # its upkeep state while upkeep is on
 
 
 class MattingEngine:
@@ -129,7 +144,7 @@ class MattingEngine:
     def __init__(self, checkpoint: Optional[str] = None, model: Optional[nn.Module] = None,
                  device: str = "auto", precision: str = "fp32", backbone_scale: Optional[float] = None,
                  refine_mode: Optional[str] = None, refine_sample_pixels: Optional[int] = None,
-                 refine_threshold: Optional[float] = None):
+                 refine_threshold: Optional[float] = None, upkeep: Optional[UpkeepSettings] = None):
         self.device = resolve_device(device)
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
@@ -159,8 +174,9 @@ class MattingEngine:
             self.model = model.eval().to(self.device, self.dtype)
         self._lock = threading.Lock()
         self._plates: Dict[Tuple[int, int], _Plate] = {}
+        self._upkeep = UpkeepSettings()
         self.configure(backbone_scale=backbone_scale, refine_mode=refine_mode,
-                       refine_sample_pixels=refine_sample_pixels, refine_threshold=refine_threshold)
+                       refine_sample_pixels=refine_sample_pixels, refine_threshold=refine_threshold, upkeep=upkeep)
 
     # ---- settings -------------------------------------------------------------------------
     @property
@@ -177,9 +193,17 @@ class MattingEngine:
         return {"backbone_scale": s.backbone_scale, "refine_mode": s.mode,
                 "refine_sample_pixels": s.sample_pixels, "refine_threshold": s.threshold}
 
+    @property
+    def upkeep_settings(self) -> UpkeepSettings:
+        """The plate upkeep settings the next frame runs with (replaced whole by ``configure``)."""
+        return self._upkeep
+
     def configure(self, *, refine_mode: Optional[str] = None, refine_sample_pixels: Optional[int] = None,
-                  refine_threshold: Optional[float] = None, backbone_scale: Optional[float] = None) -> None:
-        """Change settings live (None = keep). backbone_scale AUTO_SCALE (0) picks
+                  refine_threshold: Optional[float] = None, backbone_scale: Optional[float] = None,
+                  upkeep: Optional[UpkeepSettings] = None) -> None:
+        """Change settings live (None = keep). upkeep: an UpkeepSettings (the plate's upkeep state
+        restarts from the captured plate when refresh or the motion model change, or upkeep is
+        switched off). backbone_scale AUTO_SCALE (0) picks
         auto_backbone_scale for each frame size; a frame too small for the scale's coarse pass runs
         at the smallest scale that gives it a pixel (see ``FastRefine.coarse_scale``). All values are
         checked before any is applied; ValueError says which one is wrong and why. Takes effect from
@@ -187,25 +211,43 @@ class MattingEngine:
         given = {k: v for k, v in (("refine_mode", refine_mode), ("refine_sample_pixels", refine_sample_pixels),
                                    ("refine_threshold", refine_threshold), ("backbone_scale", backbone_scale))
                  if v is not None}
-        if not given:
-            return
+        if upkeep is not None and not isinstance(upkeep, UpkeepSettings):
+            raise ValueError(f"upkeep must be an UpkeepSettings, got {type(upkeep).__name__}")
+        if given:
+            self._configure_refine(given)
+        if upkeep is not None:
+            self._configure_upkeep(upkeep)
+
+    def _configure_refine(self, given: Dict[str, Any]) -> None:
         if self._settings is None:
             raise ValueError(f"cannot set {', '.join(given)}: the model is {type(self.model).__name__}, "
                              "which has no refiner and no backbone_scale (only MattingRefine has)")
         with self._lock:
             new = self._settings.replace(**{_SETTING_FIELDS[k]: v for k, v in given.items()})   # checks all
             with torch.inference_mode():
-                plates = {size: p if self._scale_for(new, *size) == p.scale else self._new_plate(p.rgb, p.u8, new)
+                plates = {size: p if self._scale_for(new, *size) == p.scale
+                          else self._new_plate(p.rgb, p.u8, new, p.upkeep)
                           for size, p in self._plates.items()}             # plate-side work depends on the scale
             self._settings, self._plates = new, plates
+
+    def _configure_upkeep(self, upkeep: UpkeepSettings) -> None:
+        with self._lock:
+            old = self._upkeep
+            restart = (not upkeep.enabled or not old.enabled or upkeep.refresh != old.refresh
+                       or upkeep.motion != old.motion)
+            if restart:
+                self._plates = {size: p._replace(upkeep=PlateUpkeep(p.rgb) if upkeep.enabled else None)
+                                for size, p in self._plates.items()}
+            self._upkeep = upkeep
 
     def _scale_for(self, settings: Optional[RefineSettings], h: int, w: int) -> Optional[float]:
         return None if settings is None else FastRefine.coarse_scale(settings, h, w)
 
-    def _new_plate(self, rgb: np.ndarray, u8: torch.Tensor, settings: Optional[RefineSettings]) -> _Plate:
+    def _new_plate(self, rgb: np.ndarray, u8: torch.Tensor, settings: Optional[RefineSettings],
+                   upkeep: Optional[PlateUpkeep]) -> _Plate:
         """The plate of rgb/u8 prepared for ``settings`` (under the lock)."""
         return _Plate(rgb, u8, self._scale_for(settings, *rgb.shape[:2]),
-                      self._prepare_plate(_to_float(u8, self.dtype), settings))
+                      self._prepare_plate(_to_float(u8, self.dtype), settings), upkeep)
 
     # ---- plates ---------------------------------------------------------------------------
     @torch.inference_mode()
@@ -217,7 +259,8 @@ class MattingEngine:
         u8 = torch.from_numpy(rgb).to(self.device)
         rgb.flags.writeable = False
         with self._lock:
-            self._plates[rgb.shape[:2]] = self._new_plate(rgb, u8, self._settings)
+            self._plates[rgb.shape[:2]] = self._new_plate(rgb, u8, self._settings,
+                                                          PlateUpkeep(rgb) if self._upkeep.enabled else None)
 
     def clear_background(self, size: Optional[Tuple[int, int]] = None) -> None:
         """Forget the plate of ``size`` = (H, W), or every plate when size is None."""
@@ -236,6 +279,20 @@ class MattingEngine:
         with self._lock:
             p = self._plates.get(tuple(size))
             return None if p is None else p.rgb
+
+    def plate_health(self, size: Tuple[int, int]) -> Optional[PlateHealth]:
+        """The health of the plate of ``size`` = (H, W) at its last frame, or None (no plate, upkeep
+        off, or no frame yet)."""
+        with self._lock:
+            p = self._plates.get(tuple(size))
+            return None if p is None or p.upkeep is None else p.upkeep.last
+
+    def maintained_background(self, size: Tuple[int, int]) -> Optional[np.ndarray]:
+        """The plate of ``size`` as upkeep maintains it (refreshed; in the captured plate's geometry
+        and exposure), (H, W, 3) uint8, or None (no plate or upkeep off)."""
+        with self._lock:
+            p = self._plates.get(tuple(size))
+            return None if p is None or p.upkeep is None else p.upkeep.plate
 
     def _plate_for(self, h: int, w: int) -> _Plate:
         p = self._plates.get((h, w))
@@ -259,13 +316,31 @@ class MattingEngine:
         bg = self._composite_background(composite, h, w)
         u8 = torch.from_numpy(frame).to(self.device, non_blocking=True)
         src = _to_float(u8, self.dtype)
+        step: Optional[UpkeepStep] = None
         with self._lock:
-            plate = self._plate_for(h, w)
-            pha, fgr = self._infer(src, plate.prepared, self._settings)
-        diff = _plate_difference(frame, plate.rgb)
+            plate, upkeep = self._plate_for(h, w), self._upkeep
+            prepared = plate.prepared
+            if plate.upkeep is not None:
+                step = plate.upkeep.compensate(frame, upkeep)
+                if step.plate is not None:
+                    prepared = plate.upkeep.prepared(step.plate, self._settings, self._prepare_upkept)
+                if step.normalise:               # the frame in the plate's exposure
+                    _regain_(src, *invert_gain(step.gain, step.offset))
+            pha, fgr = self._infer(src, prepared, self._settings)
+        if step is not None and step.normalise:   # the foreground back in the camera's exposure
+            _regain_(fgr, step.gain, step.offset)
+        if step is not None and step.frame_small is not None:
+            diff = _plate_difference(step.frame_small, step.plate_small)        # as compensated, reduced
+        else:
+            diff = _plate_difference(frame, plate.rgb if step is None or step.plate is None else step.plate)
         comp = None if bg is None else _to_u8_hwc(torch.lerp(bg, fgr.float(), pha.float()))
         alpha = pha[0, 0].float().contiguous().cpu().numpy()
-        return MatteResult(alpha, _to_u8_hwc(fgr), comp, diff)
+        health = None if step is None else plate.upkeep.observe(frame, alpha, step, upkeep)
+        return MatteResult(alpha, _to_u8_hwc(fgr), comp, diff, health)
+
+    def _prepare_upkept(self, rgb: np.ndarray) -> Any:
+        """A compensated plate ((H, W, 3) uint8) prepared for the network (under the lock)."""
+        return self._prepare_plate(_to_float(torch.from_numpy(rgb).to(self.device), self.dtype), self._settings)
 
     def _composite_background(self, composite: Composite, h: int, w: int) -> Optional[torch.Tensor]:
         """None | (1, 3, 1, 1) colour | (1, 3, H, W) image, float32 0..1 on the device."""
@@ -288,7 +363,8 @@ class MattingEngine:
     def _prepare_plate(self, bgr: torch.Tensor, settings: Optional[RefineSettings]) -> Any:
         """bgr: (1, 3, H, W) plate in 0..1, engine dtype, on the device -> what _infer receives as
         ``plate``. Called once per set_background (and again when a settings change changes the
-        plate's coarse scale), under the engine lock. settings: None for a model without them."""
+        plate's coarse scale; per frame while plate upkeep changes the plate), under the engine
+        lock. settings: None for a model without them."""
         return bgr if self._fast is None else self._fast.prepare_plate(bgr, settings)
 
     def _infer(self, src: torch.Tensor, plate: Any,

@@ -1,0 +1,272 @@
+"""PlateUpkeep: one plate kept matching the camera, frame by frame.
+
+    up = PlateUpkeep(plate)                       # (H, W, 3) uint8, the captured plate
+    step = up.compensate(frame, settings)         # before the network: the plate as the frame sees it
+    health = up.observe(frame, alpha, step, settings)   # after: health; the refresh; the mask for next time
+
+``compensate`` estimates, on reduced copies and on the background of the previous frame's matte,
+the camera motion (warp) and the exposure (gain and offset) and returns the plate warped
+(``step.plate``; None when that is the captured plate unchanged) and either re-exposed to the
+frame's exposure or, with ``step.normalise``, the gain the frame is to be brought back to the
+plate's exposure with (the engine does that on the device). ``observe`` measures the plate's
+health on the matte just computed, refreshes the plate from confident background (in the plate's
+own geometry and exposure) and keeps the matte's background for the next frame.
+Thread-safe: persistent state is changed under a lock; a step carries its own per-frame data.
+"""
+import math
+import threading
+from typing import Any, Callable, NamedTuple, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from .drift import background_mask, refresh_plate
+from .exposure import apply_gain, fit_gain, invert_gain
+from .health import MIN_SUPPORT, PlateHealth, disagreement
+from .motion import IDENTITY, estimate_motion, motion_extent, rescale_warp, warp_image, warp_valid
+from .settings import UpkeepSettings
+
+__all__ = ["PlateUpkeep", "UpkeepStep", "MAX_FIT_PIXELS", "STILL_PX", "STILL_GAIN"]
+
+MAX_FIT_PIXELS = 10_000         # background pixels the exposure fit uses at most (an even subsample)
+STILL_PX = 0.05                 # a warp moving no point more than this (px) is the previous warp
+STILL_GAIN = 0.002              # gain and offset changes below this are the previous ones
+SETTLED_FRAMES = 10             # a pixel is refreshed once it has been confident background this many frames
+REFRESH_STEPS = 10              # refresh steps per time constant at most: every refresh_frames / 10 frames, the
+                                # plate moves by that fraction (a changed plate is prepared anew for the network)
+_NO_GAIN = (np.ones(3, np.float32), np.zeros(3, np.float32))
+
+
+class UpkeepStep(NamedTuple):
+    """What compensate found for one frame (read by observe)."""
+    plate: Optional[np.ndarray]      # (H, W, 3) uint8 compensated plate, None: the captured plate unchanged
+    normalise: bool                  # exposure "frame": the network gets the frame through invert_gain(gain, offset)
+    frame_small: Optional[np.ndarray]   # the reduced frame and plate as compared (None: nothing estimated)
+    plate_small: Optional[np.ndarray]
+    valid_small: Optional[np.ndarray]   # bool: reduced pixels the warped plate covers
+    warp: np.ndarray                 # 3x3 plate -> frame warp applied (full-size pixels)
+    gain: np.ndarray
+    offset: np.ndarray
+    motion_px: float
+    stale_reason: str
+
+
+def _is_identity(w: np.ndarray) -> bool:
+    return bool(np.array_equal(w, IDENTITY))
+
+
+def _grey(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+class PlateUpkeep:
+    """The upkeep state of one plate ((H, W, 3) uint8, the captured plate; not changed)."""
+
+    def __init__(self, plate: np.ndarray):
+        self.base = plate
+        self.h, self.w = plate.shape[:2]
+        self._lock = threading.Lock()
+        self._plate_u8 = plate                      # the plate as maintained (refreshed), uint8
+        self._plate_f: Optional[np.ndarray] = None  # its float32 accumulator, once refreshed
+        self._small_cache: Tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)   # (source, reduced)
+        self._base_cache: Optional[np.ndarray] = None   # the captured plate reduced
+        self._warp = IDENTITY                       # the last warp estimated (to start the next estimate from)
+        self._background: Optional[np.ndarray] = None   # reduced confident background of the last matte
+        self._known: Optional[np.ndarray] = None        # the last one large enough to measure health on
+        self._age: Optional[np.ndarray] = None          # reduced: frames each pixel has been confident background
+        self._count = 0                                 # frames observed
+        self._last: Optional[tuple] = None              # (plate, warp, gain, offset, compensated plate)
+        self._prepared: Optional[tuple] = None          # (compensated plate, key, what prepare made of it)
+        self.last: Optional[PlateHealth] = None
+
+    @property
+    def plate(self) -> np.ndarray:
+        """The maintained plate ((H, W, 3) uint8) in the captured plate's geometry and exposure."""
+        return self._plate_u8
+
+    def work_size(self, s: UpkeepSettings) -> Tuple[int, int]:
+        """(w, h) of the reduced copies."""
+        k = min(1.0, s.work_long_side / max(self.h, self.w))
+        return max(1, round(self.w * k)), max(1, round(self.h * k))
+
+    def _reduce(self, img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+        if size == (img.shape[1], img.shape[0]):
+            return img
+        return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+    def _base_small(self, size: Tuple[int, int]) -> np.ndarray:
+        small = self._base_cache
+        if small is None or small.shape[:2] != (size[1], size[0]):
+            small = self._base_cache = self._reduce(self.base, size)
+        return small
+
+    def _plate_small(self, plate: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+        src, small = self._small_cache
+        if src is not plate or small is None or small.shape[:2] != (size[1], size[0]):
+            small = self._reduce(plate, size)
+            self._small_cache = (plate, small)
+        return small
+
+    # ---- before the network ------------------------------------------------------------
+    def compensate(self, frame: np.ndarray, s: UpkeepSettings) -> UpkeepStep:
+        """frame: (H, W, 3) uint8 -> the step for this frame (see the module docstring)."""
+        with self._lock:
+            plate, background, warp0 = self._plate_u8, self._background, self._warp
+            need_small = s.exposure != "off" or s.motion != "off" or s.health
+            size = self.work_size(s)
+            if background is not None and background.shape != (size[1], size[0]):
+                background = None                   # the work size changed: no usable previous matte
+            plate_s = self._plate_small(plate, size) if need_small else None
+            base_s = self._base_small(size) if s.exposure != "off" else None
+        warp, gain, offset, motion_px, reason = IDENTITY, _NO_GAIN[0], _NO_GAIN[1], 0.0, ""
+        frame_s = valid_s = None
+        if need_small:
+            frame_s = self._reduce(frame, size)
+            sx, sy = size[0] / self.w, size[1] / self.h
+            if s.motion != "off":
+                found = estimate_motion(_grey(plate_s), _grey(frame_s), background, s.motion,
+                                        rescale_warp(warp0, sx, sy))
+                if found is not None:
+                    found = rescale_warp(found, 1 / sx, 1 / sy)
+                    with self._lock:
+                        self._warp = found
+                candidate = warp0 if found is None else found       # not estimated: the camera stays put
+                motion_px = motion_extent(candidate, self.w, self.h)
+                if motion_px > s.max_motion_px:
+                    reason = (f"the camera moved {motion_px:.1f} px, more than max_motion_px "
+                              f"{s.max_motion_px:g}: recapture the plate")
+                else:
+                    warp = candidate
+            if not _is_identity(warp):
+                warp_s = rescale_warp(warp, sx, sy)
+                plate_s = warp_image(plate_s, warp_s)
+                if base_s is not None:
+                    base_s = plate_s if plate is self.base else warp_image(base_s, warp_s)
+                valid_s = warp_valid(plate_s.shape[:2], warp_s)
+            if s.exposure != "off":
+                # against the captured plate: the refresh corrects local drift only, the exposure stays the fit's
+                gain, offset = self._fit(base_s, frame_s, background, valid_s)
+                if s.exposure == "plate":
+                    plate_s = apply_gain(plate_s, gain, offset)
+                else:
+                    frame_s = apply_gain(frame_s, *invert_gain(gain, offset))
+        gained = s.exposure != "off" and not (np.array_equal(gain, _NO_GAIN[0]) and np.array_equal(offset, _NO_GAIN[1]))
+        out = self._compensated(plate, warp, gain if gained and s.exposure == "plate" else None, offset)
+        return UpkeepStep(None if out is self.base else out, gained and s.exposure == "frame", frame_s, plate_s,
+                          valid_s, warp, gain, offset, motion_px, reason)
+
+    def _compensated(self, plate: np.ndarray, warp: np.ndarray, gain: Optional[np.ndarray],
+                     offset: np.ndarray) -> np.ndarray:
+        """The plate warped and re-exposed (gain None: not), full size. The previous result is returned
+        again while the plate is the same and the warp and gain moved less than they can show
+        (STILL_PX, STILL_GAIN): estimates jitter slightly from frame to frame, and an unchanged
+        plate need not be prepared again for the network."""
+        with self._lock:
+            last = self._last
+        if last is not None and last[0] is plate and (last[2] is None) == (gain is None):
+            moved = np.abs(last[1][:2] - warp[:2]) @ [self.w, self.h, 1]       # bounds any pixel's move
+            still = np.max(moved) < STILL_PX
+            if still and (gain is None or np.abs(np.r_[last[2] - gain, last[3] - offset]).max() < STILL_GAIN):
+                return last[4]
+        out = plate
+        if not _is_identity(warp):
+            out = warp_image(out, warp)
+        if gain is not None:
+            out = apply_gain(out, gain, offset)
+        with self._lock:
+            self._last = (plate, warp, gain, offset, out)
+        return out
+
+    def prepared(self, plate: np.ndarray, key: Any, prepare: Callable[[np.ndarray], Any]) -> Any:
+        """``prepare(plate)`` for a compensated plate, kept while the same plate (and ``key``) comes back."""
+        with self._lock:
+            cached = self._prepared
+        if cached is not None and cached[0] is plate and cached[1] is key:
+            return cached[2]
+        out = prepare(plate)
+        with self._lock:
+            self._prepared = (plate, key, out)
+        return out
+
+    @staticmethod
+    def _fit(plate_s: np.ndarray, frame_s: np.ndarray, background: Optional[np.ndarray],
+             valid_s: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+        m = np.ones(plate_s.shape[:2], bool) if background is None else background.astype(bool)
+        if valid_s is not None:
+            m &= valid_s
+        idx = np.flatnonzero(m)
+        if idx.size > MAX_FIT_PIXELS:
+            idx = idx[::-(-idx.size // MAX_FIT_PIXELS)]
+        return fit_gain(plate_s.reshape(-1, 3)[idx], frame_s.reshape(-1, 3)[idx])
+
+    # ---- after the network -------------------------------------------------------------
+    def observe(self, frame: np.ndarray, alpha: np.ndarray, step: UpkeepStep, s: UpkeepSettings) -> PlateHealth:
+        """frame: (H, W, 3) uint8 and its matte alpha: (H, W) float 0..1, with the step compensate
+        returned for it -> the plate's health; refreshes the plate when asked."""
+        size = self.work_size(s)
+        k = size[0] / self.w
+        margin = math.ceil(s.edge_margin_px * k)
+        background = background_mask(alpha, s.background_alpha, margin, size)
+        dis, support = float("nan"), float(np.count_nonzero(background)) / background.size
+        if s.health and step.plate_small is not None:
+            dis, support = disagreement(step.plate_small, step.frame_small, self._health_mask(background, step))
+        reason = step.stale_reason
+        if not reason and dis > s.stale_fraction:
+            reason = (f"{dis:.0%} of the background differs from the plate (more than stale_fraction "
+                      f"{s.stale_fraction:g}) after compensation: recapture the plate")
+        settled = self._settle(background)
+        every = max(1, int(s.refresh_frames // REFRESH_STEPS))
+        if s.refresh and not reason and self._count % every == 0:
+            self._refresh(frame, settled, step, min(1.0, every / s.refresh_frames), s.refresh_tolerance)
+        health = PlateHealth(dis, support, bool(reason), reason, tuple(float(g) for g in step.gain),
+                             tuple(float(o) for o in step.offset), step.motion_px)
+        with self._lock:
+            self._background = background
+            self.last = health
+        return health
+
+    def _settle(self, background: np.ndarray) -> np.ndarray:
+        """Counts, per reduced pixel, the frames it has been confident background in a row -> (h, w)
+        uint8, 1 where that reached SETTLED_FRAMES. Parts of a moving subject the matte misses for a
+        frame or two (colours close to the wall's) lie next to parts it sees, which reset the count
+        as the subject moves; only background that stays background is refreshed."""
+        with self._lock:
+            age = self._age
+            if age is None or age.shape != background.shape:
+                age = np.zeros(background.shape, np.uint8)
+            age = np.where(background > 0, np.minimum(age, SETTLED_FRAMES - 1) + 1, 0).astype(np.uint8)
+            self._age = age
+            self._count += 1
+        return (age >= SETTLED_FRAMES).view(np.uint8)
+
+    def _health_mask(self, background: np.ndarray, step: UpkeepStep) -> np.ndarray:
+        """Where health is measured: the matte's confident background; when the matte leaves almost
+        none (a plate so wrong that the network calls everything foreground), the last confident
+        background that was large enough; failing that, the whole frame."""
+        if np.count_nonzero(background) >= MIN_SUPPORT * background.size:
+            with self._lock:
+                self._known = background
+            mask = background
+        else:
+            with self._lock:
+                known = self._known
+            mask = known if known is not None and known.shape == background.shape else np.ones_like(background)
+        return mask if step.valid_small is None else mask & step.valid_small
+
+    def _refresh(self, frame: np.ndarray, background: np.ndarray, step: UpkeepStep, rate: float,
+                 tolerance: float) -> None:
+        """Move the maintained plate towards the frame, seen in the plate's geometry and exposure,
+        on settled confident background (drift.refresh_plate's guards)."""
+        mask = cv2.resize(background, (self.w, self.h), interpolation=cv2.INTER_NEAREST)
+        target = frame
+        if not _is_identity(step.warp):
+            inv = np.linalg.inv(step.warp)
+            target = warp_image(frame, inv)
+            mask = warp_image(mask, inv, cv2.BORDER_CONSTANT)
+        if not (np.array_equal(step.gain, _NO_GAIN[0]) and np.array_equal(step.offset, _NO_GAIN[1])):
+            target = apply_gain(target, *invert_gain(step.gain, step.offset))
+        with self._lock:
+            if self._plate_f is None:
+                self._plate_f = self._plate_u8.astype(np.float32)
+            refresh_plate(self._plate_f, target, mask, rate, tolerance, plate_u8=self._plate_u8)
+            self._plate_u8 = cv2.convertScaleAbs(self._plate_f)
