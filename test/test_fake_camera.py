@@ -15,6 +15,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from matte_ros.core.synthetic import SceneSequence  # noqa: E402
+from matte_ros.core.synthetic.disturbances import DisturbedSequence  # noqa: E402
 from matte_ros.ros.fake_camera import FakeCamera, camera_info, encode_compressed, scene_frame  # noqa: E402
 from matte_ros.ros.imaging import compressed_to_rgb, image_to_rgb, msg_to_alpha  # noqa: E402
 
@@ -101,6 +102,24 @@ def test_node_publishes_frames_and_true_alpha_with_matching_headers(context):
 def test_bad_compressed_option_is_refused(context):
     with pytest.raises(ValueError, match="compressed must be '', png or jpeg, got 'gif'"):
         FakeCamera(context=context, parameter_overrides=[Parameter("compressed", value="gif")])
+
+
+def test_disturbance_parameters_put_the_scene_through_the_disturbance(context):
+    params = [Parameter("width", value=64), Parameter("height", value=48), Parameter("seed", value=4),
+              Parameter("disturbance", value="exposure_step"), Parameter("disturbance_start", value=2)]
+    cam = FakeCamera(context=context, parameter_overrides=params)
+    try:
+        want = DisturbedSequence(SceneSequence(48, 64, seed=4, noise=0.01), "exposure_step", seed=4, start=2)
+        for i in (0, 5):
+            src, pha = scene_frame(cam.scene, i, 0)
+            want_src, want_pha = want.frame(i)
+            np.testing.assert_array_equal(src, want_src)
+            np.testing.assert_array_equal(pha, want_pha)
+        assert not np.array_equal(scene_frame(cam.scene, 5, 0)[0], SceneSequence(48, 64, seed=4).frame(5)[0])
+    finally:
+        cam.destroy_node()
+    with pytest.raises(ValueError, match="disturbance must be one of none, exposure_step"):
+        FakeCamera(context=context, parameter_overrides=[Parameter("disturbance", value="earthquake")])
 
 
 def test_camera_info_is_a_centred_pinhole_with_60_degrees_across():

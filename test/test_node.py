@@ -10,6 +10,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from node_harness import Harness, node_fixtures, wait_for  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile  # noqa: E402
@@ -74,6 +75,25 @@ def test_diagnostics_report_rates_counts_and_device(harness, scene):
     # frames are stamped when sent: each one's latency holds its engine time plus transport and waiting
     engine_ms, latency_ms = float(kv["engine_median_ms"]), float(kv["latency_median_ms"])
     assert 0.0 < engine_ms <= latency_ms < 30_000.0
+
+
+@pytest.mark.parametrize("harness", [{"params": {"plate_health": True}}], indirect=True)
+def test_a_stale_plate_is_reported_in_diagnostics(harness, scene):
+    assert harness.capture(scene.background()).success
+    src = scene.frame(0)[0]
+    assert wait_for(lambda: harness.alphas, 10, 0.1, lambda: harness.send(src)), harness.node.stats.counts
+
+    def status():
+        d = [m.status[0] for m in harness.diags if m.status[0].values]
+        return d[-1] if d and {v.key: v.value for v in d[-1].values}["plate_health"] != "off" else None
+    st = wait_for(status, 5)
+    assert st is not None and st.level == DiagnosticStatus.OK, "no plate health while the plate matches"
+    # the camera now sees another scene: the plate no longer matches any background
+    other = SceneSequence(H, W, seed=11, noise=0.0).background()
+    harness.diags.clear()
+    assert wait_for(lambda: (s := status()) is not None and s.level == DiagnosticStatus.WARN, 10, 0.1,
+                    lambda: harness.send(other)), "a plate of another scene was not reported stale"
+    assert "plate stale" in status().message and "capture_background" in status().message
 
 
 def test_nothing_is_published_before_a_plate_exists(harness, scene):

@@ -59,6 +59,8 @@ def _draw(rng: np.random.Generator, name: str):
     """A value the node accepts for live parameter ``name``: its range's ends, uniform and log-uniform
     values across it, redrawn until ``check_value`` accepts it (so the narrower checks count)."""
     spec = SPECS[name]
+    if isinstance(spec.default, bool):
+        return bool(rng.integers(2))
     if spec.choices:
         return spec.choices[rng.integers(len(spec.choices))]
     lo, hi = spec.range

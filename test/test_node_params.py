@@ -8,15 +8,18 @@ import yaml
 pytest.importorskip("rcl_interfaces")
 pytestmark = pytest.mark.ros
 
+from matte_ros.core.upkeep import UpkeepSettings  # noqa: E402
 from matte_ros.ros.params import (  # noqa: E402
     LIVE,
     PARAMS,
     SPECS,
+    UPKEEP_PARAMS,
     NodeSettings,
     check_changes,
     check_value,
     cpu_threads_for,
     descriptor,
+    engine_config,  # noqa: E402
     params_markdown,
     params_yaml,
     settings_from,
@@ -97,10 +100,10 @@ def test_cpu_threads_auto_leaves_one_core_and_an_explicit_count_wins():
 
 
 def test_live_set_is_what_the_node_reads_per_frame_or_per_call():
-    # engine settings, output encodings (read per frame), capture settings (read per call), rate
+    # engine settings, plate upkeep, output encodings (read per frame), capture settings (read per call), rate
     assert set(LIVE) == {"backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold", "max_rate",
                          "alpha_encoding", "foreground_encoding", "plate_frames", "plate_timeout",
-                         "plate_max_moving", "plate_warn_difference"}
+                         "plate_max_moving", "plate_warn_difference", *UPKEEP_PARAMS}
 
 
 @pytest.mark.parametrize("name,value,expected", [
@@ -151,3 +154,16 @@ def test_runtime_change_to_a_tiny_backbone_scale_is_refused():
     # accepted by the old range check alone, then every frame failed with an output of 0 x 0 pixels
     assert check_changes({"backbone_scale": 0.0001}).startswith("backbone_scale must be a number in [1/64, 1/2]")
     assert check_changes({"backbone_scale": 0.125}) is None
+
+
+def test_engine_config_maps_the_plate_parameters_onto_upkeep_settings():
+    s = settings_from({"plate_exposure": "frame", "plate_motion": "translation", "plate_health": True,
+                       "plate_refresh_frames": 30.0, "backbone_scale": 0.25})
+    full = engine_config(s)
+    assert full["backbone_scale"] == 0.25 and full["refine_mode"] == "sampling"
+    up = full["upkeep"]
+    assert (up.exposure, up.motion, up.health, up.refresh_frames) == ("frame", "translation", True, 30.0)
+    assert up.max_motion_px == UpkeepSettings().max_motion_px          # the node's defaults are the engine's
+    assert engine_config(s, ["max_rate"]) == {}
+    assert set(engine_config(s, ["plate_motion"])) == {"upkeep"}
+    assert set(engine_config(s, ["refine_mode", "alpha_encoding"])) == {"refine_mode"}

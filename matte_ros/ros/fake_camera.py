@@ -24,6 +24,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from matte_ros.core.synthetic import SceneSequence
+from matte_ros.core.synthetic.disturbances import DISTURBANCES, DisturbedSequence
 
 from .imaging import alpha_to_msg, rgb_to_msg
 from .main import run_node
@@ -32,8 +33,9 @@ from .names import BACKGROUND, CAMERA_INFO, FAKE_CAMERA_NAME, IMAGE, TRUE_ALPHA
 __all__ = ["scene_frame", "encode_compressed", "camera_info", "FakeCamera", "main"]
 
 
-def scene_frame(scene: SceneSequence, n: int, empty_frames: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Frame ``n`` of the camera: (src (H, W, 3) uint8 RGB, true alpha (H, W) float32).
+def scene_frame(scene, n: int, empty_frames: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Frame ``n`` of the camera showing ``scene`` (a SceneSequence or a DisturbedSequence): (src
+    (H, W, 3) uint8 RGB, true alpha (H, W) float32).
 
     Frames 0 .. empty_frames-1 are the empty scene (alpha 0); then the subject walks, starting at
     the scene's frame 0.
@@ -91,12 +93,19 @@ class FakeCamera(Node):
             "noise": (0.01, _desc("Sensor noise sigma (0..1 units)", 0.0, 0.2)),
             "frame_id": ("fake_camera", _desc("frame_id of every header")),
             "compressed": ("", _desc("Also publish image/compressed: '' (no), png or jpeg")),
+            "disturbance": ("none", _desc("Camera disturbance once the subject walks: " + ", ".join(DISTURBANCES)
+                                          + " (deterministic per seed; the true alpha is unchanged)")),
+            "disturbance_start": (30, _desc("Scene frame where the disturbance starts", 0, 10 ** 6)),
+            "disturbance_period": (120, _desc("Frames of a drift cycle, light fade or pan", 1, 10 ** 6)),
         }
         p = {name: self.declare_parameter(name, default, d).value for name, (default, d) in declare.items()}
         if p["compressed"] not in ("", "png", "jpeg"):
             raise ValueError(f"compressed must be '', png or jpeg, got {p['compressed']!r}")
         self.params = p
         self.scene = SceneSequence(p["height"], p["width"], seed=p["seed"], noise=p["noise"])
+        if p["disturbance"] != "none":      # ValueError names the kinds
+            self.scene = DisturbedSequence(self.scene, p["disturbance"], seed=p["seed"], start=p["disturbance_start"],
+                                           period=p["disturbance_period"])
         self.empty_frames = int(round(p["empty_seconds"] * p["rate"]))
         self.count = 0
         self.subject_from = None if p["wait_for_plate"] else 0

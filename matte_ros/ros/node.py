@@ -51,7 +51,16 @@ from .imaging import (
     rgb_to_msg,
 )
 from .main import run_node
-from .params import PARAMS, NodeSettings, check_changes, cpu_threads_for, descriptor, settings_from
+from .params import (
+    ENGINE_LIVE,
+    PARAMS,
+    NodeSettings,
+    check_changes,
+    cpu_threads_for,
+    descriptor,
+    engine_config,
+    settings_from,
+)
 from .stats import LatestFrame, NodeStats
 
 __all__ = ["MatteNode", "build_engine", "main"]
@@ -60,7 +69,6 @@ WARN_PERIOD = 5.0               # seconds between repeats of a throttled warning
 # camera input: sensor-data QoS (best effort, volatile) keeping only the newest frame
 INPUT_QOS = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
                        durability=qos_profile_sensor_data.durability)
-_ENGINE_LIVE = ("backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold")
 
 
 def build_engine(s: NodeSettings) -> MattingEngine:
@@ -100,11 +108,13 @@ class MatteNode(Node):
         self._composite_src = _load_rgb(s.composite_image) if s.publish_composite and s.composite_image else None
         if engine is None:
             engine = build_engine(s)
+        config = engine_config(s)
         if engine.settings():           # a refine model: the parameters drive it
-            engine.configure(**{k: getattr(s, k) for k in _ENGINE_LIVE})
+            engine.configure(**config)
         else:
+            engine.configure(upkeep=config["upkeep"])
             self.get_logger().info(f"{type(engine.model).__name__} has no refiner: "
-                                   f"{', '.join(_ENGINE_LIVE)} are not used")
+                                   f"{', '.join(ENGINE_LIVE)} are not used")
         found = getattr(engine.model, "backbone_name", None)
         if s.backbone and found != s.backbone:
             raise ValueError(f"backbone parameter is {s.backbone!r} but the model's backbone is {found!r}; "
@@ -118,6 +128,7 @@ class MatteNode(Node):
         self._plate_lock = threading.Lock()     # installing vs clearing plates (service threads)
         self._composites = {}               # (H, W) -> composite image resized to that size
         self.plate_hint_given = False
+        self.plate_health = None            # the last frame's PlateHealth while plate upkeep runs
         self._frame_id = ""                 # of the latest frame: the plate's header carries it
         self._stop = threading.Event()
         self._wake = threading.Event()      # set on a max_rate change and on stop: ends the worker's rate wait
@@ -240,6 +251,10 @@ class MatteNode(Node):
                 f"plate_warn_difference {self.settings.plate_warn_difference:.0%}): the plate must be the empty "
                 "scene seen by this same camera from the same position (not a new background); with the scene "
                 f"empty, recapture it with {self.capture_service}")
+        self.plate_health = res.plate_health
+        if res.plate_health is not None and res.plate_health.stale:
+            self.get_logger().warning(f"the plate looks stale: {res.plate_health.reason}; with the scene empty, "
+                                      f"recapture it with {self.capture_service}", throttle_duration_sec=WARN_PERIOD)
         self._publish(msg.header, res)
 
     def _warn_refused(self, e: Exception) -> None:
@@ -358,7 +373,7 @@ class MatteNode(Node):
         reason = check_changes(changes)
         if reason is None:
             try:
-                self.engine.configure(**{k: v for k, v in changes.items() if k in _ENGINE_LIVE})
+                self.engine.configure(**engine_config(dataclasses.replace(self.settings, **changes), changes))
             except ValueError as e:
                 reason = str(e)
         if reason is not None:
@@ -373,11 +388,15 @@ class MatteNode(Node):
         problem = None
         if not self.plate_sizes:
             problem = f"no background plate: call {self.capture_service} with the scene empty"
+        health = self.plate_health
+        if problem is None and health is not None and health.stale:
+            problem = f"plate stale ({health.reason}): with the scene empty, call {self.capture_service}"
         plates = ", ".join(f"{w}x{h}" for h, w in sorted(self.plate_sizes)) or "none"
         work = "matting" if self.outputs_subscribed() else "idle: no output has a subscriber, frames are not matted"
         status = NodeStats.status(self.stats.report(), f"{self.get_name()}: matting", str(self.engine.device),
                                   {"device": str(self.engine.device), "precision": self.engine.precision,
-                                   "input_topic": self.input_topic, "plates": plates, "work": work}, problem)
+                                   "input_topic": self.input_topic, "plates": plates, "work": work,
+                                   "plate_health": "off" if health is None else health.summary()}, problem)
         self._pub_diag.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
     def stop(self) -> None:

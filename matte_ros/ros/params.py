@@ -15,18 +15,20 @@ import json
 import sys
 import textwrap
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from matte_ros.core.engine import PRECISIONS
 from matte_ros.core.model import BACKBONES, REFINE_MODES
 from matte_ros.core.settings import DEVICES_HELP, backbone_scale_problem, device_problem, is_real
+from matte_ros.core.upkeep import UpkeepSettings
 
 from .imaging import ALPHA_ENCODINGS, FOREGROUND_ENCODINGS
 
 __all__ = ["ParamSpec", "NodeSettings", "PARAMS", "SPECS", "LIVE", "descriptor", "check_value", "check_changes",
-           "settings_from", "cpu_threads_for", "params_yaml", "params_markdown", "main"]
+           "settings_from", "cpu_threads_for", "engine_config", "ENGINE_LIVE", "UPKEEP_PARAMS", "params_yaml",
+           "params_markdown", "main"]
 
 MAX_FRAME_PIXELS = 7680 * 4320          # default: an 8K UHD frame
 FRAME_PIXELS_LIMIT = 1 << 30            # OpenCV's own decoding limit
@@ -47,6 +49,21 @@ def _param(default: Any, description: str, *, choices=(), range: Optional[Tuple[
     values in the docs table when choices and range do not say it all."""
     return field(default=default, metadata={"description": description, "choices": tuple(choices), "range": range,
                                             "live": live, "check": check, "accepted": accepted})
+
+
+# the engine's refiner settings, live parameters of the same names
+ENGINE_LIVE = ("backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold")
+# node parameter -> UpkeepSettings field: the plate upkeep settings a user tunes (the rest keep their defaults)
+UPKEEP_PARAMS = {"plate_" + name: name for name in ("exposure", "refresh_frames", "motion", "max_motion_px",
+                                                    "health", "stale_fraction")}
+_UPKEEP_FIELDS = {f.name: f for f in dataclasses.fields(UpkeepSettings)}
+
+
+def _upkeep_param(name: str) -> Any:
+    """A live NodeSettings field mirroring UpkeepSettings field ``name`` (default, description, range, choices)."""
+    f = _UPKEEP_FIELDS[name]
+    return _param(f.default, f.metadata["description"], choices=f.metadata["choices"], range=f.metadata["range"],
+                  live=True)
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,12 @@ class NodeSettings:
     plate_warn_difference: float = _param(0.4, "Fraction of a frame's pixels that may differ from its plate before "
                                           "the node warns (once per plate) that the plate needs recapturing",
                                           range=(0.0, 1.0), live=True)
+    plate_exposure: str = _upkeep_param("exposure")
+    plate_refresh_frames: float = _upkeep_param("refresh_frames")
+    plate_motion: str = _upkeep_param("motion")
+    plate_max_motion_px: float = _upkeep_param("max_motion_px")
+    plate_health: bool = _upkeep_param("health")
+    plate_stale_fraction: float = _upkeep_param("stale_fraction")
     max_rate: float = _param(0.0, "Most frames matted per second; 0 = as fast as frames and the device allow. "
                              "A change applies at once: the wait for the next frame is recomputed",
                              range=(0.0, 1000.0), live=True)
@@ -216,6 +239,16 @@ def settings_from(values: Mapping[str, Any]) -> NodeSettings:
     if reasons:
         raise ValueError("invalid parameters: " + "; ".join(reasons))
     return NodeSettings(**{name: _typed(name, value) for name, value in merged.items()})
+
+
+def engine_config(s: NodeSettings, changed: Optional[Iterable[str]] = None) -> Dict[str, Any]:
+    """Keyword arguments of ``MattingEngine.configure`` for settings ``s``: the refiner settings and the
+    plate upkeep (an UpkeepSettings); with ``changed`` (parameter names), only what those names touch."""
+    names = None if changed is None else set(changed)
+    out: Dict[str, Any] = {k: getattr(s, k) for k in ENGINE_LIVE if names is None or k in names}
+    if names is None or names & UPKEEP_PARAMS.keys():
+        out["upkeep"] = UpkeepSettings(**{field_: getattr(s, param) for param, field_ in UPKEEP_PARAMS.items()})
+    return out
 
 
 def cpu_threads_for(requested: int, cores: Optional[int]) -> int:
