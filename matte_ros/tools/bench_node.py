@@ -28,6 +28,8 @@ from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, save_safetensor
 from matte_ros.ros import names
 from matte_ros.ros.params import cpu_threads_for
 
+from .launcher import add_launch_arguments, launch_domain
+
 __all__ = ["SIZES", "run_node_bench", "main"]
 
 SIZES = ((480, 640), (720, 1280))
@@ -153,13 +155,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="measuring time per size")
     p.add_argument("--rate", type=float, default=30.0, help="fake camera frame rate (Hz)")
     p.add_argument("--weights", default=None, help="weight file (default: the packaged one, else random)")
-    p.add_argument("--cpu-threads", type=int, default=0, help="the node's cpu_threads parameter (0 = auto)")
-    p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: 1 + pid %% 100)")
-    p.add_argument("--log-dir", default=os.path.join("out", "bench_node"), help="folder of node.log and camera.log")
+    add_launch_arguments(p, os.path.join("out", "bench_node"))
     args = p.parse_args(argv)
     if args.seconds <= 0 or not 0.1 <= args.rate <= 240.0:
         p.error("--seconds must be > 0 and --rate in 0.1..240")
-    domain = 1 + os.getpid() % 100 if args.domain_id is None else args.domain_id
+    domain = launch_domain(args)
     os.makedirs(args.log_dir, exist_ok=True)
     keep_freed_memory()         # the engine runs in this process too (engine_time): as the node's main() does
 

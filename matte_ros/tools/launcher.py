@@ -21,7 +21,7 @@ from matte_ros.core.processes import Child, ChildExited, python_module
 from matte_ros.ros.dds import use_fastdds_profile
 from matte_ros.ros.names import CAPTURE_SERVICE, resolve
 
-__all__ = ["LaunchError", "ChildExited", "ros_params", "Launch"]
+__all__ = ["LaunchError", "ChildExited", "ros_params", "add_launch_arguments", "launch_domain", "Launch"]
 
 NODE_MODULE = "matte_ros.ros.node"
 CAMERA_MODULE = "matte_ros.ros.fake_camera"
@@ -39,6 +39,18 @@ def ros_params(params: Mapping[str, Any]) -> List[str]:
             value, float) else str(value)
         args += ["-p", f"{name}:={text}"]
     return args
+
+
+def add_launch_arguments(parser, log_dir: str) -> None:
+    """The options every tool built on Launch takes: --cpu-threads (the node's), --domain-id, --log-dir."""
+    parser.add_argument("--cpu-threads", type=int, default=0, help="the node's cpu_threads parameter (0 = auto)")
+    parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: 1 + pid %% 100)")
+    parser.add_argument("--log-dir", default=log_dir, help=f"node.log, camera.log and results (default {log_dir})")
+
+
+def launch_domain(args) -> int:
+    """The ROS domain of parsed ``args`` (add_launch_arguments): --domain-id, else one from the pid."""
+    return 1 + os.getpid() % 100 if args.domain_id is None else args.domain_id
 
 
 class Launch:

@@ -22,6 +22,8 @@ from matte_ros.core.cli import OneLineParser, run_cli
 from matte_ros.core.files import atomic_write
 from matte_ros.core.model import DEFAULT_WEIGHTS
 
+from .launcher import Launch, add_launch_arguments, launch_domain
+
 __all__ = ["rss_mib", "verdict", "run_soak", "main"]
 
 WARMUP_S = 60.0        # memory settles (allocator pools, DDS buffers) during the first minute
@@ -64,8 +66,6 @@ def run_soak(minutes: float, width: int, height: int, rate: float, every: float,
     from diagnostic_msgs.msg import DiagnosticArray
 
     from matte_ros.ros import names
-
-    from .launcher import Launch
 
     lock = threading.Lock()
     latest: Dict[str, int] = {}
@@ -122,16 +122,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--rate", type=float, default=10.0, help="camera frames per second (default 10)")
     p.add_argument("--every", type=float, default=10.0, help="seconds between samples (default 10)")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="model file (default: the packaged model)")
-    p.add_argument("--cpu-threads", type=int, default=0, help="the node's cpu_threads parameter (0 = auto)")
-    p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: 1 + pid %% 100)")
-    p.add_argument("--log-dir", default=os.path.join("out", "soak"), help="node/camera logs and soak.json")
+    add_launch_arguments(p, os.path.join("out", "soak"))
     args = p.parse_args(argv)
     for name in ("minutes", "rate", "every"):
         if getattr(args, name) <= 0:
             p.error(f"--{name} must be positive")
     if args.width < 16 or args.height < 16:
         p.error("--width and --height must be at least 16")
-    domain = 1 + os.getpid() % 100 if args.domain_id is None else args.domain_id
+    domain = launch_domain(args)
 
     def body() -> int:
         from matte_ros.core.host_memory import keep_freed_memory
