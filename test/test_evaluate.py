@@ -9,11 +9,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from matte_ros.core.metrics import mean_scores as summarize
+from matte_ros.core.metrics import quantize
 from matte_ros.core.model import MattingRefine, save_checkpoint
 from training import eval_cli
-from training.baseline import difference_key
-from training.evaluate import (difference_key_predictor, evaluate, list_test_set, load_test_set, model_predictor)
-from matte_ros.core.metrics import mean_scores as summarize, quantize
+from training.baseline import closed_form, difference_key, plate_trimap
+from training.evaluate import difference_key_predictor, evaluate, list_test_set, load_test_set, model_predictor
 
 
 def _png(path, img):
@@ -178,3 +179,46 @@ def test_eval_cli_writes_csv_and_summary(plates_dir, tiny_model, tmp_path, capsy
     assert "m.pth (coarse)" in capsys.readouterr().out
     assert eval_cli.main(["--data", str(tmp_path / "nowhere"), "--method", "difference-key"]) == 2
     assert "not a test set" in capsys.readouterr().err
+
+
+def _soft_edge_scene(h=40, w=60):
+    """A red subject on the right over a grey plate, with a 9 px linear alpha ramp between them."""
+    pha = np.clip((np.arange(w, dtype=np.float32) - 26) / 9, 0, 1)[None].repeat(h, axis=0)
+    bgr = np.full((h, w, 3), 0.3, np.float32)
+    fgr = np.broadcast_to(np.float32([0.9, 0.1, 0.1]), (h, w, 3))
+    return pha[..., None] * fgr + (1 - pha[..., None]) * bgr, bgr, pha
+
+
+def test_plate_trimap_bands_the_difference_edge():
+    src, bgr, _ = _soft_edge_scene()
+    tri = plate_trimap(src, bgr, threshold=0.08, band=5)
+    row = tri[20]
+    assert set(np.unique(tri)) == {0.0, 0.5, 1.0}
+    # the mask edge is where the difference (0.6 * alpha) passes 0.08: column 28
+    assert (row[:22] == 0).all() and (row[35:] == 1).all() and (row[24:33] == 0.5).all()
+    with pytest.raises(ValueError, match="band"):
+        plate_trimap(src, bgr, band=0)
+
+
+def test_closed_form_recovers_a_linear_soft_edge():
+    pytest.importorskip("pymatting")
+    src, bgr, pha_true = _soft_edge_scene()
+    pha, fgr = closed_form(src, bgr, band=8)              # the band covers the whole ramp
+    assert pha.shape == pha_true.shape and pha.dtype == np.float32
+    assert np.abs(pha - pha_true).mean() < 0.02
+    np.testing.assert_allclose(fgr[20, 45], (0.9, 0.1, 0.1), atol=0.02)
+    dk, _ = difference_key(src, bgr)
+    assert np.abs(pha - pha_true).mean() < np.abs(dk - pha_true).mean()   # better than the keyer on soft edges
+    empty, _ = closed_form(bgr, bgr)                                      # no subject: no unknown band, alpha 0
+    assert float(empty.max()) == 0.0
+
+
+def test_eval_cli_closed_form(plates_dir, tmp_path, capsys):
+    pytest.importorskip("pymatting")
+    out = str(tmp_path / "cf.csv")
+    assert eval_cli.main(["--data", plates_dir, "--method", "closed-form", "--out", out, "--limit", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "closed-form" in text and "mean over 1 image(s)" in text
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[0]["sad"]) < 0.05                   # a hard square on a flat plate: nearly exact

@@ -15,7 +15,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-from node_harness import domain_id, wait_for  # noqa: E402
+from node_harness import context_fixture, domain_id, wait_for  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
@@ -56,12 +56,7 @@ def install(tmp_path_factory):
     return ws / "install" / "matte_ros"
 
 
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=DOMAIN)
-    yield ctx
-    rclpy.shutdown(context=ctx)
+context = context_fixture(4)
 
 
 def _launch_env(prefix):

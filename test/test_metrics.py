@@ -5,8 +5,16 @@ import math
 import numpy as np
 import pytest
 
-from matte_ros.core.metrics import (connectivity_error, foreground_mse, gauss_gradient, gradient_error, mse, sad)
-from matte_ros.core.metrics import _gauss_kernels, _largest_component
+from matte_ros.core.metrics import (
+    _gauss_kernels,
+    _largest_component,
+    connectivity_error,
+    foreground_mse,
+    gauss_gradient,
+    gradient_error,
+    mse,
+    sad,
+)
 
 
 def test_sad_and_mse_by_hand():

@@ -11,7 +11,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from node_harness import domain_id, tiny_model, wait_for  # noqa: E402
+from node_harness import context_fixture, domain_id, tiny_model, wait_for  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
@@ -71,12 +71,7 @@ def model_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=DOMAIN)
-    yield ctx
-    rclpy.shutdown(context=ctx)
+context = context_fixture(1)
 
 
 def _spin(context, node):

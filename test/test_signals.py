@@ -15,7 +15,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-from node_harness import domain_id, tiny_model, wait_for  # noqa: E402
+from node_harness import context_fixture, domain_id, tiny_model, wait_for  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
@@ -42,12 +42,7 @@ def _send(p: subprocess.Popen, mode: str) -> None:
         p.send_signal(signal.SIGINT)
 
 
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=DOMAIN)
-    yield ctx
-    rclpy.shutdown(context=ctx)
+context = context_fixture(5)
 
 
 @pytest.fixture

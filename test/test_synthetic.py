@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import yaml
 
-from matte_ros.core.synthetic import SceneSequence, perturb_plate, render_background, render_subject
+from matte_ros.core.synthetic import (
+    SceneSequence,
+    cast_shadow,
+    jpeg_roundtrip,
+    perturb_plate,
+    render_background,
+    render_subject,
+)
 from matte_ros.core.synthetic.subject import _composite, _motion_kernel, _strands
 from matte_ros.core.synthetic.textures import colorize, fractal_noise
 from training.synth import SynthSpec, dataset_config, make_background, make_foreground, make_test_sample, write_dataset
@@ -139,6 +146,48 @@ def test_perturb_plate_is_small_and_zero_strength_is_identity():
         perturb_plate(np.random.default_rng(0), bgr, -1)
 
 
+def test_perturb_plate_max_shift_moves_the_plate_by_pixels():
+    ramp = np.tile(np.linspace(0, 1, 200, dtype=np.float32), (40, 1))[..., None].repeat(3, axis=2)
+    small = perturb_plate(np.random.default_rng(5), ramp, 1.0, max_shift=0.0)
+    large = perturb_plate(np.random.default_rng(5), ramp, 1.0, max_shift=3.0)
+    inner = (slice(10, 30), slice(20, 180))                 # away from the reflected border
+    err_small = np.abs(small[inner] - ramp[inner]).mean()
+    err_large = np.abs(large[inner] - ramp[inner]).mean()
+    assert err_large > err_small + 0.002                      # a ramp step is 1/199 per px
+    with pytest.raises(ValueError, match="max_shift"):
+        perturb_plate(np.random.default_rng(0), ramp, 1.0, max_shift=-1)
+
+
+def test_cast_shadow_darkens_beside_the_subject_only():
+    scene = np.full((64, 96, 3), 0.8, np.float32)
+    pha = np.zeros((64, 96), np.float32)
+    pha[10:60, 40:56] = 1
+    out = cast_shadow(np.random.default_rng(0), scene, pha, 0.5)
+    assert out.shape == scene.shape and out.max() <= 0.8 + 1e-6      # never brightens
+    assert out.min() < 0.8 * 0.75                                        # up to half as bright
+    dark = out[..., 0] < 0.79
+    cols = np.nonzero(dark.any(axis=0))[0]
+    assert cols.mean() != pytest.approx(47.5, abs=3)                  # shifted sideways off the subject
+    np.testing.assert_array_equal(cast_shadow(np.random.default_rng(0), scene, pha, 0.0), scene)
+    with pytest.raises(ValueError, match="darkness"):
+        cast_shadow(np.random.default_rng(0), scene, pha, 1.5)
+    with pytest.raises(ValueError, match="differ"):
+        cast_shadow(np.random.default_rng(0), scene, pha[:10], 0.5)
+
+
+def test_jpeg_roundtrip_loses_detail_by_quality():
+    img = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+    hi, lo = jpeg_roundtrip(img, 95), jpeg_roundtrip(img, 20)
+    assert hi.shape == img.shape and hi.dtype == np.uint8
+    err_hi = np.abs(hi.astype(int) - img).mean()
+    err_lo = np.abs(lo.astype(int) - img).mean()
+    assert 0 < err_hi < err_lo
+    flat = np.full((16, 16, 3), 90, np.uint8)
+    assert np.abs(jpeg_roundtrip(flat, 80).astype(int) - 90).max() <= 1
+    with pytest.raises(ValueError, match="quality"):
+        jpeg_roundtrip(img, 0)
+
+
 def test_test_sample_is_a_consistent_composite():
     s = make_test_sample(seed=3, index=0, size=(96, 128))
     for img in (s.src, s.bgr, s.fgr):
@@ -173,6 +222,7 @@ def test_dataset_layout_counts_and_config(tmp_path):
         assert (tmp_path / path).is_dir()
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_files_whatever_the_workers(tmp_path):
     write_dataset(str(tmp_path / "a"), TINY, log=lambda _: None)
     write_dataset(str(tmp_path / "b"), TINY, workers=2, log=lambda _: None)

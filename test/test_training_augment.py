@@ -5,8 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from training.augment import (AffineRange, affine_matrix, augment_background, augment_pair, color_jitter,
-                              compose_batch, random_crop, warp_batch, warp_centred)
+from training.augment import (
+    AffineRange,
+    affine_matrix,
+    augment_background,
+    augment_pair,
+    color_jitter,
+    compose_batch,
+    jpeg_batch,
+    motion_blur_pair,
+    random_crop,
+    warp_batch,
+    warp_centred,
+)
 
 
 def test_affine_matrix_known_values():
@@ -72,3 +83,30 @@ def test_compose_batch():
     assert float(b.src.min()) >= 0 and float(b.src.max()) <= 1 and float(b.bgr.min()) >= 0
     assert torch.equal(b.pha, pha) and torch.equal(b.fgr, fgr)
     assert math.isfinite(float(b.src.sum()))
+
+
+def test_motion_blur_pair_spreads_alpha_along_the_motion_and_keeps_colour():
+    pha = np.zeros((21, 21), np.float32)
+    pha[:, 10] = 1.0                                              # a vertical line, moving horizontally
+    fgr = np.zeros((21, 21, 3), np.float32)
+    fgr[...] = (0.2, 0.6, 0.9)
+    fgr_b, pha_b = motion_blur_pair(fgr, pha, 5.0, 0.0)
+    np.testing.assert_allclose(pha_b.sum(axis=1), 1.0, atol=1e-4)  # coverage is conserved along each row
+    assert pha_b[10, 10] < 0.5 and pha_b[10, 8] > 0.05 and pha_b[10, 12] > 0.05 and pha_b[10, 4] == 0
+    inside = pha_b > 0.01
+    np.testing.assert_allclose(fgr_b[inside], np.broadcast_to([0.2, 0.6, 0.9], fgr_b[inside].shape), atol=1e-4)
+    _, pha_v = motion_blur_pair(fgr, pha, 5.0, np.pi / 2)      # moving along the line: unchanged inside
+    np.testing.assert_allclose(pha_v[5:16, 10], 1.0, atol=1e-4)
+
+
+def test_jpeg_batch_compresses_each_image_at_its_quality():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    y = jpeg_batch(x, [95, 20])
+    assert y.shape == x.shape and y.dtype == x.dtype and float(y.min()) >= 0 and float(y.max()) <= 1
+    err = (y - x).abs().mean(dim=(1, 2, 3))
+    assert 0 < float(err[0]) < float(err[1])
+    flat = torch.full((1, 3, 16, 16), 100 / 255)
+    assert float((jpeg_batch(flat, [80]) - flat).abs().max()) <= 1.5 / 255
+    with pytest.raises(ValueError, match="one quality per image"):
+        jpeg_batch(x, [90])
