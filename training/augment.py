@@ -3,8 +3,9 @@
 Per sample (data loader workers, numpy + OpenCV, randomness from an explicit ``np.random.Generator``):
   :func:`augment_pair` on foreground + alpha, :func:`augment_background` on backgrounds.
 Per batch (training device, torch + kornia, randomness from torch's global generator):
-  :func:`random_crop`, then :func:`compose_batch` (shadow, compositing, noise, background jitter and a
-  small background affine, so the network tolerates an imperfect plate).
+  :func:`random_crop`, then :func:`compose_batch` (shadow, compositing, noise, background jitter, a
+  white-balance offset, a small background affine and JPEG compression of the frame, so the network
+  tolerates an imperfect plate and a compressed camera stream).
 Images are float32 in 0..1; numpy images are (H, W, C), tensors (B, C, H, W).
 """
 import math
@@ -19,7 +20,7 @@ from torch.nn import functional as F
 
 __all__ = ["AffineRange", "pair_affine", "BGR_AFFINE", "VALID_PAIR_SCALE", "affine_matrix", "warp_to_size",
            "color_jitter", "augment_pair", "augment_background", "random_crop", "Batch", "compose_batch",
-           "warp_batch", "warp_centred"]
+           "warp_batch", "warp_centred", "motion_blur_pair", "jpeg_batch"]
 
 _SHARPEN = np.array([[-2, -2, -2], [-2, 32, -2], [-2, -2, -2]], np.float32) / 16.0
 
@@ -112,13 +113,32 @@ def _jitter_np(img: np.ndarray, rng: np.random.Generator, b: float, c: float, s:
     return color_jitter(x, *f)[0].permute(1, 2, 0).numpy()
 
 
+def motion_blur_pair(fgr: np.ndarray, pha: np.ndarray, length: float, angle: float) -> Tuple[np.ndarray, np.ndarray]:
+    """A subject moving during the exposure: fgr (H, W, 3), pha (H, W) blurred along a line of ``length``
+    px at ``angle`` radians, in premultiplied form (what the camera integrates), straight colour back."""
+    k = int(np.ceil(length)) | 1
+    kernel = np.zeros((k, k), np.float32)
+    c, d = (k - 1) / 2, (length - 1) / 2
+    p0 = (int(round((c - d * math.cos(angle)) * 16)), int(round((c - d * math.sin(angle)) * 16)))
+    p1 = (int(round((c + d * math.cos(angle)) * 16)), int(round((c + d * math.sin(angle)) * 16)))
+    cv2.line(kernel, p0, p1, 1.0, 1, cv2.LINE_AA, shift=4)
+    kernel /= kernel.sum()
+    pha_b = cv2.filter2D(pha, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    pre_b = cv2.filter2D(fgr * pha[..., None], -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    fgr_b = np.where(pha_b[..., None] > 1e-4, pre_b / np.maximum(pha_b, 1e-4)[..., None], fgr)
+    return np.clip(fgr_b, 0, 1).astype(np.float32), np.clip(pha_b, 0, 1).astype(np.float32)
+
+
 def augment_pair(rng: np.random.Generator, fgr: np.ndarray, pha: np.ndarray, size: int,
                  scale: Tuple[float, float], train: bool = True) -> Tuple[np.ndarray, np.ndarray]:
-    """fgr: (H, W, 3), pha: (H, W) -> the same at (size, size). Validation (``train=False``) only warps."""
+    """fgr: (H, W, 3), pha: (H, W) -> the same at (size, size). Validation (``train=False``) only warps.
+    Training adds flips, blur, sharpening, colour jitter and motion blur (p 0.1, 3..4 % of the size)."""
     fgr, pha = warp_to_size([fgr, pha], size, rng, pair_affine(scale))
     if train:
         fgr, pha = _filters([fgr, pha], rng)
         fgr = _jitter_np(fgr, rng, 0.15, 0.15, 0.15, 0.05)
+        if rng.random() < 0.1:
+            fgr, pha = motion_blur_pair(fgr, pha, rng.uniform(3.0, 3.0 + 0.04 * size), rng.uniform(0, math.pi))
     return fgr, pha
 
 
@@ -190,9 +210,29 @@ def _pick(p: float, n: int, device: torch.device) -> torch.Tensor:
     return (torch.rand(n) < p).to(device)
 
 
+def jpeg_batch(x: torch.Tensor, quality: Sequence[int]) -> torch.Tensor:
+    """x: (B, 3, H, W) RGB 0..1 -> each image JPEG encoded and decoded at its ``quality`` (1..100), as
+    8-bit (computed on the CPU with OpenCV, returned on x's device and dtype)."""
+    if len(quality) != x.shape[0]:
+        raise ValueError(f"need one quality per image: {len(quality)} for {x.shape[0]}")
+    imgs = (x.detach().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    out = []
+    for img, q in zip(imgs, quality):
+        if not 1 <= int(q) <= 100:
+            raise ValueError(f"JPEG quality must be in 1..100, got {q}")
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(q)])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        out.append(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
+    res = torch.from_numpy(np.ascontiguousarray(np.stack(out))).permute(0, 3, 1, 2)
+    return res.to(device=x.device, dtype=x.dtype) / 255.0
+
+
 def compose_batch(pha: torch.Tensor, fgr: torch.Tensor, bgr: torch.Tensor, train: bool = True) -> Batch:
     """Composite fgr over bgr by pha. While training also: shadow on the scene (p 0.3), noise on src and
-    plate (p 0.4, sigma <= 0.03), plate colour jitter (p 0.8) and a small plate affine (p 0.3)."""
+    plate (p 0.4, sigma <= 0.03), plate colour jitter (p 0.8), a white-balance offset of the plate
+    (p 0.3, per-channel gain +-4 %), a small plate affine (p 0.3) and JPEG on the frame (p 0.25,
+    quality 60..95)."""
     if not train:
         return Batch(fgr * pha + bgr * (1 - pha), bgr, pha, fgr)
     n, dev = pha.shape[0], pha.device
@@ -217,6 +257,15 @@ def compose_batch(pha: torch.Tensor, fgr: torch.Tensor, bgr: torch.Tensor, train
         bgr[idx] = color_jitter(bgr[idx], *f)
     idx = _pick(0.3, n, dev)
     if idx.any():
+        gain = torch.empty(int(idx.sum()), 3, 1, 1).uniform_(0.96, 1.04).to(bgr)
+        bgr = bgr.clone()
+        bgr[idx] = (bgr[idx] * gain).clamp(0, 1)
+    idx = _pick(0.3, n, dev)
+    if idx.any():
         bgr = bgr.clone()
         bgr[idx] = warp_batch(bgr[idx], PLATE_AFFINE)
+    idx = _pick(0.25, n, dev)
+    if idx.any():
+        src = src.clone()
+        src[idx] = jpeg_batch(src[idx], [int(q) for q in torch.randint(60, 96, (int(idx.sum()),))])
     return Batch(src, bgr, pha, fgr)

@@ -10,27 +10,38 @@ import sys
 import time
 from typing import Optional, Sequence
 
-import torch
-
-from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, REFINE_MODES, load_checkpoint
+from matte_ros.core.cli import OneLineParser
 from matte_ros.core.metrics import mean_scores
+from matte_ros.core.model import DEFAULT_WEIGHTS, REFINE_MODES, MattingRefine, load_checkpoint
+from matte_ros.core.settings import DEVICES_HELP, resolve_device
 
-from .evaluate import (OUTPUTS, difference_key_predictor, evaluate, format_table, list_test_set, load_test_set,
-                       model_predictor, write_csv, write_text)
+from .evaluate import (
+    OUTPUTS,
+    closed_form_predictor,
+    difference_key_predictor,
+    evaluate,
+    format_table,
+    list_test_set,
+    load_test_set,
+    model_predictor,
+    write_csv,
+    write_text,
+)
 
 __all__ = ["METHODS", "build_parser", "main"]
 
-METHODS = ("model", "difference-key")
+METHODS = ("model", "difference-key", "closed-form")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training eval", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m training eval", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=None, help=f"weight file (default: {DEFAULT_WEIGHTS})")
     p.add_argument("--data", required=True, help="test set: DIR with src/ bgr/ pha/ [fgr/ trimap/] (or DIR/test/), "
                                                  "or DIR with fgr/ pha/ plus --backgrounds")
     p.add_argument("--backgrounds", default=None, help="backgrounds for a fgr/pha test set (default DIR/backgrounds)")
     p.add_argument("--seed", type=int, default=0, help="background assignment of a fgr/pha test set")
-    p.add_argument("--method", choices=METHODS, default="model")
+    p.add_argument("--method", choices=METHODS, default="model",
+                   help="model; difference-key; closed-form (PyMatting on a trimap from the plate difference)")
     p.add_argument("--output", choices=OUTPUTS, default="refine",
                    help="refine: full-resolution output; coarse: MattingRefine's coarse output upsampled "
                         "bilinearly (a MattingBase checkpoint has only its full-size output)")
@@ -38,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine-mode", choices=REFINE_MODES, default=None)
     p.add_argument("--refine-sample-pixels", type=int, default=None)
     p.add_argument("--refine-threshold", type=float, default=None)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--device", default="auto", help=DEVICES_HELP)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     p.add_argument("--no-quantize", action="store_true",
                    help="score the float predictions instead of their 8-bit rounding")
@@ -46,22 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name} requested but CUDA is not available")
-    return name
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         count = len(list_test_set(args.data, args.backgrounds, args.seed)[:args.limit])
-        if args.method == "difference-key":
-            predict, label = difference_key_predictor(), "difference-key"
+        if args.method in ("difference-key", "closed-form"):
+            predict, label = {"difference-key": difference_key_predictor,
+                              "closed-form": closed_form_predictor}[args.method](), args.method
             if args.checkpoint:
-                print("note: --method difference-key uses no checkpoint", file=sys.stderr)
+                print(f"note: --method {args.method} uses no checkpoint", file=sys.stderr)
         else:
             path = args.checkpoint or DEFAULT_WEIGHTS
             overrides = {k: v for k, v in (("backbone_scale", args.backbone_scale),
@@ -71,7 +75,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             model = load_checkpoint(path, **overrides)
             if overrides and not isinstance(model, MattingRefine):
                 raise ValueError("--backbone-scale and --refine-* apply to MattingRefine checkpoints only")
-            predict = model_predictor(model, args.output, _device(args.device))
+            predict = model_predictor(model, args.output, str(resolve_device(args.device)))
             label = f"{os.path.basename(path)} ({args.output})"
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

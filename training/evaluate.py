@@ -23,15 +23,15 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from matte_ros.core.model import MattingRefine
 from matte_ros.core.files import atomic_write
+from matte_ros.core.metrics import METRICS, quantize, score
+from matte_ros.core.model import MattingRefine
 
-from .baseline import difference_key
+from .baseline import closed_form, difference_key
 from .data import IMAGE_EXTENSIONS, read_image
-from matte_ros.core.metrics import METRICS, mean_scores, quantize, score
 
 __all__ = ["TestItem", "METRICS", "OUTPUTS", "find_layout", "list_test_set", "load_test_set", "model_predictor",
-           "difference_key_predictor", "evaluate", "write_text", "write_csv",
+           "closed_form_predictor", "difference_key_predictor", "evaluate", "write_text", "write_csv",
            "format_table"]
 
 OUTPUTS = ("refine", "coarse")
@@ -156,6 +156,11 @@ def model_predictor(model: torch.nn.Module, output: str = "refine", device: str 
         return pha[0, 0].float().cpu().numpy(), fgr[0].permute(1, 2, 0).float().cpu().numpy()
 
     return predict
+
+
+def closed_form_predictor(**params) -> Predictor:
+    """A predictor running :func:`training.baseline.closed_form` (PyMatting) with ``params``."""
+    return lambda src, bgr: closed_form(src, bgr, **params)
 
 
 def difference_key_predictor(**params) -> Predictor:

@@ -1,13 +1,15 @@
-"""The networks being trained: construction per mode, published learning rates, initial weights."""
+"""The networks being trained: construction per mode, published learning rates, initial weights, precision."""
 from typing import Dict, List
 
+import torch
 from torch import nn
 
 from matte_ros.core.model import MattingBase, MattingRefine, load_weights, read_checkpoint
 
 from .config import TrainConfig
 
-__all__ = ["LEARNING_RATES", "build_training_model", "param_groups", "load_base_weights", "load_all_weights"]
+__all__ = ["LEARNING_RATES", "build_training_model", "param_groups", "load_base_weights", "load_all_weights",
+           "training_autocast"]
 
 # Adam learning rates of the published training, per module of the network.
 LEARNING_RATES = {
@@ -22,6 +24,14 @@ def build_training_model(cfg: TrainConfig) -> nn.Module:
         return MattingBase(cfg.backbone)
     return MattingRefine(cfg.backbone, backbone_scale=cfg.backbone_scale, refine_mode="sampling",
                          refine_sample_pixels=cfg.refine_sample_pixels)
+
+
+def training_autocast(device: torch.device, amp: bool, bf16: bool) -> torch.autocast:
+    """The forward pass's autocast: fp16 on CUDA when ``amp``; bf16 on the CPU when ``bf16`` (native on
+    CPUs with AVX-512 BF16 / AMX); otherwise disabled (fp32)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16, enabled=amp)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def param_groups(model: nn.Module, model_type: str, lr_scale: float = 1.0) -> List[Dict]:

@@ -6,6 +6,12 @@ Layout (see CONTRACTS.md)::
     DIR/backgrounds/{train,valid}/NNNNN.png   RGB
     DIR/test/{src,bgr,pha,fgr}/NNNNN.png      held-out test set with ground truth
     DIR/dataset.yaml
+    DIR/photos/{train,valid,test}.txt   with --photos: which photograph files each split used
+
+With photographs (``SynthSpec.photos``), backgrounds and the subjects' surfaces are random crops of
+the split's own photos (a share ``photo_share`` of them; procedural textures for the rest), and the
+test set is photographic throughout: photo plate, subject shadow on the scene, a plate shifted by
+up to 3 px, exposure/white-balance offset, sensor noise and, in about half, JPEG compression.
 
 Every image is rendered from its own generator seeded by ``(seed, stream, index)``, so an image does
 not depend on the counts, on the order of rendering or on the number of worker processes, and the
@@ -14,19 +20,30 @@ same seed writes byte-identical files.
 import multiprocessing
 import os
 import re
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 import yaml
 
 from matte_ros.core.files import atomic_write
-from matte_ros.core.synthetic import perturb_plate, random_colors, render_background, render_subject
+from matte_ros.core.synthetic import (
+    cast_shadow,
+    jpeg_roundtrip,
+    perturb_plate,
+    random_colors,
+    render_background,
+    render_subject,
+    render_texture,
+)
 
-__all__ = ["SynthSpec", "TestSample", "dataset_palette", "make_foreground", "make_background", "make_test_sample",
-           "dataset_config", "describe", "plan_files", "write_dataset"]
+from .photos import SPLITS, load_photo, photo_crop, pick_photo, write_split_lists
+
+__all__ = ["SynthSpec", "TestSample", "dataset_palette", "photo_texture", "make_foreground", "make_background",
+           "make_test_sample", "make_photo_test_sample", "dataset_config", "describe", "plan_files", "write_dataset"]
 
 BACKGROUND_MARGIN = 1.25  # backgrounds are this much larger than foregrounds (room for the trainer's crops)
 _STREAMS = {("foregrounds", "train"): 1, ("foregrounds", "valid"): 2, ("backgrounds", "train"): 3,
@@ -44,6 +61,12 @@ class SynthSpec(NamedTuple):
     valid_backgrounds: int = 30
     size: Tuple[int, int] = (512, 512)
     test_size: Tuple[int, int] = (384, 512)
+    photos: Tuple[Tuple[str, ...], ...] = ((), (), ())  # photo files of the train, valid, test splits
+    photo_share: float = 0.8                              # share of textures cut from photos (when there are any)
+    photo_roots: Tuple[str, ...] = ()                     # the --photos arguments (recorded in dataset.yaml)
+
+    def split_photos(self, split: str) -> Tuple[str, ...]:
+        return tuple(self.photos[SPLITS.index(split)])
 
     def check(self) -> "SynthSpec":
         if self.seed < 0:
@@ -57,6 +80,17 @@ class SynthSpec(NamedTuple):
             h, w = getattr(self, name)
             if h < 32 or w < 32:
                 raise ValueError(f"{name} must be at least 32x32, got {h}x{w}")
+        if len(self.photos) != 3:
+            raise ValueError("photos must hold three lists: train, valid, test")
+        if not 0 <= self.photo_share <= 1:
+            raise ValueError(f"photo_share must be in 0..1, got {self.photo_share}")
+        if any(self.photos):
+            needs = (("train", self.count + self.backgrounds), ("valid", self.valid_count + self.valid_backgrounds),
+                     ("test", self.test_count))
+            for split, n in needs:
+                if n and not self.split_photos(split):
+                    raise ValueError(f"the {split} split needs photos but none were assigned to it "
+                                     "(give more photographs)")
         return self
 
 
@@ -86,29 +120,55 @@ def dataset_palette(seed: int) -> np.ndarray:
     return random_colors(_rng(seed, ("palette", None)), 12)
 
 
-def make_foreground(seed: int, split: str, index: int, size: Tuple[int, int]) -> np.ndarray:
-    """Foreground ``index`` of ``split`` -> (H, W, 4) uint8 RGBA (straight, not premultiplied, colour)."""
+def photo_texture(photos: Sequence[str], share: float):
+    """A subject ``texture(rng, h, w, palette)``: with probability ``share`` a close-up crop of one of
+    ``photos`` (flipped, jittered), else the procedural texture."""
+    def texture(rng: np.random.Generator, h: int, w: int, palette: Optional[np.ndarray]) -> np.ndarray:
+        if photos and rng.random() < share:
+            return photo_crop(rng, pick_photo(rng, photos), h, w, zoom=(0.15, 0.7), flip_vertical=True)
+        return render_texture(rng, h, w, palette)
+    return texture
+
+
+def _photo_plate(rng: np.random.Generator, photo: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A background scene cut from a photo: a wide view (upright, mild jitter)."""
+    return photo_crop(rng, photo, h, w, zoom=(0.35, 1.0), jitter=0.5)
+
+
+def make_foreground(seed: int, split: str, index: int, size: Tuple[int, int], photos: Sequence[str] = (),
+                    photo_share: float = 0.8) -> np.ndarray:
+    """Foreground ``index`` of ``split`` -> (H, W, 4) uint8 RGBA (straight, not premultiplied, colour).
+    photos: the split's photo files for the surface textures (none: procedural only)."""
     rng = _rng(seed, ("foregrounds", split), index)
     palette = dataset_palette(seed) if rng.random() < 0.35 else None
-    fgr, pha = render_subject(rng, size[0], size[1], palette=palette)
+    texture = photo_texture(photos, photo_share) if photos else None
+    fgr, pha = render_subject(rng, size[0], size[1], palette=palette, texture=texture)
     return np.concatenate([_u8(fgr), _u8(pha)[..., None]], axis=2)
 
 
-def make_background(seed: int, split: str, index: int, size: Tuple[int, int]) -> np.ndarray:
-    """Background ``index`` of ``split`` -> (H', W', 3) uint8 RGB, H' = ceil(1.25 H), W' likewise."""
+def make_background(seed: int, split: str, index: int, size: Tuple[int, int], photos: Sequence[str] = (),
+                    photo_share: float = 0.8) -> np.ndarray:
+    """Background ``index`` of ``split`` -> (H', W', 3) uint8 RGB, H' = ceil(1.25 H), W' likewise.
+    photos: the split's photo files (a share ``photo_share`` of the backgrounds are cut from them)."""
     rng = _rng(seed, ("backgrounds", split), index)
     palette = dataset_palette(seed) if rng.random() < 0.35 else None
     h, w = (int(np.ceil(s * BACKGROUND_MARGIN)) for s in size)
+    if photos and rng.random() < photo_share:
+        return _u8(_photo_plate(rng, pick_photo(rng, photos), h, w))
     return _u8(render_background(rng, h, w, palette))
 
 
-def make_test_sample(seed: int, index: int, size: Tuple[int, int]) -> TestSample:
+def make_test_sample(seed: int, index: int, size: Tuple[int, int], photos: Sequence[str] = ()) -> TestSample:
     """Held-out test image ``index``: a subject over a clean plate seen through a perturbed camera.
 
     In about a third of the samples the subject's colours are taken from the plate itself (camouflage).
+    photos: the test split's photo files; with them the sample is photographic (see
+    :func:`make_photo_test_sample`).
     """
     rng = _rng(seed, ("test", None), index)
     h, w = size
+    if photos:
+        return make_photo_test_sample(rng, h, w, photos)
     bgr = render_background(rng, h, w)
     if rng.random() < 0.35:
         picks = rng.integers(0, [h, w], (8, 2))
@@ -123,6 +183,29 @@ def make_test_sample(seed: int, index: int, size: Tuple[int, int]) -> TestSample
     return TestSample(src, bgr8, pha8, fgr8, seen)
 
 
+def make_photo_test_sample(rng: np.random.Generator, h: int, w: int, photos: Sequence[str]) -> TestSample:
+    """A photographic test image: a photo plate; the subject's surfaces cut from the same photo (p 0.35,
+    camouflage) or from any test photo; the subject's shadow on the scene (p 0.5); the plate seen
+    shifted up to 3 px with exposure, white-balance and noise offsets; JPEG at quality 70..95 (p 0.5).
+
+    ``seen`` is the perturbed, shadowed plate; before the JPEG step ``src`` is exactly
+    ``round(255 * (pha*fgr + (1-pha)*seen))``; after it, ``pha`` and ``fgr`` remain the exact truth.
+    """
+    pick = photos[int(rng.integers(len(photos)))]
+    bgr = _photo_plate(rng, load_photo(pick), h, w)
+    texture = photo_texture([pick] if rng.random() < 0.35 else photos, 0.85)
+    fgr, pha = render_subject(rng, h, w, texture=texture)
+    bgr8, fgr8, pha8 = _u8(bgr), _u8(fgr), _u8(pha)
+    seen = perturb_plate(rng, bgr8, strength=float(rng.uniform(0.3, 1.0)), max_shift=3.0)
+    if rng.random() < 0.5:
+        seen = cast_shadow(rng, seen, pha8.astype(np.float32) / 255.0, float(rng.uniform(0.15, 0.5)))
+    a = pha8.astype(np.float32)[..., None] / 255.0
+    src = _u8(a * (fgr8.astype(np.float32) / 255.0) + (1.0 - a) * seen)
+    if rng.random() < 0.5:
+        src = jpeg_roundtrip(src, int(rng.integers(70, 96)))
+    return TestSample(src, bgr8, pha8, fgr8, seen)
+
+
 def dataset_config() -> Dict:
     """The dataset.yaml contents (paths relative to the YAML file's folder)."""
     return {"datasets": {"synthetic": {"layout": "rgba", "train": "foregrounds/train", "valid": "foregrounds/valid"}},
@@ -131,10 +214,13 @@ def dataset_config() -> Dict:
 
 def describe(spec: SynthSpec) -> str:
     """The command that writes ``spec`` (recorded in dataset.yaml)."""
-    return (f"python -m training synth --seed {spec.seed} --count {spec.count} --valid-count {spec.valid_count} "
+    text = (f"python -m training synth --seed {spec.seed} --count {spec.count} --valid-count {spec.valid_count} "
             f"--test-count {spec.test_count} --backgrounds {spec.backgrounds} --valid-backgrounds "
             f"{spec.valid_backgrounds} --size {spec.size[0]} {spec.size[1]} "
             f"--test-size {spec.test_size[0]} {spec.test_size[1]}")
+    if spec.photo_roots:
+        text += f" --photo-share {spec.photo_share} --photos {' '.join(spec.photo_roots)}"
+    return text
 
 
 def plan_files(spec: SynthSpec) -> Dict[str, int]:
@@ -160,12 +246,13 @@ def _job(args) -> int:
     out, spec, group, split, index = args
     name = f"{index:05d}.png"
     if group == "test":
-        sample = make_test_sample(spec.seed, index, spec.test_size)
+        sample = make_test_sample(spec.seed, index, spec.test_size, spec.split_photos("test"))
         for key in ("src", "bgr", "pha", "fgr"):
             _write_png(os.path.join(out, "test", key, name), getattr(sample, key))
         return 4
     make = make_foreground if group == "foregrounds" else make_background
-    _write_png(os.path.join(out, group, split, name), make(spec.seed, split, index, spec.size))
+    _write_png(os.path.join(out, group, split, name),
+               make(spec.seed, split, index, spec.size, spec.split_photos(split), spec.photo_share))
     return 1
 
 
@@ -200,6 +287,8 @@ def write_dataset(out: str, spec: SynthSpec, workers: int = 1, overwrite: bool =
         os.remove(path)
     for sub in plan:
         os.makedirs(os.path.join(out, sub), exist_ok=True)
+    if any(spec.photos):
+        write_split_lists(out, {k: list(spec.split_photos(k)) for k in SPLITS})
     jobs = [(out, spec, g, s, i) for g, s, n in (("foregrounds", "train", spec.count),
                                                 ("foregrounds", "valid", spec.valid_count),
                                                 ("backgrounds", "train", spec.backgrounds),
@@ -207,14 +296,19 @@ def write_dataset(out: str, spec: SynthSpec, workers: int = 1, overwrite: bool =
                                                 ("test", None, spec.test_count)) for i in range(n)]
     start, files = time.perf_counter(), 0
     step = max(len(jobs) // 10, 1)
-    if workers > 1:
-        # spawn, not fork: a fork of a process that already runs threads (torch, rclpy) can deadlock
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker)
-        results = pool.map(_job, jobs, chunksize=4)
-    else:
-        pool, results = None, map(_job, jobs)
+    pool, results = None, map(_job, jobs)
     try:
+        if workers > 1:
+            # spawn, not fork: a fork of a process that already runs threads (torch, rclpy) can deadlock.
+            # The workers start with SIGINT blocked for good: Ctrl-C reaches this process only, which
+            # shuts the pool down (below) instead of every worker printing a traceback.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_init_worker)
+                results = pool.map(_job, jobs, chunksize=4)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for done, n in enumerate(results, 1):
             files += n
             if done % step == 0 or done == len(jobs):

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from matte_ros.core.files import remove_orphaned_temporaries
 from matte_ros.core.model import load_weights, read_checkpoint, save_checkpoint
 
 from . import distributed as D
@@ -25,7 +26,7 @@ from .config import MODE_DEFAULTS, TrainConfig, save_config
 from .data import CompositingDataset, collate, load_data_config, scan_backgrounds, scan_foregrounds
 from .discriminator import PatchDiscriminator, min_input_size
 from .losses import base_loss, ralsgan_d_loss, ralsgan_g_loss, refine_loss
-from .models import build_training_model, load_all_weights, load_base_weights, param_groups
+from .models import build_training_model, load_all_weights, load_base_weights, param_groups, training_autocast
 from .state import TrainingState, capture_rng, is_finite_module, restore_rng, resume_path, rng_for_rank
 from .tb import TrainLogger
 
@@ -75,8 +76,9 @@ class Trainer:
             valid_bgrs, r4 = scan_backgrounds(data.bgr_valid, "backgrounds valid")
         except ValueError as e:
             if cfg.dataset_config is None:
-                raise ValueError(f"{e}\n(no --dataset-config: the seed's layout datasets/PhotoMatte85/{{train,valid}} "
-                                 f"and datasets/backgrounds/{{train,valid}} under {os.getcwd()} is used)") from None
+                raise ValueError(f"{e}\n(no --dataset-config: the RGBA foregrounds + backgrounds layout "
+                                 f"datasets/PhotoMatte85/{{train,valid}} and datasets/backgrounds/{{train,valid}} "
+                                 f"under {os.getcwd()} is used)") from None
             raise
         for report in (r1, r2, r3, r4):
             for line in report.lines():
@@ -102,6 +104,8 @@ class Trainer:
     def _build_networks(self) -> None:
         cfg, ctx = self.cfg, self.ctx
         net = build_training_model(cfg)
+        if cfg.channels_last:
+            net = net.to(memory_format=torch.channels_last)
         if cfg.load_base:
             fresh = load_base_weights(net, cfg.load_base)
             self.log(f"loaded base weights from {cfg.load_base}; fresh: {len(fresh)} refiner tensors")
@@ -163,7 +167,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def _autocast(self):
-        return torch.autocast(self.ctx.device.type, dtype=torch.float16, enabled=self.amp)
+        return training_autocast(self.ctx.device, self.amp, self.cfg.bf16)
 
     def _losses(self, out, pha: torch.Tensor, fgr: torch.Tensor) -> Dict[str, torch.Tensor]:
         if self.refine:
@@ -200,6 +204,8 @@ class Trainer:
         self._note_skipped(raw["skipped"])
         pha, fgr, bgr = (raw[k].to(dev, non_blocking=True) for k in ("pha", "fgr", "bgr"))
         pha, fgr, bgr = random_crop([pha, fgr, bgr], *cfg.crop_size, multiple=4 if self.refine else 1)
+        if cfg.channels_last:
+            pha, fgr, bgr = (t.contiguous(memory_format=torch.channels_last) for t in (pha, fgr, bgr))
         batch = compose_batch(pha, fgr, bgr, train=True)
         with self._autocast():
             out = self.model(batch.src, batch.bgr)
@@ -291,6 +297,8 @@ class Trainer:
         cfg, st = self.cfg, self.state
         if self.ctx.is_main:
             os.makedirs(cfg.output_dir, exist_ok=True)
+            for path in remove_orphaned_temporaries(cfg.output_dir):
+                self.log(f"removed {path}: the temporary file of a checkpoint write that was killed")
             save_config(cfg, os.path.join(cfg.output_dir, "config.yaml"))
         total = self.total_steps()
         if st.step >= total:

@@ -8,27 +8,28 @@ import numpy as np
 from .subject import render_subject
 from .textures import render_background
 
-__all__ = ["perturb_plate", "SceneSequence"]
+__all__ = ["perturb_plate", "cast_shadow", "jpeg_roundtrip", "SceneSequence"]
 
 
-def perturb_plate(rng: np.random.Generator, bgr: np.ndarray, strength: float = 1.0) -> np.ndarray:
+def perturb_plate(rng: np.random.Generator, bgr: np.ndarray, strength: float = 1.0, max_shift: float = 1.0
+                  ) -> np.ndarray:
     """What the camera sees of the background when the frame is taken, compared with the clean plate.
 
     bgr: (H, W, 3) float in 0..1 (uint8 is accepted and scaled by 1/255). Returns (H, W, 3) float32
-    in 0..1 with, at ``strength`` 1: a sub-pixel shift up to 1 px and a rotation up to 0.1 degree,
-    an exposure change of a few percent with a slight white-balance drift, and sensor noise of
-    sigma about 0.01. ``strength`` 0 returns the plate unchanged.
+    in 0..1 with, at ``strength`` 1: a shift up to ``max_shift`` px (default 1: sub-pixel) and a
+    rotation up to 0.1 degree, an exposure change of a few percent with a slight white-balance
+    drift, and sensor noise of sigma about 0.01. ``strength`` 0 returns the plate unchanged.
     """
     bgr = np.asarray(bgr)
     if bgr.ndim != 3 or bgr.shape[2] != 3:
         raise ValueError(f"bgr must be (H, W, 3), got shape {bgr.shape}")
-    if strength < 0:
-        raise ValueError(f"strength must be >= 0, got {strength}")
+    if strength < 0 or max_shift < 0:
+        raise ValueError(f"strength and max_shift must be >= 0, got {strength}, {max_shift}")
     img = bgr.astype(np.float32) / 255.0 if bgr.dtype == np.uint8 else bgr.astype(np.float32)
     if strength == 0:
         return img.copy()
     h, w = img.shape[:2]
-    shift = rng.uniform(-1.0, 1.0, 2) * strength
+    shift = rng.uniform(-1.0, 1.0, 2) * strength * max_shift
     mat = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-0.1, 0.1) * strength, 1.0)
     mat[:, 2] += shift
     out = cv2.warpAffine(img, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
@@ -36,6 +37,35 @@ def perturb_plate(rng: np.random.Generator, bgr: np.ndarray, strength: float = 1
     out = out * gain.astype(np.float32) + np.float32(rng.uniform(-0.01, 0.01) * strength)
     out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(rng.uniform(0.004, 0.012) * strength)
     return np.clip(out, 0.0, 1.0)
+
+
+def cast_shadow(rng: np.random.Generator, scene: np.ndarray, pha: np.ndarray, darkness: float) -> np.ndarray:
+    """The scene with the subject's shadow on it: ``pha`` shifted (10..25 % of the size, mostly down
+    and sideways), sheared, blurred (sigma 1..4 % of the size) and ``darkness`` (0..1) deep.
+
+    scene: (H, W, 3) float 0..1; pha: (H, W) float 0..1. Returns (H, W, 3) float32.
+    """
+    if scene.shape[:2] != pha.shape:
+        raise ValueError(f"scene {scene.shape[:2]} and pha {pha.shape} differ in size")
+    if not 0 <= darkness <= 1:
+        raise ValueError(f"darkness must be in 0..1, got {darkness}")
+    h, w = pha.shape
+    side = rng.choice([-1.0, 1.0])
+    shift = np.array([side * rng.uniform(0.1, 0.25) * w, rng.uniform(0.0, 0.1) * h])
+    mat = np.array([[1.0, side * rng.uniform(0.0, 0.5), shift[0]], [0.0, rng.uniform(0.8, 1.0), shift[1]]])
+    shadow = cv2.warpAffine(pha.astype(np.float32), mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), rng.uniform(0.01, 0.04) * max(h, w))
+    return (scene * (1.0 - np.float32(darkness) * shadow[..., None])).astype(np.float32)
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> the same after JPEG compression at ``quality`` (1..100), as a camera stream does."""
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def _noise_luts(sigma: float) -> Tuple[np.ndarray, np.ndarray]:

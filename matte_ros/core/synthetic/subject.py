@@ -20,6 +20,7 @@ __all__ = ["SUPERSAMPLE", "SUBJECT_KINDS", "render_subject"]
 SUPERSAMPLE = 4
 SUBJECT_KINDS = ("person", "object")
 Layer = Tuple[np.ndarray, np.ndarray]  # (a (h, w) float32, c (h, w, 3) float32)
+Texture = Callable[[np.random.Generator, int, int, Optional[np.ndarray]], np.ndarray]
 
 
 def _coverage(h: int, w: int, draw: Callable[[np.ndarray, int], None]) -> np.ndarray:
@@ -103,7 +104,7 @@ def _hair_layer(rng, h, w, center, radii, palette) -> Layer:
     return a.astype(np.float32), c.astype(np.float32)
 
 
-def _person_layers(rng, h, w, palette, box) -> Tuple[Layer, List[Tuple[np.ndarray, np.ndarray, str]], Layer]:
+def _person_layers(rng, h, w, palette, box, texture) -> Tuple[Layer, List[Tuple[np.ndarray, np.ndarray, str]], Layer]:
     """A person placed at ``box``: the head-neck-torso layer, the arms as (a, c, pose), the hair layer."""
     cx, top, height = box
     r = rng.uniform(0.1, 0.14) * height  # head radius unit
@@ -132,7 +133,7 @@ def _person_layers(rng, h, w, palette, box) -> Tuple[Layer, List[Tuple[np.ndarra
                        -1, cv2.LINE_AA)
 
     skin = random_colors(rng, 1)[0] * 0.3 + np.array([0.75, 0.55, 0.42], np.float32) * rng.uniform(0.4, 1.1) * 0.7
-    clothes = render_texture(rng, h, w, palette)
+    clothes = texture(rng, h, w, palette)
     a_body = _coverage(h, w, body)
     y = np.arange(h, dtype=np.float32)[:, None, None]
     collar = shoulder_y - (0.45 if rounded else 0.2) * r
@@ -163,7 +164,7 @@ def _person_layers(rng, h, w, palette, box) -> Tuple[Layer, List[Tuple[np.ndarra
     return (a_body, c_body.astype(np.float32)), arms, hair
 
 
-def _object_layers(rng, h, w, palette) -> List[Layer]:
+def _object_layers(rng, h, w, palette, texture) -> List[Layer]:
     """An organic object: thresholded noise inside an envelope (lobes, holes), optionally a furry rim."""
     n = cv2.resize(fractal_noise(rng, max(h // 4, 8), max(w // 4, 8), scale=rng.uniform(4, 20), octaves=3),
                    (w * SUPERSAMPLE, h * SUPERSAMPLE), interpolation=cv2.INTER_CUBIC)
@@ -172,7 +173,7 @@ def _object_layers(rng, h, w, palette) -> List[Layer]:
     env = 1 - np.hypot((x - cx) / (rng.uniform(0.25, 0.45) * w), (y - cy) / (rng.uniform(0.25, 0.45) * h))
     hard = ((0.6 * n + env) > rng.uniform(0.45, 0.6)).astype(np.uint8) * 255
     a = cv2.resize(hard, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    layers = [(a, render_texture(rng, h, w, palette))]
+    layers = [(a, texture(rng, h, w, palette))]
     if rng.random() < 0.5:  # fur: short strands along the rim
         edge = cv2.Canny((a > 0.5).astype(np.uint8) * 255, 50, 150)
         ys, xs = np.nonzero(edge)
@@ -187,7 +188,7 @@ def _object_layers(rng, h, w, palette) -> List[Layer]:
     return layers
 
 
-def _extras(rng, h, w, palette) -> List[Layer]:
+def _extras(rng, h, w, palette, texture) -> List[Layer]:
     """Thin rigid structures, a ring with a hole, a semi-transparent veil."""
     layers = []
     if rng.random() < 0.6:  # sticks / antennas / cables: 1..3 px wide, opaque, crossing the frame edge
@@ -201,14 +202,14 @@ def _extras(rng, h, w, palette) -> List[Layer]:
         width = rng.uniform(0.1, 0.35) * ax.min()
         a = _coverage(h, w, lambda cv, s: cv2.ellipse(cv, _pts(c, s).tolist(), _pts(ax, s).tolist(), rng.uniform(0, 180),
                                                       0, 360, 255, max(int(width * s), 1), cv2.LINE_AA))
-        layers.append((a, render_texture(rng, h, w, palette)))
+        layers.append((a, texture(rng, h, w, palette)))
     if rng.random() < 0.45:  # a veil / glass / smoke: fractional alpha over a large region
         poly = rng.uniform(0.1, 0.9, (int(rng.integers(3, 7)), 2)) * [w, h]
         hull = cv2.convexHull(poly.astype(np.float32))[:, 0]
         a = _coverage(h, w, lambda cv, s: cv2.fillPoly(cv, [_pts(hull, s)], 255, cv2.LINE_AA))
         a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.3, 3.0))
         opacity = rng.uniform(0.15, 0.7) * (0.7 + 0.3 * fractal_noise(rng, h, w, scale=rng.uniform(16, 96), octaves=2))
-        layers.append(((a * opacity).astype(np.float32), render_texture(rng, h, w, palette)))
+        layers.append(((a * opacity).astype(np.float32), texture(rng, h, w, palette)))
     return layers
 
 
@@ -230,17 +231,19 @@ def _composite(layers: List[Layer], h: int, w: int, fill: np.ndarray) -> Tuple[n
 
 def render_subject(rng: np.random.Generator, h: int, w: int, *, palette: Optional[np.ndarray] = None,
                    kind: Optional[str] = None, box: Optional[Tuple[float, float, float]] = None,
-                   extras: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+                   extras: bool = True, texture: Optional[Texture] = None) -> Tuple[np.ndarray, np.ndarray]:
     """A random matting subject -> ``fgr`` (h, w, 3) float32 0..1 and ``pha`` (h, w) float32 0..1.
 
     kind: "person" (head, torso, arms, hair strands) or "object" (organic shape with holes, fur);
     None picks one (persons three times in four). box: person placement ``(center x, head top y,
     height)`` in pixels; None picks one at random. palette: (K, 3) colours the subject's textures
     are drawn near (camouflage against a background of the same palette). extras: add thin
-    structures, rings and veils.
+    structures, rings and veils. texture: ``texture(rng, h, w, palette)`` -> (h, w, 3) float32 0..1, the
+    surface of clothes, objects, rings and veils (default :func:`render_texture`; photographs, for example).
     """
     if int(h) < 16 or int(w) < 16:
         raise ValueError(f"subject size must be at least 16x16, got {h}x{w}")
+    texture = render_texture if texture is None else texture
     if kind is None:
         kind = "person" if rng.random() < 0.75 else "object"
     if kind not in SUBJECT_KINDS:
@@ -249,7 +252,7 @@ def render_subject(rng: np.random.Generator, h: int, w: int, *, palette: Optiona
         if box is None:
             height = rng.uniform(0.55, 1.1) * h
             box = (rng.uniform(0.3, 0.7) * w, rng.uniform(0.03, 0.3) * h, height)
-        back, arms, hair = _person_layers(rng, h, w, palette, box)
+        back, arms, hair = _person_layers(rng, h, w, palette, box, texture)
         arm_layers = []
         for a, c, pose in arms:
             layer = (a, c)
@@ -258,9 +261,9 @@ def render_subject(rng: np.random.Generator, h: int, w: int, *, palette: Optiona
             arm_layers.append(layer)
         layers = [hair, back] + arm_layers
     else:
-        layers = _object_layers(rng, h, w, palette)
+        layers = _object_layers(rng, h, w, palette, texture)
     if extras:
-        layers += _extras(rng, h, w, palette)
+        layers += _extras(rng, h, w, palette, texture)
     fgr, pha = _composite(layers, h, w, layers[0][1])
     if rng.random() < 0.2:  # the whole subject moving or out of focus
         kernel = (_motion_kernel(rng.uniform(3, 15), rng.uniform(0, np.pi)) if rng.random() < 0.5

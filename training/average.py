@@ -1,0 +1,58 @@
+"""``python -m training.average``: the mean of several checkpoints of one run (weight averaging).
+
+At a constant learning rate the weights of successive checkpoints scatter around a better point;
+their mean (stochastic weight averaging, Izmailov et al. 2018) usually scores better than any one
+of them. Float tensors are averaged (BatchNorm running statistics included); integer tensors
+(BatchNorm's batch counters) are taken from the last checkpoint.
+"""
+import argparse
+import sys
+from typing import Dict, Optional, Sequence
+
+import torch
+
+from matte_ros.core.model import load_checkpoint, load_weights, read_checkpoint, save_checkpoint
+
+__all__ = ["average_state_dicts", "main"]
+
+
+def average_state_dicts(state_dicts: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    """The element-wise mean of float tensors of same-keyed state dicts; other tensors from the last."""
+    if not state_dicts:
+        raise ValueError("need at least one state dict")
+    keys = list(state_dicts[0])
+    for i, sd in enumerate(state_dicts[1:], 1):
+        if list(sd) != keys:
+            raise ValueError(f"state dict {i} has other tensors than the first")
+        for k in keys:
+            if sd[k].shape != state_dicts[0][k].shape:
+                raise ValueError(f"tensor {k} has shape {tuple(sd[k].shape)} in state dict {i}, "
+                                 f"{tuple(state_dicts[0][k].shape)} in the first")
+    out = {}
+    for k in keys:
+        if state_dicts[0][k].is_floating_point():
+            out[k] = torch.stack([sd[k].float() for sd in state_dicts]).mean(0).to(state_dicts[0][k].dtype)
+        else:
+            out[k] = state_dicts[-1][k].clone()
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.average", description=__doc__.splitlines()[0])
+    p.add_argument("checkpoints", nargs="+", help="checkpoints of one network (same architecture)")
+    p.add_argument("--out", required=True, help="output checkpoint (.pth, weights only)")
+    args = p.parse_args(argv)
+    try:
+        model = load_checkpoint(args.checkpoints[-1])
+        mean = average_state_dicts([read_checkpoint(c).state_dict for c in args.checkpoints])
+        load_weights(model, mean, source="the average")
+        save_checkpoint(args.out, model, averaged=list(args.checkpoints))
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"averaged {len(args.checkpoints)} checkpoint(s) -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
