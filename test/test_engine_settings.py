@@ -51,19 +51,26 @@ def test_the_model_given_is_not_changed_nor_kept(net):
 
 
 def test_bf16_folds_in_fp32_then_casts_closer_to_fp32_than_casting_first():
-    """The packaged default weights on a fixed synthetic frame: the bf16 engine (BatchNorm folded in
-    float32, then cast) against the fp32 engine, and against the same weights cast to bf16 before
-    folding (a model given in bf16). Measured on x86-64 with AVX-512 BF16 (this test's frame): max
-    |d alpha| 0.040 folding first, 0.183 casting first; mean 1.5e-4 and 4.4e-4."""
+    """The packaged default weights: BatchNorm folded in float32 and then cast to bf16 (what the engine
+    does) gives folded weights closer to the float32 fold than casting first and folding in bf16 (a
+    model given in bf16), and a bf16 matte close to the float32 one on a synthetic scene. Measured on
+    x86-64 with AVX-512 BF16: mean |d alpha| 2e-4 to 7e-4 per frame."""
     model = load_checkpoint(DEFAULT_WEIGHTS)
+    exact = FastRefine(model, torch.float32, "cpu").net.state_dict()
+    folded = FastRefine(model, torch.bfloat16, "cpu").net.state_dict()
+    cast = FastRefine(copy.deepcopy(model).to(torch.bfloat16), torch.bfloat16, "cpu").net.state_dict()
+    err_folded = sum(float((folded[k].float() - v).abs().sum()) for k, v in exact.items() if v.is_floating_point())
+    err_cast = sum(float((cast[k].float() - v).abs().sum()) for k, v in exact.items() if v.is_floating_point())
+    assert err_folded < 0.8 * err_cast
     seq = SceneSequence(180, 320, seed=0)
-    src, bgr = seq.frame(10)[0], seq.background()
-    fp32 = alpha_of(MattingEngine(model=model, device="cpu"), src, bgr)
-    folded_first = np.abs(alpha_of(MattingEngine(model=model, device="cpu", precision="bf16"), src, bgr) - fp32)
-    cast_first = np.abs(alpha_of(MattingEngine(model=copy.deepcopy(model).to(torch.bfloat16), device="cpu",
-                                               precision="bf16"), src, bgr) - fp32)
-    assert folded_first.max() < cast_first.max() and folded_first.mean() < cast_first.mean()
-    assert folded_first.max() < 0.08 and folded_first.mean() < 3e-4
+    engines = [MattingEngine(model=model, device="cpu"), MattingEngine(model=model, device="cpu", precision="bf16")]
+    for e in engines:
+        e.set_background(seq.background())
+    for i in (5, 10, 20, 30, 40, 50):
+        src = seq.frame(i)[0]
+        fp32, bf16 = (e.process(src).alpha for e in engines)
+        assert np.abs(bf16 - fp32).mean() < 1e-3, i       # the largest differences are where the two
+        # precisions pick a different 4x4 patch to refine: up to about 0.2 at single pixels
 
 
 @pytest.mark.parametrize("h,w", [(1, 1), (40, 40), (48, 64), (3, 250), (90, 160)])
