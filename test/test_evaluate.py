@@ -200,6 +200,7 @@ def test_plate_trimap_bands_the_difference_edge():
         plate_trimap(src, bgr, band=0)
 
 
+@pytest.mark.slow     # PyMatting compiles its numba kernels on first use (about a minute)
 def test_closed_form_recovers_a_linear_soft_edge():
     pytest.importorskip("pymatting")
     src, bgr, pha_true = _soft_edge_scene()
@@ -213,6 +214,7 @@ def test_closed_form_recovers_a_linear_soft_edge():
     assert float(empty.max()) == 0.0
 
 
+@pytest.mark.slow     # PyMatting compiles its numba kernels on first use (about a minute)
 def test_eval_cli_closed_form(plates_dir, tmp_path, capsys):
     pytest.importorskip("pymatting")
     out = str(tmp_path / "cf.csv")
