@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from matte_ros.core.model import BaseOutput, MattingRefine, RefineOutput
 from matte_ros.core.files import atomic_write
+from matte_ros.core.model import BaseOutput, MattingRefine, RefineOutput
 
 __all__ = ["FORMATS", "ONNX_CROP_METHODS", "MIN_OPSET", "output_names", "script_model", "save_torchscript",
            "onnx_model", "onnx_example_size", "save_onnx", "load_torchscript", "apply_settings",
@@ -38,7 +38,7 @@ MIN_OPSET = 17
 
 @contextlib.contextmanager
 def _quiet():
-    """torch 2.14 marks torch.jit.script/save/load as deprecated, and the ONNX exporter reports
+    """Torch 2.14 marks torch.jit.script/save/load as deprecated, and the ONNX exporter reports
     constant-folding limits and tracer notes; none of it concerns the user of an export."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit\.")

@@ -54,7 +54,7 @@ class TrainingState:
 
 
 def capture_rng() -> Dict[str, Any]:
-    """This process's RNG states as tensors and plain containers."""
+    """The RNG states of this process as tensors and plain containers."""
     _, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss = random.getstate()
     return {"torch": torch.get_rng_state(),

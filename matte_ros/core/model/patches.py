@@ -22,15 +22,15 @@ def pixel_indices(shape: Tuple[int, int, int, int], idx: Index, size: int, paddi
     """Flat indices into ``x.view(-1)`` of every pixel of every selected patch.
 
     shape: (B, C, H, W) of the (already padded) image; idx: patch grid coordinates (P,) each,
-    patch origin at (row * size, col * size); returns (P, C, O, O) with O = size + 2 * padding.
+    patch origin at (row * size, col * size); returns (P, C, span, span) with span = size + 2 * padding.
     """
     _, C, H, W = shape
-    O = size + 2 * padding
+    span = size + 2 * padding
     b, row, col = idx
     device = b.device
     c = torch.arange(C, device=device).view(1, C, 1, 1) * (H * W)
-    oy = torch.arange(O, device=device).view(1, 1, O, 1) * W
-    ox = torch.arange(O, device=device).view(1, 1, 1, O)
+    oy = torch.arange(span, device=device).view(1, 1, span, 1) * W
+    ox = torch.arange(span, device=device).view(1, 1, 1, span)
     origin = (b * (C * H * W) + row * (size * W) + col * size).view(-1, 1, 1, 1)
     return origin + c + oy + ox
 
@@ -40,18 +40,18 @@ def crop_patches(x: torch.Tensor, idx: Index, size: int, padding: int, method: s
     grid index, grown by ``padding`` pixels of context on every side (zeros beyond the border)."""
     if padding != 0:
         x = F.pad(x, (padding, padding, padding, padding))
-    O = size + 2 * padding
+    span = size + 2 * padding
     if method == "unfold":
-        return x.permute(0, 2, 3, 1).unfold(1, O, size).unfold(2, O, size)[idx[0], idx[1], idx[2]]
+        return x.permute(0, 2, 3, 1).unfold(1, span, size).unfold(2, span, size)[idx[0], idx[1], idx[2]]
     if method == "roi_align":
         b, row, col = idx[0].to(x.dtype), idx[1].to(x.dtype), idx[2].to(x.dtype)
         # Boxes one pixel per bin, sampled once at each bin centre = exactly on the pixels.
         boxes = torch.stack([b, col * size - 0.5, row * size - 0.5,
-                             col * size + O - 0.5, row * size + O - 0.5], dim=1)
-        return torchvision.ops.roi_align(x, boxes, O, sampling_ratio=1)
+                             col * size + span - 0.5, row * size + span - 0.5], dim=1)
+        return torchvision.ops.roi_align(x, boxes, span, sampling_ratio=1)
     if method == "gather":
         flat = pixel_indices((x.shape[0], x.shape[1], x.shape[2], x.shape[3]), idx, size, padding)
-        return torch.gather(x.reshape(-1), 0, flat.reshape(-1)).view(-1, x.shape[1], O, O)
+        return torch.gather(x.reshape(-1), 0, flat.reshape(-1)).view(-1, x.shape[1], span, span)
     raise ValueError("unknown patch crop method " + method + "; expected unfold, roi_align or gather")
 
 

@@ -15,7 +15,7 @@ REFINE_MODES = ("full", "sampling", "thresholding")
 
 @torch.jit.unused
 def _traced_top(flat: torch.Tensor, k: int) -> torch.Tensor:
-    """topk of ``min(k, patches)`` with the clamp kept in a traced (ONNX) graph, so an exported
+    """Topk of ``min(k, patches)`` with the clamp kept in a traced (ONNX) graph, so an exported
     model works on frames with fewer patches than ``k``."""
     return flat.topk(torch.clamp(torch.as_tensor(flat.shape[1]), max=k), dim=1, sorted=False).indices
 

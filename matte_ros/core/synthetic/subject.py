@@ -122,15 +122,15 @@ def _person_layers(rng, h, w, palette, box, texture) -> Tuple[Layer, List[Tuple[
         cv2.rectangle(cv, _pts((cx - neck, top + 1.8 * r), s).tolist(), _pts((cx + neck, shoulder_y + r), s).tolist(),
                       255, -1, cv2.LINE_AA)
         if rounded:
-            cv2.ellipse(cv, _pts((cx, shoulder_y + 1.6 * r), s).tolist(), _pts((half, 1.9 * r), s).tolist(), 0, 180, 360,
-                        255, -1, cv2.LINE_AA)
-            cv2.fillPoly(cv, [_pts([(cx - half, shoulder_y + 1.6 * r), (cx + half, shoulder_y + 1.6 * r)] + torso[2:], s)],
-                         255, cv2.LINE_AA)
+            cv2.ellipse(cv, _pts((cx, shoulder_y + 1.6 * r), s).tolist(), _pts((half, 1.9 * r), s).tolist(), 0, 180,
+                        360, 255, -1, cv2.LINE_AA)
+            cv2.fillPoly(cv, [_pts([(cx - half, shoulder_y + 1.6 * r), (cx + half, shoulder_y + 1.6 * r)]
+                                   + torso[2:], s)], 255, cv2.LINE_AA)
             return
         cv2.fillPoly(cv, [_pts(torso, s)], 255, cv2.LINE_AA)
         for side in (-1, 1):
-            cv2.circle(cv, _pts((cx + side * (half - 0.45 * r), shoulder_y + 0.45 * r), s).tolist(), int(0.5 * r * s), 255,
-                       -1, cv2.LINE_AA)
+            cv2.circle(cv, _pts((cx + side * (half - 0.45 * r), shoulder_y + 0.45 * r), s).tolist(),
+                       int(0.5 * r * s), 255, -1, cv2.LINE_AA)
 
     skin = random_colors(rng, 1)[0] * 0.3 + np.array([0.75, 0.55, 0.42], np.float32) * rng.uniform(0.4, 1.1) * 0.7
     clothes = texture(rng, h, w, palette)
@@ -192,16 +192,19 @@ def _extras(rng, h, w, palette, texture) -> List[Layer]:
     """Thin rigid structures, a ring with a hole, a semi-transparent veil."""
     layers = []
     if rng.random() < 0.6:  # sticks / antennas / cables: 1..3 px wide, opaque, crossing the frame edge
-        pts = [(rng.uniform(0, 1, 2) * [w, h], rng.uniform(-0.3, 1.3, 2) * [w, h]) for _ in range(int(rng.integers(1, 4)))]
+        pts = [(rng.uniform(0, 1, 2) * [w, h], rng.uniform(-0.3, 1.3, 2) * [w, h])
+               for _ in range(int(rng.integers(1, 4)))]
         widths = rng.uniform(0.6, 3.0, len(pts))
         a = _coverage(h, w, lambda cv, s: [cv2.line(cv, _pts(p0, s).tolist(), _pts(p1, s).tolist(), 255,
-                                                    max(int(wd * s), 1), cv2.LINE_AA) for (p0, p1), wd in zip(pts, widths)])
+                                                    max(int(wd * s), 1), cv2.LINE_AA)
+                                           for (p0, p1), wd in zip(pts, widths)])
         layers.append((a, np.broadcast_to(random_colors(rng, 1, palette)[0], (h, w, 3)).astype(np.float32)))
     if rng.random() < 0.4:  # a ring (bag handle, hoop): background visible through its hole
         c, ax = rng.uniform(0.2, 0.8, 2) * [w, h], rng.uniform(0.05, 0.2, 2) * min(h, w)
         width = rng.uniform(0.1, 0.35) * ax.min()
-        a = _coverage(h, w, lambda cv, s: cv2.ellipse(cv, _pts(c, s).tolist(), _pts(ax, s).tolist(), rng.uniform(0, 180),
-                                                      0, 360, 255, max(int(width * s), 1), cv2.LINE_AA))
+        a = _coverage(h, w, lambda cv, s: cv2.ellipse(cv, _pts(c, s).tolist(), _pts(ax, s).tolist(),
+                                                      rng.uniform(0, 180), 0, 360, 255, max(int(width * s), 1),
+                                                      cv2.LINE_AA))
         layers.append((a, texture(rng, h, w, palette)))
     if rng.random() < 0.45:  # a veil / glass / smoke: fractional alpha over a large region
         poly = rng.uniform(0.1, 0.9, (int(rng.integers(3, 7)), 2)) * [w, h]
@@ -267,6 +270,7 @@ def render_subject(rng: np.random.Generator, h: int, w: int, *, palette: Optiona
     fgr, pha = _composite(layers, h, w, layers[0][1])
     if rng.random() < 0.2:  # the whole subject moving or out of focus
         kernel = (_motion_kernel(rng.uniform(3, 15), rng.uniform(0, np.pi)) if rng.random() < 0.5
-                  else cv2.getGaussianKernel(9, rng.uniform(0.5, 1.5)) @ cv2.getGaussianKernel(9, rng.uniform(0.5, 1.5)).T)
+                  else cv2.getGaussianKernel(9, rng.uniform(0.5, 1.5))
+                  @ cv2.getGaussianKernel(9, rng.uniform(0.5, 1.5)).T)
         fgr, pha = _blur_layer((pha, fgr), kernel.astype(np.float32))[::-1]
     return fgr, pha
