@@ -88,6 +88,10 @@ def run_soak(minutes: float, width: int, height: int, rate: float, every: float,
         launch.start_camera({"width": width, "height": height, "rate": float(rate), "wait_for_plate": True})
         log(f"soak: {width}x{height} at {rate:g} Hz for {minutes:g} min, node pid {node.pid}")
         launch.capture_plate(attempts=5, timeout=60.0)
+        with lock:
+            latest.clear()
+        # the first sample holds the counters at the capture (frames before it are refused: no plate yet)
+        launch.wait("the node's diagnostics", lambda: latest, 10.0)
         start = time.monotonic()
         end = start + minutes * 60.0
         while True:
