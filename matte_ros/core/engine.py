@@ -113,7 +113,7 @@ def _regain_(x: torch.Tensor, gain: np.ndarray, offset: np.ndarray) -> torch.Ten
     return x.mul_(g).add_(o).clamp_(0.0, 1.0)
 
 
-class _Plate(NamedTuple):
+class _CachedPlate(NamedTuple):
     rgb: np.ndarray          # (H, W, 3) uint8, read-only: the plate as given
     u8: torch.Tensor         # (H, W, 3) uint8 on the device (to re-prepare when backbone_scale changes)
     scale: Optional[float]   # the coarse scale of frames of this size (None: a model without one)
@@ -173,7 +173,7 @@ class MattingEngine:
         else:
             self.model = model.eval().to(self.device, self.dtype)
         self._lock = threading.Lock()
-        self._plates: Dict[Tuple[int, int], _Plate] = {}
+        self._plates: Dict[Tuple[int, int], _CachedPlate] = {}
         self._upkeep = UpkeepSettings()
         self.configure(backbone_scale=backbone_scale, refine_mode=refine_mode,
                        refine_sample_pixels=refine_sample_pixels, refine_threshold=refine_threshold, upkeep=upkeep)
@@ -244,9 +244,9 @@ class MattingEngine:
         return None if settings is None else FastRefine.coarse_scale(settings, h, w)
 
     def _new_plate(self, rgb: np.ndarray, u8: torch.Tensor, settings: Optional[RefineSettings],
-                   upkeep: Optional[PlateUpkeep]) -> _Plate:
+                   upkeep: Optional[PlateUpkeep]) -> _CachedPlate:
         """The plate of rgb/u8 prepared for ``settings`` (under the lock)."""
-        return _Plate(rgb, u8, self._scale_for(settings, *rgb.shape[:2]),
+        return _CachedPlate(rgb, u8, self._scale_for(settings, *rgb.shape[:2]),
                       self._prepare_plate(_to_float(u8, self.dtype), settings), upkeep)
 
     # ---- plates ---------------------------------------------------------------------------
@@ -294,7 +294,7 @@ class MattingEngine:
             p = self._plates.get(tuple(size))
             return None if p is None or p.upkeep is None else p.upkeep.plate
 
-    def _plate_for(self, h: int, w: int) -> _Plate:
+    def _plate_for(self, h: int, w: int) -> _CachedPlate:
         p = self._plates.get((h, w))
         if p is not None:
             return p

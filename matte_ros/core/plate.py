@@ -159,10 +159,10 @@ def save_plate(plate_dir: str, plate: np.ndarray) -> str:
     if plate.ndim != 3 or plate.shape[2] != 3 or plate.dtype != np.uint8:
         raise ValueError(f"a plate must be (H, W, 3) uint8, got {plate.shape} {plate.dtype}")
     path = plate_file(plate_dir, plate.shape[:2])
-    bgr = np.ascontiguousarray(plate[:, :, ::-1])
+    opencv_order = np.ascontiguousarray(plate[:, :, ::-1])     # cv2 writes blue, green, red
 
     def write(tmp: str) -> None:
-        if not cv2.imwrite(tmp, bgr):
+        if not cv2.imwrite(tmp, opencv_order):
             raise OSError(f"OpenCV could not write {tmp}")
 
     atomic_write(path, write)

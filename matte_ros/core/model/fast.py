@@ -38,7 +38,7 @@ from .patches import replace_patches
 from .refiner import REFINE_MODES
 from .windows import bilinear_windows, windows
 
-__all__ = ["FastRefine", "Plate", "RefineSettings", "fold_batchnorm"]
+__all__ = ["FastRefine", "PreparedPlate", "RefineSettings", "fold_batchnorm"]
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def _downsample(x: torch.Tensor, scale: float) -> torch.Tensor:
     return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False, recompute_scale_factor=True)
 
 
-class Plate:
+class PreparedPlate:
     """A background plate prepared once for a FastRefine; not changed after construction.
 
     bgr: (B, 3, H4, W4) replicate-padded to a multiple of 4 (as MattingRefine pads);
@@ -213,16 +213,16 @@ class FastRefine:
         return effective_backbone_scale(settings.scale_for(height, width), -(-height // 4) * 4, -(-width // 4) * 4)
 
     @torch.inference_mode()
-    def prepare_plate(self, bgr: torch.Tensor, settings: Optional[RefineSettings] = None) -> Plate:
-        """bgr: (B, 3, H, W) float 0..1 background plate -> Plate (on this object's device and dtype),
+    def prepare_plate(self, bgr: torch.Tensor, settings: Optional[RefineSettings] = None) -> PreparedPlate:
+        """bgr: (B, 3, H, W) float 0..1 background plate -> PreparedPlate (on this object's device and dtype),
         with its coarse copy at the scale ``settings`` give frames of its size."""
         check_inputs(bgr, bgr)
         s = self._settings(settings)
         H, W = bgr.shape[2], bgr.shape[3]
-        return Plate(_pad4(bgr.to(self.device, self.dtype)), (H, W), self.coarse_scale(s, H, W))
+        return PreparedPlate(_pad4(bgr.to(self.device, self.dtype)), (H, W), self.coarse_scale(s, H, W))
 
     @torch.inference_mode()
-    def __call__(self, src: torch.Tensor, plate: Plate,
+    def __call__(self, src: torch.Tensor, plate: PreparedPlate,
                  settings: Optional[RefineSettings] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         check_inputs(src, src)
         s = self._settings(settings)
@@ -266,7 +266,7 @@ class FastRefine:
             return idx, keep
         return tuple(i[keep] for i in idx), None
 
-    def _refine_patches(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, coarse: torch.Tensor,
+    def _refine_patches(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor, coarse: torch.Tensor,
                         settings: RefineSettings) -> torch.Tensor:
         """Sampling / thresholding: refine the selected 4x4 patches -> (B, 4, H4, W4) pha ++ fgr residual."""
         H, W = src.shape[2], src.shape[3]
@@ -307,7 +307,7 @@ class FastRefine:
                 best, best_cost = m, cost
         return best
 
-    def _refine_tiles_of(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, idx: Tuple[torch.Tensor, ...],
+    def _refine_tiles_of(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor, idx: Tuple[torch.Tensor, ...],
                          grid_shape: torch.Size, m: int) -> torch.Tensor:
         """The selected patches (P, 4, 4, 4), refined in (m x m)-patch tiles."""
         b, row, col = idx
@@ -319,7 +319,7 @@ class FastRefine:
         y = y.view(y.shape[0], 4, m, 4, m, 4).permute(0, 2, 4, 1, 3, 5)
         return y[which, row % m, col % m]
 
-    def _refine_tiles(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, b: torch.Tensor, row: torch.Tensor,
+    def _refine_tiles(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor, b: torch.Tensor, row: torch.Tensor,
                       col: torch.Tensor, m: int) -> torch.Tensor:
         """The refiner on tiles of (m x m) patches at (b, row, col) in units of tiles -> (T, 4, 4m, 4m).
         Valid convolutions make every output pixel the same as the published per-patch refinement's."""
@@ -348,7 +348,7 @@ class FastRefine:
         z[..., C + 3:] = windows(plate.bgr, bp, fy, fx, sf)
         return ref._stage2(z.permute(0, 3, 1, 2)).to(src.dtype)
 
-    def _refine_full(self, src: torch.Tensor, plate: Plate, x: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+    def _refine_full(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
         """Full mode: the refiner on every pixel (dense convolutions) -> (B, 4, H4, W4)."""
         ref, dt = self.net.refiner, self.dtype
         B, H, W = src.shape[0], src.shape[2], src.shape[3]
