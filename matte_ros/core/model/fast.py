@@ -319,8 +319,8 @@ class FastRefine:
         y = y.view(y.shape[0], 4, m, 4, m, 4).permute(0, 2, 4, 1, 3, 5)
         return y[which, row % m, col % m]
 
-    def _refine_tiles(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor, b: torch.Tensor, row: torch.Tensor,
-                      col: torch.Tensor, m: int) -> torch.Tensor:
+    def _refine_tiles(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor, b: torch.Tensor,
+                      row: torch.Tensor, col: torch.Tensor, m: int) -> torch.Tensor:
         """The refiner on tiles of (m x m) patches at (b, row, col) in units of tiles -> (T, 4, 4m, 4m).
         Valid convolutions make every output pixel the same as the published per-patch refinement's."""
         ref = self.net.refiner
@@ -348,7 +348,8 @@ class FastRefine:
         z[..., C + 3:] = windows(plate.bgr, bp, fy, fx, sf)
         return ref._stage2(z.permute(0, 3, 1, 2)).to(src.dtype)
 
-    def _refine_full(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+    def _refine_full(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor,
+                     coarse: torch.Tensor) -> torch.Tensor:
         """Full mode: the refiner on every pixel (dense convolutions) -> (B, 4, H4, W4)."""
         ref, dt = self.net.refiner, self.dtype
         B, H, W = src.shape[0], src.shape[2], src.shape[3]
