@@ -34,7 +34,7 @@ class TrainingState:
         self.best_valid_loss = float("inf")
         self.nonfinite_total = 0
         self.skipped_total = 0
-        self.interrupted = False          # this session stopped on Ctrl-C (not saved)
+        self.interrupted = False          # this run was stopped by Ctrl-C (not saved)
 
     def to_dict(self, world_size: int) -> Dict[str, Any]:
         return {"format": STATE_FORMAT, "model_type": self.model_type, "step": self.step, "epoch": self.epoch,
