@@ -172,6 +172,8 @@ class MattingEngine:
             self.model = self._fast.net
         else:
             self.model = model.eval().to(self.device, self.dtype)
+        # The fast path takes full-resolution frames in float32 and casts only what its network reads.
+        self._frame_dtype = torch.float32 if self._fast is not None else self.dtype
         self._lock = threading.Lock()
         self._plates: Dict[Tuple[int, int], _CachedPlate] = {}
         self._upkeep = UpkeepSettings()
@@ -315,7 +317,7 @@ class MattingEngine:
         h, w = frame.shape[:2]
         bg = self._composite_background(composite, h, w)
         u8 = torch.from_numpy(frame).to(self.device, non_blocking=True)
-        src = _to_float(u8, self.dtype)
+        src = _to_float(u8, self._frame_dtype)
         step: Optional[UpkeepStep] = None
         with self._lock:
             plate, upkeep = self._plate_for(h, w), self._upkeep

@@ -36,6 +36,7 @@ from ..settings import AUTO_SCALE, auto_backbone_scale, backbone_scale_problem, 
 from .matting import MattingRefine, check_inputs
 from .patches import replace_patches
 from .refiner import REFINE_MODES
+from .resize import bilinear_resize
 from .windows import bilinear_windows, windows
 
 __all__ = ["FastRefine", "PreparedPlate", "RefineSettings", "fold_batchnorm"]
@@ -272,7 +273,7 @@ class FastRefine:
         H, W = src.shape[2], src.shape[3]
         err = F.interpolate(x[:, 4:5].clamp(0.0, 1.0), (H // 4, W // 4), mode="bilinear", align_corners=False)
         idx, keep = self._select(err, settings)
-        out = F.interpolate(coarse.to(src.dtype).contiguous(), (H, W), mode="bilinear", align_corners=False)
+        out = bilinear_resize(coarse, (H, W), src.dtype)
         if idx[0].numel() == 0:
             return out
         b, row, col = idx
@@ -336,16 +337,16 @@ class FastRefine:
         y = torch.empty(T, sh, sh, x.shape[1] + 6, dtype=dt, device=dev)
         half = (H // 2, W // 2)
         bilinear_windows(x, half, b, hy, hx, sh, out=y[..., :x.shape[1]], transform=_coarse_activations)
-        bilinear_windows(src.to(dt), half, b, hy, hx, sh, out=y[..., -6:-3])   # src at half resolution
-        y[..., -3:] = windows(plate.half, bp, hy, hx, sh)
+        bilinear_windows(src, half, b, hy, hx, sh, out=y[..., -6:-3])          # src at half resolution
+        windows(plate.half, bp, hy, hx, sh, out=y[..., -3:])
         y = F.relu(self._conv1(y.permute(0, 3, 1, 2)))
         y = ref.relu(ref.conv2(y))                                           # (T, 16, sf/2, sf/2)
         # Stage 2 input: y upsampled 2x (nearest), then src and plate at full resolution.
         C, s = y.shape[1], y.shape[2]
         z = torch.empty(T, sf, sf, C + 6, dtype=dt, device=dev)
         z[..., :C].view(T, s, 2, s, 2, C).copy_(y.permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(T, s, 2, s, 2, C))
-        z[..., C:C + 3] = windows(src, b, fy, fx, sf)
-        z[..., C + 3:] = windows(plate.bgr, bp, fy, fx, sf)
+        windows(src, b, fy, fx, sf, out=z[..., C:C + 3])
+        windows(plate.bgr, bp, fy, fx, sf, out=z[..., C + 3:])
         return ref._stage2(z.permute(0, 3, 1, 2)).to(src.dtype)
 
     def _refine_full(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor,

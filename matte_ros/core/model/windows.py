@@ -24,15 +24,27 @@ def _gather(x: torch.Tensor, b: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor
     return out.reshape(b.shape[0], ys.shape[1], xs.shape[1], C)
 
 
-def windows(x: torch.Tensor, b: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int) -> torch.Tensor:
+def windows(x: torch.Tensor, b: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int,
+            out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """x: (B, C, H, W); b, y0, x0: (P,) image index and window origin (may be negative)
-    -> (P, size, size, C): the windows, zeros outside the image."""
+    -> (P, size, size, C): the windows, zeros outside the image, written into ``out`` (any dtype)
+    when given. On the CPU only the windows that cross the border are masked."""
     H, W = x.shape[2], x.shape[3]
     ar = torch.arange(size, device=x.device)
     ys, xs = y0[:, None] + ar, x0[:, None] + ar
     win = _gather(x, b, ys.clamp(0, H - 1), xs.clamp(0, W - 1))
-    inside = ((ys >= 0) & (ys < H))[:, :, None] & ((xs >= 0) & (xs < W))[:, None, :]
-    return win * inside.unsqueeze(-1).to(win.dtype)
+    if x.device.type == "cpu":
+        edge = ((y0 < 0) | (y0 + size > H) | (x0 < 0) | (x0 + size > W)).nonzero().squeeze(1)
+        if edge.numel():
+            inside = ((ys[edge] >= 0) & (ys[edge] < H))[:, :, None] & ((xs[edge] >= 0) & (xs[edge] < W))[:, None, :]
+            win[edge] = win[edge] * inside.unsqueeze(-1).to(win.dtype)
+    else:                                        # no host synchronisation: mask every window
+        inside = ((ys >= 0) & (ys < H))[:, :, None] & ((xs >= 0) & (xs < W))[:, None, :]
+        win = win * inside.unsqueeze(-1).to(win.dtype)
+    if out is None:
+        return win
+    out.copy_(win)
+    return out
 
 
 def _axis_taps(start: torch.Tensor, size: int, n_in: int, n_out: int) -> Tuple[torch.Tensor, ...]:
@@ -111,6 +123,8 @@ def bilinear_windows(x: torch.Tensor, out_hw: Tuple[int, int], b: torch.Tensor, 
     in place first, e.g. a pointwise activation). On the CPU the two axes are interpolated by lerps
     shared by groups of windows; elsewhere (no host synchronisation) by per-window weight matrices.
     """
+    if out is not None and out.dtype != x.dtype:          # computed in x's dtype, cast on the copy
+        return out.copy_(bilinear_windows(x, out_hw, b, y0, x0, size, transform=transform))
     h, w = x.shape[2], x.shape[3]
     kh = int(-(-(size - 1) * h // out_hw[0])) + 2
     kw = int(-(-(size - 1) * w // out_hw[1])) + 2
