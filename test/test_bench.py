@@ -4,7 +4,7 @@ import torch
 
 from matte_ros.core.model import MattingRefine
 from matte_ros.core.model.fast import FastRefine
-from matte_ros.tools.bench import CONFIGS, count_flops, interleaved, targets
+from matte_ros.tools.bench import CONFIGS, count_flops, interleaved, table, targets
 
 
 def test_flops_count_the_refiner_convolutions_where_they_run():
@@ -30,18 +30,33 @@ def test_interleaved_calls_in_turn_and_takes_medians():
     assert order == ["a", "b"] * 4 and set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
 
 
-def _row(config, fast, engine, flops=6e9):
-    return {"backbone": "mobilenetv2", "config": config, "flops": flops, "fast_max_dpha": 0.0, "fast_max_dfgr": 0.0,
-            "patches": 1, "times": {"fast": fast, "engine": engine, "reference": 1.0, "low": 1.0}}
+def _row(config, reference, engine, engine_low, rvm, backbone="mobilenetv2"):
+    return {"backbone": backbone, "config": config, "flops": 20e9, "fast_max_dpha": 0.0, "fast_max_dfgr": 0.0,
+            "patches": 1, "low_dtype": "bf16", "low_max_dpha": 0.5, "low_mean_dpha": 1e-4,
+            "times": {"reference": reference, "fast": engine, "low": engine_low, "engine": engine,
+                      "engine_low": engine_low, "rvm": rvm}}
 
 
 def test_target_verdicts():
-    peak = 100e9                       # F / (0.6 peak) = 6e9 / 60e9 = 100 ms
-    lines = targets([_row("HD", 0.08, 0.085), _row("4K", 0.2, 0.3)], peak)
-    assert lines[0].startswith("HD MobileNetV2 model time 80 ms <= F / (0.6 x peak) = 100 ms: holds")
-    assert lines[1] == "4K MobileNetV2 200 ms <= 2 x HD = 160 ms: misses by 1.25x"
-    assert lines[2].endswith("holds") and lines[3].endswith("misses by 1.36x")
+    rows = [_row("HD", 0.34, 0.16, 0.11, 0.12), _row("4K", 1.0, 0.4, 0.3, 0.18),
+            _row("HD", 1.0, 0.6, 0.4, 0.12, backbone="resnet50")]
+    lines = targets(rows)
+    assert lines[0] == ("mobilenetv2 HD: engine fp32 160 ms, 2.12x the published forward 340 ms (at least 2.0x): "
+                        "holds")
+    assert lines[1] == "mobilenetv2 HD: engine bf16 110 ms < RVM ONNX Runtime 120 ms: holds"
+    assert lines[2] == "mobilenetv2 4K: engine bf16 300 ms <= 1.5 x RVM ONNX Runtime 180 ms = 270 ms: misses by 1.11x"
+    assert all(line.startswith("fast vs published") for line in lines[3:]) and len(lines) == 6   # no ResNet target
     assert CONFIGS["hd"].pixels == 80_000 and CONFIGS["4k"].scale == 0.125
+
+
+def test_table_rows_and_ratios():
+    text = table([_row("HD", 0.34, 0.16, 0.11, 0.12)], {"fp32": 100e9, "bf16": 200e9})
+    head, _, row = text.splitlines()
+    assert head.count("|") == row.count("|")
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # GFLOP, published, fast fp32, fast bf16, engine fp32, engine bf16, speed-up, % of peak, accuracy, RVM, ratio
+    assert cells[2:] == ["20.0", "340", "160", "110", "160", "110", "2.12x", "125 / 91 %", "0.500 / 0.00010",
+                         "120", "0.92"]
 
 
 @pytest.mark.gpu

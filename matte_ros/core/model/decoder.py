@@ -11,7 +11,8 @@ __all__ = ["Decoder"]
 class Decoder(nn.Module):
     """channels: [in, c1, c2, c3, out]; skip_channels: channels of x3, x2, x1, x0.
 
-    forward(x4, x3, x2, x1, x0) -> (B, out, H0, W0), at the resolution of ``x0``.
+    forward(x4, x3, x2, x1, x0) -> (B, out, H0, W0), at the resolution of ``x0``;
+    ``features`` is what the last convolution (``conv4``) reads.
     """
 
     def __init__(self, channels: List[int], skip_channels: List[int]):
@@ -30,9 +31,14 @@ class Decoder(nn.Module):
         x = F.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
         return torch.cat([x, skip], dim=1)
 
-    def forward(self, x4: torch.Tensor, x3: torch.Tensor, x2: torch.Tensor,
-                x1: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    def features(self, x4: torch.Tensor, x3: torch.Tensor, x2: torch.Tensor,
+                 x1: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """(B, c3 + skip0, H0, W0): the input of the last convolution."""
         x = self.relu(self.bn1(self.conv1(self._up_cat(x4, x3))))
         x = self.relu(self.bn2(self.conv2(self._up_cat(x, x2))))
         x = self.relu(self.bn3(self.conv3(self._up_cat(x, x1))))
-        return self.conv4(self._up_cat(x, x0))
+        return self._up_cat(x, x0)
+
+    def forward(self, x4: torch.Tensor, x3: torch.Tensor, x2: torch.Tensor,
+                x1: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        return self.conv4(self.features(x4, x3, x2, x1, x0))

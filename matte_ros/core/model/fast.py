@@ -33,6 +33,7 @@ from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..settings import AUTO_SCALE, auto_backbone_scale, backbone_scale_problem, effective_backbone_scale, is_real
+from .hidden import CoarseWindows, SplitHead
 from .matting import MattingRefine, check_inputs
 from .patches import replace_patches
 from .refiner import REFINE_MODES
@@ -198,6 +199,7 @@ class FastRefine:
         self.net = fold_batchnorm(model).to(self.device, self.dtype, memory_format=torch.channels_last)
         self.sync_free = self.device.type == "cuda"
         self._conv1 = _permuted_conv1(self.net.refiner.conv1)
+        self._head = SplitHead(self.net.decoder.conv4)
 
     def _settings(self, settings: Optional[RefineSettings]) -> RefineSettings:
         if settings is None:
@@ -238,13 +240,17 @@ class FastRefine:
         bgr_sm = plate.small(scale).expand(B, -1, -1, -1)
         x = torch.cat([src_sm.to(dt), bgr_sm], dim=1).contiguous(memory_format=torch.channels_last)
         f = self.net.backbone(x)
-        x = self.net.decoder(self.net.aspp(f[0]), f[1], f[2], f[3], f[4])   # (B, 37, h, w) as MattingBase.coarse
+        y = self.net.decoder.features(self.net.aspp(f[0]), f[1], f[2], f[3], f[4])
+        if s.mode == "full":
+            x = self._head.full(y)                                          # (B, 37, h, w) as MattingBase.coarse
+        else:
+            x = self._head.dense(y)                                         # pha, fgr, err; hidden per window
         pha_sm = x[:, 0:1].clamp(0.0, 1.0)
         coarse = torch.cat([pha_sm, x[:, 1:4]], dim=1)                      # pha_sm ++ fgr_sm residual
         if s.mode == "full":
             out = self._refine_full(src, plate, x, coarse)
         else:
-            out = self._refine_patches(src, plate, x, coarse, s)
+            out = self._refine_patches(src, plate, CoarseWindows(self._head, y, x), coarse, s)
         out[:, :1].clamp_(0.0, 1.0)
         out[:, 1:].add_(src).clamp_(0.0, 1.0)
         return out[:, :1, :H, :W], out[:, 1:, :H, :W]
@@ -267,11 +273,11 @@ class FastRefine:
             return idx, keep
         return tuple(i[keep] for i in idx), None
 
-    def _refine_patches(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor, coarse: torch.Tensor,
+    def _refine_patches(self, src: torch.Tensor, plate: PreparedPlate, x: CoarseWindows, coarse: torch.Tensor,
                         settings: RefineSettings) -> torch.Tensor:
         """Sampling / thresholding: refine the selected 4x4 patches -> (B, 4, H4, W4) pha ++ fgr residual."""
         H, W = src.shape[2], src.shape[3]
-        err = F.interpolate(x[:, 4:5].clamp(0.0, 1.0), (H // 4, W // 4), mode="bilinear", align_corners=False)
+        err = F.interpolate(x.x5[:, 4:5].clamp(0.0, 1.0), (H // 4, W // 4), mode="bilinear", align_corners=False)
         idx, keep = self._select(err, settings)
         out = bilinear_resize(coarse, (H, W), src.dtype)
         if idx[0].numel() == 0:
@@ -308,7 +314,7 @@ class FastRefine:
                 best, best_cost = m, cost
         return best
 
-    def _refine_tiles_of(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor, idx: Tuple[torch.Tensor, ...],
+    def _refine_tiles_of(self, src: torch.Tensor, plate: PreparedPlate, x: CoarseWindows, idx: Tuple[torch.Tensor, ...],
                          grid_shape: torch.Size, m: int) -> torch.Tensor:
         """The selected patches (P, 4, 4, 4), refined in (m x m)-patch tiles."""
         b, row, col = idx
@@ -320,7 +326,7 @@ class FastRefine:
         y = y.view(y.shape[0], 4, m, 4, m, 4).permute(0, 2, 4, 1, 3, 5)
         return y[which, row % m, col % m]
 
-    def _refine_tiles(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor, b: torch.Tensor,
+    def _refine_tiles(self, src: torch.Tensor, plate: PreparedPlate, x: CoarseWindows, b: torch.Tensor,
                       row: torch.Tensor, col: torch.Tensor, m: int) -> torch.Tensor:
         """The refiner on tiles of (m x m) patches at (b, row, col) in units of tiles -> (T, 4, 4m, 4m).
         Valid convolutions make every output pixel the same as the published per-patch refinement's."""

@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 
 import torch
 
-__all__ = ["windows", "bilinear_windows"]
+__all__ = ["windows", "bilinear_windows", "clamped_block"]
 
 
 def _gather(x: torch.Tensor, b: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
@@ -22,6 +22,15 @@ def _gather(x: torch.Tensor, b: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor
     else:
         out = x.transpose(0, 1).reshape(C, -1).index_select(1, flat).t()
     return out.reshape(b.shape[0], ys.shape[1], xs.shape[1], C)
+
+
+def clamped_block(x: torch.Tensor, b: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, kh: int,
+                  kw: int) -> torch.Tensor:
+    """x: (B, C, h, w) -> (P, kh, kw, C): rows oy..oy+kh-1 and columns ox..ox+kw-1 (oy, ox >= 0)
+    of image b, the indices past the end clamped to the last row / column."""
+    rows = (oy[:, None] + torch.arange(kh, device=x.device)).clamp_max(x.shape[2] - 1)
+    cols = (ox[:, None] + torch.arange(kw, device=x.device)).clamp_max(x.shape[3] - 1)
+    return _gather(x, b, rows, cols)
 
 
 def windows(x: torch.Tensor, b: torch.Tensor, y0: torch.Tensor, x0: torch.Tensor, size: int,
@@ -112,16 +121,19 @@ def _lerp_axis(src: torch.Tensor, taps: Tuple[torch.Tensor, ...], origin: torch.
             out.index_copy_(0, members, o)
 
 
-def bilinear_windows(x: torch.Tensor, out_hw: Tuple[int, int], b: torch.Tensor, y0: torch.Tensor,
+def bilinear_windows(x, out_hw: Tuple[int, int], b: torch.Tensor, y0: torch.Tensor,
                      x0: torch.Tensor, size: int, out: Optional[torch.Tensor] = None,
                      transform=None) -> torch.Tensor:
     """The (size x size) windows at (y0, x0) of ``F.interpolate(x, out_hw, mode="bilinear",
     align_corners=False)`` zero-padded outside out_hw, computed without the full interpolation.
 
-    x: (B, C, h, w) (channels_last is fastest); b, y0, x0: (P,) -> (P, size, size, C), written into
-    ``out`` when given. Each window reads a (Kh, Kw) block of x (``transform`` may change the block
-    in place first, e.g. a pointwise activation). On the CPU the two axes are interpolated by lerps
-    shared by groups of windows; elsewhere (no host synchronisation) by per-window weight matrices.
+    x: (B, C, h, w) (channels_last is fastest), or a source of blocks with ``shape``, ``dtype``,
+    ``device`` and ``block(b, oy, ox, kh, kw) -> (P, kh, kw, C)`` (such as
+    :class:`~matte_ros.core.model.hidden.CoarseWindows`); b, y0, x0: (P,) -> (P, size, size, C),
+    written into ``out`` (any dtype) when given. Each window reads a (Kh, Kw) block of x
+    (``transform`` may change the block in place first, e.g. a pointwise activation). On the CPU
+    the two axes are interpolated by lerps shared by groups of windows; elsewhere (no host
+    synchronisation) by per-window weight matrices.
     """
     if out is not None and out.dtype != x.dtype:          # computed in x's dtype, cast on the copy
         return out.copy_(bilinear_windows(x, out_hw, b, y0, x0, size, transform=transform))
@@ -130,9 +142,10 @@ def bilinear_windows(x: torch.Tensor, out_hw: Tuple[int, int], b: torch.Tensor, 
     kw = int(-(-(size - 1) * w // out_hw[1])) + 2
     ty, tx = _axis_taps(y0, size, h, out_hw[0]), _axis_taps(x0, size, w, out_hw[1])
     oy, ox = ty[0][:, 0], tx[0][:, 0]
-    rows = (oy[:, None] + torch.arange(kh, device=x.device)).clamp_max(h - 1)
-    cols = (ox[:, None] + torch.arange(kw, device=x.device)).clamp_max(w - 1)
-    block = _gather(x, b, rows, cols)                                           # (P, kh, kw, C)
+    if isinstance(x, torch.Tensor):
+        block = clamped_block(x, b, oy, ox, kh, kw)                             # (P, kh, kw, C)
+    else:
+        block = x.block(b, oy, ox, kh, kw)
     if transform is not None:
         transform(block)
     if out is None:

@@ -1,0 +1,81 @@
+"""The fast path's parts against the straightforward operations they replace: OpenCV's bilinear
+resize, per-window hidden channels, windows written into buffers of another dtype."""
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from matte_ros.core.model.hidden import CoarseWindows, SplitHead
+from matte_ros.core.model.resize import bilinear_resize
+from matte_ros.core.model.windows import bilinear_windows, clamped_block, windows
+
+
+@pytest.mark.parametrize("h, w, H, W", [(270, 480, 1080, 1920), (3, 5, 17, 9), (1, 1, 4, 4), (7, 11, 7, 11),
+                                        (10, 10, 3, 4), (68, 121, 272, 484)])
+def test_bilinear_resize_is_torchs_bilinear_interpolation(h, w, H, W):
+    x = torch.rand(2, 4, h, w, generator=torch.Generator().manual_seed(h * w))
+    want = F.interpolate(x, (H, W), mode="bilinear", align_corners=False)
+    got = bilinear_resize(x, (H, W))
+    assert got.shape == want.shape and got.is_contiguous() and got.dtype == torch.float32
+    assert (got - want).abs().max().item() < 1e-6
+
+
+def test_bilinear_resize_keeps_other_dtypes_on_torch():
+    x = torch.rand(1, 2, 5, 6).to(torch.bfloat16)
+    assert torch.equal(bilinear_resize(x, (20, 24)), F.interpolate(x, (20, 24), mode="bilinear", align_corners=False))
+    assert bilinear_resize(x, (20, 24), torch.float32).dtype == torch.float32
+
+
+def _head(cin=10, cout=37, seed=0):
+    torch.manual_seed(seed)
+    return nn.Conv2d(cin, cout, 3, padding=1).eval()
+
+
+def test_coarse_windows_blocks_equal_the_full_convolution_inside_the_frame():
+    conv = _head()
+    head = SplitHead(conv)
+    y = torch.rand(2, 10, 13, 17)
+    full = conv(y).detach()
+    src = CoarseWindows(head, y, head.dense(y).detach())
+    assert torch.allclose(src.x5, full[:, :5], atol=1e-6)
+    b = torch.tensor([0, 1, 1, 0, 1])
+    oy = torch.tensor([0, 0, 8, 11, 5])                       # corners, the last row, the middle
+    ox = torch.tensor([0, 13, 0, 14, 7])
+    with torch.no_grad():
+        got = src.block(b, oy, ox, 4, 5)
+    want = clamped_block(full, b, oy, ox, 4, 5)
+    rows = (oy[:, None] + torch.arange(4)) < 13                # inside the frame: equal; beyond: finite
+    cols = (ox[:, None] + torch.arange(5)) < 17
+    inside = rows[:, :, None] & cols[:, None, :]
+    assert torch.allclose(got[inside], want[inside], atol=1e-5)
+    assert torch.isfinite(got).all()
+
+
+def test_coarse_windows_fall_back_to_the_whole_frame_for_many_windows():
+    conv = _head()
+    head = SplitHead(conv)
+    y = torch.rand(1, 10, 6, 6)
+    src = CoarseWindows(head, y, head.dense(y).detach())
+    n = 30                                                     # 30 x 6 x 6 pixels >> the 36-pixel frame
+    with torch.no_grad():
+        got = src.block(torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long),
+                        torch.zeros(n, dtype=torch.long), 4, 4)
+    assert src._full is not None
+    assert torch.allclose(got[0], conv(y).detach()[0, :, :4, :4].permute(1, 2, 0), atol=1e-5)
+
+
+def test_split_head_refuses_other_convolutions():
+    with pytest.raises(ValueError, match="3x3 convolution with padding 1"):
+        SplitHead(nn.Conv2d(4, 37, 1))
+
+
+def test_windows_write_into_a_buffer_of_another_dtype():
+    x = torch.rand(1, 3, 9, 11)
+    b, y0, x0 = torch.tensor([0, 0]), torch.tensor([-2, 4]), torch.tensor([3, 8])
+    out = torch.zeros(2, 5, 5, 3, dtype=torch.bfloat16)
+    windows(x, b, y0, x0, 5, out=out)
+    assert torch.equal(out, windows(x, b, y0, x0, 5).to(torch.bfloat16))
+    assert out[0, :2].abs().sum() == 0 and out[1, :, 3:].abs().sum() == 0        # zeros outside the image
+    half = torch.zeros(2, 5, 5, 3, dtype=torch.bfloat16)
+    bilinear_windows(x, (18, 22), b, y0, x0, 5, out=half)
+    assert torch.equal(half, bilinear_windows(x, (18, 22), b, y0, x0, 5).to(torch.bfloat16))
