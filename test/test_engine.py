@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from matte_ros.core import engine as engine_mod
-from matte_ros.core.engine import PLATE_DIFF_THRESHOLD, MattingEngine, NoBackgroundError, SizeMismatchError
+from matte_ros.core.engine import PLATE_DIFF_THRESHOLD, PRECISIONS, MattingEngine, NoBackgroundError, SizeMismatchError
 from matte_ros.core.model import MattingBase, MattingRefine, save_checkpoint
 from matte_ros.core.settings import AUTO_SCALE, MIN_BACKBONE_SCALE, auto_backbone_scale, resolve_device
 
@@ -24,6 +24,7 @@ def net():
 
 
 def make_engine(net, **kw):
+    kw.setdefault("precision", "fp32")                   # parity with the model; "auto" has its own test
     return MattingEngine(model=copy.deepcopy(net), device="cpu", **kw)
 
 
@@ -173,7 +174,7 @@ def test_auto_backbone_scale_follows_the_paper_per_frame_size(net):
             seen.append((src.shape[-1], plate[0], settings.scale_for(*src.shape[2:])))
             return super()._infer(src, plate[1], settings)
 
-    eng = Recording(model=copy.deepcopy(net), device="cpu", backbone_scale=AUTO_SCALE)
+    eng = Recording(model=copy.deepcopy(net), device="cpu", precision="fp32", backbone_scale=AUTO_SCALE)
     small, large = frames(48, 64), frames(40, 1920)
     for _, bgr in (small, large):
         eng.set_background(bgr)
@@ -269,7 +270,7 @@ def test_configure_validation_is_atomic_and_settings_apply(net):
 def test_checkpoint_loading_and_default_weights(net, tmp_path, monkeypatch):
     path = str(tmp_path / "m.pth")
     save_checkpoint(path, net)
-    eng = MattingEngine(path, device="cpu", refine_mode="full")
+    eng = MattingEngine(path, device="cpu", precision="fp32", refine_mode="full")
     assert eng.settings()["refine_mode"] == "full" and eng.settings()["refine_sample_pixels"] == 400
     src, bgr = frames(20, 20)
     eng.set_background(bgr)
@@ -300,7 +301,7 @@ def test_device_and_precision_choices(net):
     with pytest.raises(ValueError, match="fp16 needs CUDA"):
         make_engine(net, precision="fp16")
     src, bgr = frames(24, 32)
-    fp32, bf16 = make_engine(net), make_engine(net, precision="bf16")
+    fp32, bf16 = make_engine(net, precision="fp32"), make_engine(net, precision="bf16")
     for e in (fp32, bf16):
         e.set_background(bgr)
     a, b = fp32.process(src, composite=(0, 0, 0)), bf16.process(src, composite=(0, 0, 0))
@@ -308,6 +309,20 @@ def test_device_and_precision_choices(net):
     assert b.alpha.dtype == np.float32 and b.foreground.dtype == np.uint8
     assert np.abs(a.alpha - b.alpha).max() < 0.02
     assert np.abs(a.foreground.astype(int) - b.foreground).max() <= 8
+
+
+def test_auto_precision_is_bf16_for_the_fast_path_where_the_cpu_has_it(net, monkeypatch):
+    from matte_ros.core import settings
+    from matte_ros.core.model import MattingBase
+    for native, want in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(settings.torch.cpu, "_is_avx512_bf16_supported", lambda n=native: n)
+        monkeypatch.setattr(settings.torch.cpu, "_is_amx_tile_supported", lambda: False)
+        assert settings.native_bf16() is native
+        e = MattingEngine(model=copy.deepcopy(net), device="cpu")  # precision="auto" is the default
+        assert e.precision == want and next(e.model.parameters()).dtype == PRECISIONS[want]
+        base = MattingEngine(model=MattingBase("mobilenetv2"), device="cpu")
+        assert base.precision == "fp32"                            # bf16's quality is checked on the fast path only
+    assert settings.auto_precision(torch.device("cuda"), False) == "fp16"
 
 
 @pytest.mark.gpu

@@ -287,7 +287,7 @@ def test_engine_runs_the_fast_path_with_the_reference_numbers():
     model = _model("mobilenetv2", 3)
     g = torch.Generator().manual_seed(2)
     src_u8, bgr_u8 = (torch.randint(0, 256, (45, 62, 3), generator=g, dtype=torch.uint8) for _ in range(2))
-    eng = MattingEngine(model=model, device="cpu")
+    eng = MattingEngine(model=model, device="cpu", precision="fp32")
     eng.set_background(bgr_u8.numpy())
     res = eng.process(src_u8.numpy())
     with torch.no_grad():

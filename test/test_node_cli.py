@@ -73,7 +73,7 @@ def _one_line_error(err: str, name: str) -> str:
     (["--ros-args", "-p", "device:=cpu", "-p", "plate_frames:=0"], 1, "plate_frames out of range. Min: 1, Max: 1000"),
     (["--ros-args", "-p", "device:=cpu", "-p", "plate_timeout:=5"], 1, "expecting type 'DOUBLE'"),
     (["--ros-args", "-p", "device:=cpu", "-p", "precision:=fp8"], 1,
-     "precision must be one of 'fp32', 'fp16', 'bf16', got 'fp8'"),
+     "precision must be one of 'auto', 'fp32', 'fp16', 'bf16', got 'fp8'"),
     (["--ros-args", "-p", "device:=cpu", "-p", "plate_timeout:=abc"], 1,
      "Trying to set parameter 'plate_timeout' to 'abc' of type 'STRING', expecting type 'DOUBLE'"),
     (["--ros-args", "-p", "device:=gpu"], 1, "unknown device 'gpu'; expected auto, cpu, cuda or cuda:N"),

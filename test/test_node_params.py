@@ -86,7 +86,7 @@ def test_descriptors_carry_description_ranges_and_constraints():
     assert (d.floating_point_range[0].from_value, d.floating_point_range[0].to_value) == (0.0, 0.5)
     assert "fixed at start-up" not in d.additional_constraints and not d.read_only
     d = descriptor(SPECS["precision"])
-    assert d.additional_constraints == "one of: 'fp32', 'fp16', 'bf16'; fixed at start-up"
+    assert d.additional_constraints == "one of: 'auto', 'fp32', 'fp16', 'bf16'; fixed at start-up"
     assert not d.integer_range and not d.floating_point_range
     # start-up-only parameters are read-only for ROS; live ones are not
     assert [p.name for p in PARAMS if not descriptor(p).read_only] == list(LIVE)

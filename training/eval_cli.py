@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine-sample-pixels", type=int, default=None)
     p.add_argument("--refine-threshold", type=float, default=None)
     p.add_argument("--device", default="auto", help=DEVICES_HELP)
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+                   help="run the refine output on the engine's fast path in this precision (default: the "
+                        "published forward in fp32)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     p.add_argument("--no-quantize", action="store_true",
                    help="score the float predictions instead of their 8-bit rounding")
@@ -75,8 +78,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             model = load_checkpoint(path, **overrides)
             if overrides and not isinstance(model, MattingRefine):
                 raise ValueError("--backbone-scale and --refine-* apply to MattingRefine checkpoints only")
-            predict = model_predictor(model, args.output, str(resolve_device(args.device)))
-            label = f"{os.path.basename(path)} ({args.output})"
+            predict = model_predictor(model, args.output, str(resolve_device(args.device)), args.precision)
+            label = f"{os.path.basename(path)} ({args.output}{', fast ' + args.precision if args.precision else ''})"
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

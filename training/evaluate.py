@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from matte_ros.core.engine import PRECISIONS
 from matte_ros.core.files import atomic_write
 from matte_ros.core.metrics import METRICS, quantize, score
 from matte_ros.core.model import MattingRefine
+from matte_ros.core.model.fast import FastRefine
 
 from .baseline import closed_form, difference_key
 from .data import IMAGE_EXTENSIONS, read_image
@@ -135,16 +137,32 @@ def load_test_set(root: str, backgrounds: Optional[str] = None, seed: int = 0,
         yield _load(entry)
 
 
-def model_predictor(model: torch.nn.Module, output: str = "refine", device: str = "cpu") -> Predictor:
+def model_predictor(model: torch.nn.Module, output: str = "refine", device: str = "cpu",
+                    precision: Optional[str] = None) -> Predictor:
     """A predictor running ``model``; ``output="coarse"`` returns MattingRefine's coarse alpha and
-    foreground upsampled bilinearly to the full size (MattingBase has only one output)."""
+    foreground upsampled bilinearly to the full size (MattingBase has only one output).
+    ``precision`` (fp32, bf16, fp16): run a MattingRefine's refine output on the engine's fast
+    path (:class:`~matte_ros.core.model.fast.FastRefine`) in that precision instead of the
+    published forward in float32 (None)."""
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     model = model.to(device).eval()
+    to_t = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device)
+    if precision is not None:
+        if not isinstance(model, MattingRefine) or output != "refine":
+            raise ValueError("a precision applies to a MattingRefine's refine output only")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        fast = FastRefine(model, dtype=PRECISIONS[precision])
+
+        def predict_fast(src: np.ndarray, bgr: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+            pha, fgr = fast(to_t(src), fast.prepare_plate(to_t(bgr)))
+            return pha[0, 0].float().cpu().numpy(), fgr[0].permute(1, 2, 0).float().cpu().numpy()
+
+        return predict_fast
 
     def predict(src: np.ndarray, bgr: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         h, w = src.shape[:2]
-        to_t = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device)
         with torch.no_grad():
             out = model(to_t(src), to_t(bgr))
             pha, fgr = out.pha, out.fgr

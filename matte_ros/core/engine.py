@@ -1,6 +1,6 @@
 """Frame in, matte out: the BGMv2 network behind a small, thread-safe API usable without ROS.
 
-    engine = MattingEngine("model.pth", device="auto", precision="fp32")
+    engine = MattingEngine("model.pth", device="auto", precision="auto")   # fp16 on CUDA, bf16 on bf16 CPUs
     engine.set_background(plate)            # (H, W, 3) uint8 RGB, the empty scene
     res = engine.process(frame, composite=(0, 255, 0))
     res.alpha, res.foreground, res.composite, res.plate_difference
@@ -29,7 +29,7 @@ from torch import nn
 
 from .model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
 from .model.fast import FastRefine, RefineSettings
-from .settings import resolve_device
+from .settings import auto_precision, resolve_device
 from .upkeep import PlateHealth, PlateUpkeep, UpkeepSettings, UpkeepStep, invert_gain
 
 __all__ = ["MattingEngine", "MatteResult", "NoBackgroundError", "SizeMismatchError", "PRECISIONS",
@@ -137,22 +137,25 @@ class MattingEngine:
     other module (a MattingBase, or a ``forward(src, bgr) -> (pha, fgr, ...)`` of your own) is moved
     to the device and precision, put in eval mode and run as is.
 
+    ``precision``: fp32, bf16 (CPU), fp16 (CUDA) or auto (the default): fp16 on CUDA, bf16 for a
+    MattingRefine on a CPU with native bf16 (AVX-512 BF16 or AMX), fp32 otherwise; ``precision``
+    holds the resolved name. Reduced precision applies to the network; the full-resolution frame,
+    the refined output and the arrays returned stay float32.
+
     Process-wide settings are not changed here; a long-running program that mattes large frames
     may call :func:`~matte_ros.core.host_memory.keep_freed_memory` first, in its ``main()``.
     """
 
     def __init__(self, checkpoint: Optional[str] = None, model: Optional[nn.Module] = None,
-                 device: str = "auto", precision: str = "fp32", backbone_scale: Optional[float] = None,
+                 device: str = "auto", precision: str = "auto", backbone_scale: Optional[float] = None,
                  refine_mode: Optional[str] = None, refine_sample_pixels: Optional[int] = None,
                  refine_threshold: Optional[float] = None, upkeep: Optional[UpkeepSettings] = None):
         self.device = resolve_device(device)
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+        if precision != "auto" and precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; expected auto or one of {', '.join(PRECISIONS)}")
         if precision == "fp16" and self.device.type == "cpu":
             raise ValueError("precision fp16 needs CUDA (half-precision convolutions are not supported well on "
                              "the CPU); use bf16 or fp32 on the CPU")
-        self.precision = precision
-        self.dtype = PRECISIONS[precision]
         if checkpoint is not None and model is not None:
             raise ValueError("pass either checkpoint or model, not both")
         if model is None:
@@ -164,6 +167,10 @@ class MattingEngine:
                         "weight file (a released BGMv2 .pth such as pytorch_mobilenetv2.pth, a .safetensors "
                         "export, or last.pth/best.pth written by `python -m training train`)")
             model = load_checkpoint(checkpoint)          # on the CPU, float32
+        if precision == "auto":
+            precision = auto_precision(self.device, isinstance(model, MattingRefine))
+        self.precision = precision
+        self.dtype = PRECISIONS[precision]
         self._fast: Optional[FastRefine] = None
         self._settings: Optional[RefineSettings] = None   # None: a model without refiner settings
         if isinstance(model, MattingRefine):

@@ -1,4 +1,4 @@
-"""The settings every floor shares, validated in one place: device names and the backbone scale.
+"""The settings every floor shares, validated in one place: device names, precisions and the backbone scale.
 
 Each check returns the reason a value is unacceptable (``None`` when it is fine), so callers can
 collect reasons (the node's parameters, the training config) or raise (``require_*``).
@@ -11,13 +11,32 @@ import torch
 
 __all__ = ["DEVICES_HELP", "AUTO_SCALE", "MIN_BACKBONE_SCALE", "MAX_BACKBONE_SCALE", "COARSE_LONG_SIDE",
            "device_problem", "resolve_device", "backbone_scale_problem", "require_backbone_scale",
-           "auto_backbone_scale", "effective_backbone_scale", "is_real"]
+           "auto_backbone_scale", "effective_backbone_scale", "is_real", "PRECISION_NAMES", "native_bf16",
+           "auto_precision"]
 
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"
 AUTO_SCALE = 0.0                   # backbone_scale 0: pick auto_backbone_scale per frame size
 MIN_BACKBONE_SCALE = 1.0 / 64      # a 4K frame's coarse pass is then 60x33 px; below it, too few to see a subject
 MAX_BACKBONE_SCALE = 0.5           # the coarse pass runs at most at half resolution
 COARSE_LONG_SIDE = 480             # the paper's coarse-pass size: HD 0.25, 4K 0.125
+# "auto": fp16 on CUDA; bf16 on a CPU with native bf16 arithmetic for the refine network's fast path; else fp32.
+PRECISION_NAMES = ("auto", "fp32", "fp16", "bf16")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX-512 BF16 or AMX), where oneDNN's bf16
+    convolutions are faster than float32 ones (elsewhere bf16 is emulated and slower)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def auto_precision(device: torch.device, fast_path: bool) -> str:
+    """What ``precision="auto"`` means on ``device``: fp16 on CUDA; bf16 on the CPU for the refine
+    network's fast path where the CPU has native bf16 (its quality is checked for that path); fp32
+    otherwise."""
+    if device.type == "cuda":
+        return "fp16"
+    return "bf16" if fast_path and native_bf16() else "fp32"
 
 
 def is_real(x: Any) -> bool:

@@ -19,9 +19,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-from matte_ros.core.engine import PRECISIONS
 from matte_ros.core.model import BACKBONES, REFINE_MODES
-from matte_ros.core.settings import DEVICES_HELP, backbone_scale_problem, device_problem, is_real
+from matte_ros.core.settings import DEVICES_HELP, PRECISION_NAMES, backbone_scale_problem, device_problem, is_real
 from matte_ros.core.upkeep import UpkeepSettings
 
 from .imaging import ALPHA_ENCODINGS, FOREGROUND_ENCODINGS
@@ -82,7 +81,8 @@ class NodeSettings:
                                        "for 4K)", range=(16, 100_000_000), live=True)
     refine_threshold: float = _param(0.1, "Error threshold of thresholding mode", range=(0.0, 1.0), live=True)
     device: str = _param("auto", "Inference device", check=device_problem, accepted=DEVICES_HELP)
-    precision: str = _param("fp32", "Inference precision", choices=PRECISIONS)
+    precision: str = _param("auto", "Inference precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, "
+                            "else fp32)", choices=PRECISION_NAMES)
     cpu_threads: int = _param(0, "Torch CPU threads of the node's process; 0 = auto: one fewer than the cores, at "
                               "least 1 (a core is left to the ROS callbacks and the camera)", range=(0, 1024))
     compressed: bool = _param(False, "Subscribe to <image>/compressed (sensor_msgs/CompressedImage, PNG or JPEG) "

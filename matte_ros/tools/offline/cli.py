@@ -13,6 +13,8 @@ import itertools
 import sys
 from typing import List, Optional
 
+from matte_ros.core.settings import PRECISION_NAMES
+
 from .frames import OUTPUT_TYPES, TYPE_ALIASES, Frame, OfflineError, parse_output_types
 from .plate import ALIGN_METHODS, AlignedPlates, FixedPlate, FolderPlates, average_frames, frames_in_range
 from .readers import is_bag_path, open_input, read_image
@@ -54,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = p.add_argument_group("engine")
     e.add_argument("--checkpoint", help="weight file (default: the packaged model)")
     e.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    e.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"), help="default fp32")
+    e.add_argument("--precision", default="auto", choices=PRECISION_NAMES,
+                   help="auto (default): fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     e.add_argument("--backbone-scale", type=float, default=0.0, help="0 = auto (default: a 480-pixel coarse pass)")
     e.add_argument("--refine-mode", choices=("full", "sampling", "thresholding"), help="default: the model's")
     e.add_argument("--refine-sample-pixels", type=int, help="default: the model's")
