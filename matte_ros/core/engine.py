@@ -30,6 +30,7 @@ from torch import nn
 from .model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
 from .model.fast import FastRefine, RefineSettings
 from .settings import auto_precision, resolve_device
+from .transfer import FrameIO, Pending
 from .upkeep import PlateHealth, PlateUpkeep, UpkeepSettings, UpkeepStep, invert_gain
 
 __all__ = ["MattingEngine", "MatteResult", "NoBackgroundError", "SizeMismatchError", "PRECISIONS",
@@ -88,14 +89,14 @@ def _to_float(u8: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return u8.permute(2, 0, 1).unsqueeze(0).to(dtype, memory_format=torch.contiguous_format).div_(255)
 
 
-def _to_u8_hwc(x: torch.Tensor) -> np.ndarray:
+def _to_u8_hwc(x: torch.Tensor, io: FrameIO) -> Pending:
     """x: (1, 3, H, W) float in 0..1 -> (H, W, 3) contiguous uint8, rounded. On the CPU OpenCV
     converts each plane and interleaves the bytes (16 ms at 3840x2160, one thread, against 38 ms
     interleaving the floats first and torch's ~80 ms); elsewhere it is converted on the device and
-    only the bytes are copied back."""
+    only the bytes are copied back (a download of ``io``)."""
     if x.device.type == "cpu":
         return cv2.merge([cv2.convertScaleAbs(p, alpha=255.0) for p in x[0].float().numpy()])
-    return x[0].float().mul(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
+    return io.download(x[0].float().mul(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous())
 
 
 def _plate_difference(frame: np.ndarray, plate: np.ndarray) -> float:
@@ -181,6 +182,7 @@ class MattingEngine:
             self.model = model.eval().to(self.device, self.dtype)
         # The fast path takes full-resolution frames in float32 and casts only what its network reads.
         self._frame_dtype = torch.float32 if self._fast is not None else self.dtype
+        self._io = FrameIO(self.device)            # pinned copies on a stream of the engine's own on CUDA
         self._lock = threading.Lock()
         self._plates: Dict[Tuple[int, int], _CachedPlate] = {}
         self._upkeep = UpkeepSettings()
@@ -233,10 +235,11 @@ class MattingEngine:
                              "which has no refiner and no backbone_scale (only MattingRefine has)")
         with self._lock:
             new = self._settings.replace(**{_SETTING_FIELDS[k]: v for k, v in given.items()})   # checks all
-            with torch.inference_mode():
+            with torch.inference_mode(), self._io.stream():
                 plates = {size: p if self._scale_for(new, *size) == p.scale
                           else self._new_plate(p.rgb, p.u8, new, p.upkeep)
                           for size, p in self._plates.items()}             # plate-side work depends on the scale
+                self._io.finish()
             self._settings, self._plates = new, plates
 
     def _configure_upkeep(self, upkeep: UpkeepSettings) -> None:
@@ -265,11 +268,12 @@ class MattingEngine:
         replacing any plate of that size; it is converted and prepared once, here."""
         frame = _check_frame(frame, "background")
         rgb = np.array(frame, copy=True)                         # ours: the caller may reuse its buffer
-        u8 = torch.from_numpy(rgb).to(self.device)
         rgb.flags.writeable = False
-        with self._lock:
+        with self._io.stream(), self._lock:
+            u8 = torch.from_numpy(rgb).to(self.device)
             self._plates[rgb.shape[:2]] = self._new_plate(rgb, u8, self._settings,
                                                           PlateUpkeep(rgb) if self._upkeep.enabled else None)
+            self._io.finish()                    # the plate is ready before any frame reads it
 
     def clear_background(self, size: Optional[Tuple[int, int]] = None) -> None:
         """Forget the plate of ``size`` = (H, W), or every plate when size is None."""
@@ -322,30 +326,32 @@ class MattingEngine:
         the foreground over (``fgr * pha + bg * (1 - pha)``, computed on the device)."""
         frame = _check_frame(frame)
         h, w = frame.shape[:2]
-        bg = self._composite_background(composite, h, w)
-        u8 = torch.from_numpy(frame).to(self.device, non_blocking=True)
-        src = _to_float(u8, self._frame_dtype)
         step: Optional[UpkeepStep] = None
-        with self._lock:
-            plate, upkeep = self._plate_for(h, w), self._upkeep
-            prepared = plate.prepared
-            if plate.upkeep is not None:
-                step = plate.upkeep.compensate(frame, upkeep)
-                if step.plate is not None:
-                    prepared = plate.upkeep.prepared(step.plate, self._settings, self._prepare_upkept)
-                if step.normalise:               # the frame in the plate's exposure
-                    _regain_(src, *invert_gain(step.gain, step.offset))
-            pha, fgr = self._infer(src, prepared, self._settings)
-        if step is not None and step.normalise:   # the foreground back in the camera's exposure
-            _regain_(fgr, step.gain, step.offset)
-        if step is not None and step.frame_small is not None:
-            diff = _plate_difference(step.frame_small, step.plate_small)        # as compensated, reduced
-        else:
-            diff = _plate_difference(frame, plate.rgb if step is None or step.plate is None else step.plate)
-        comp = None if bg is None else _to_u8_hwc(torch.lerp(bg, fgr.float(), pha.float()))
-        alpha = pha[0, 0].float().contiguous().cpu().numpy()
+        with self._io.stream():
+            bg = self._composite_background(composite, h, w)
+            src = _to_float(self._io.upload(frame), self._frame_dtype)
+            with self._lock:
+                plate, upkeep = self._plate_for(h, w), self._upkeep
+                prepared = plate.prepared
+                if plate.upkeep is not None:
+                    step = plate.upkeep.compensate(frame, upkeep)
+                    if step.plate is not None:
+                        prepared = plate.upkeep.prepared(step.plate, self._settings, self._prepare_upkept)
+                    if step.normalise:               # the frame in the plate's exposure
+                        _regain_(src, *invert_gain(step.gain, step.offset))
+                pha, fgr = self._infer(src, prepared, self._settings)
+            if step is not None and step.normalise:   # the foreground back in the camera's exposure
+                _regain_(fgr, step.gain, step.offset)
+            comp = None if bg is None else _to_u8_hwc(torch.lerp(bg, fgr.float(), pha.float()), self._io)
+            pending = (self._io.download(pha[0, 0].float()), _to_u8_hwc(fgr, self._io), comp)
+            # host work while the copies are in flight on CUDA
+            if step is not None and step.frame_small is not None:
+                diff = _plate_difference(step.frame_small, step.plate_small)        # as compensated, reduced
+            else:
+                diff = _plate_difference(frame, plate.rgb if step is None or step.plate is None else step.plate)
+        alpha, foreground, comp = self._io.finish(*pending)
         health = None if step is None else plate.upkeep.observe(frame, alpha, step, upkeep)
-        return MatteResult(alpha, _to_u8_hwc(fgr), comp, diff, health)
+        return MatteResult(alpha, foreground, comp, diff, health)
 
     def _prepare_upkept(self, rgb: np.ndarray) -> Any:
         """A compensated plate ((H, W, 3) uint8) prepared for the network (under the lock)."""
