@@ -1,9 +1,7 @@
 """The benchmark's arithmetic: FLOP count, interleaving, the target verdicts; the CUDA loop on a GPU."""
-import pytest
 import torch
 
 from matte_ros.core.model import MattingRefine
-from matte_ros.core.model.fast import FastRefine
 from matte_ros.tools.bench import CONFIGS, count_flops, interleaved, table, targets
 
 
@@ -57,17 +55,3 @@ def test_table_rows_and_ratios():
     # GFLOP, published, fast fp32, fast bf16, engine fp32, engine bf16, speed-up, % of peak, accuracy, RVM, ratio
     assert cells[2:] == ["20.0", "340", "160", "110", "160", "110", "2.12x", "125 / 91 %", "0.500 / 0.00010",
                          "120", "0.92"]
-
-
-@pytest.mark.gpu
-def test_cuda_loop_returns_what_fast_refine_computes():
-    from matte_ros.tools.bench import CudaLoop
-    model = MattingRefine("mobilenetv2", refine_sample_pixels=16 * 50).eval().cuda()
-    fast = FastRefine(model, dtype=torch.float16)
-    frame = torch.randint(0, 256, (64, 96, 3), dtype=torch.uint8)
-    plate = fast.prepare_plate(torch.rand(1, 3, 64, 96, device="cuda"))
-    loop = CudaLoop(fast, 64, 96)
-    loop(frame.numpy(), plate)
-    src = frame.cuda().permute(2, 0, 1)[None].half() / 255
-    pha, _ = fast(src, plate)
-    assert torch.allclose(loop.host_pha, pha.float().cpu(), atol=1e-3)

@@ -161,9 +161,6 @@ def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int,
 
     fns = {"reference": reference, "fast": lambda: fast(src, plate, settings),
            "low": lambda: low(src, low_plate, settings)}
-    if device.type == "cuda":
-        loop = CudaLoop(low, cfg.h, cfg.w, settings)
-        fns["cuda_loop"] = lambda: loop(src_u8, low_plate)
     if engine:
         from matte_ros.core.engine import MattingEngine
         for key, precision in (("engine", "fp32"), ("engine_low", low_name)):
@@ -184,31 +181,6 @@ def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int,
             "fast_max_dpha": (pha - ref.pha).abs().max().item(), "fast_max_dfgr": (fgr - ref.fgr).abs().max().item(),
             "low_max_dpha": d_low.max().item(), "low_mean_dpha": d_low.mean().item(),
             "patches": int(ref.ref_sm.sum().item())}
-
-
-class CudaLoop:
-    """The CUDA frame loop: uint8 frames staged in pinned host memory, non-blocking copies both ways
-    and one synchronisation per frame (on the final copy's event); nothing in between waits for the
-    GPU (FastRefine is sync-free in sampling mode)."""
-
-    def __init__(self, fast: FastRefine, h: int, w: int, settings: Optional[RefineSettings] = None):
-        self.fast, dev = fast, fast.device
-        self.settings = settings
-        self.host_in = torch.empty((h, w, 3), dtype=torch.uint8).pin_memory()
-        self.host_pha = torch.empty((1, 1, h, w), dtype=torch.float32).pin_memory()
-        self.host_fgr = torch.empty((1, 3, h, w), dtype=torch.float32).pin_memory()
-        self.done = torch.cuda.Event()
-        self.dev = dev
-
-    def __call__(self, frame: np.ndarray, plate) -> None:
-        self.host_in.numpy()[...] = frame
-        u8 = self.host_in.to(self.dev, non_blocking=True)
-        src = u8.permute(2, 0, 1).unsqueeze(0).to(self.fast.dtype).div_(255)
-        pha, fgr = self.fast(src, plate, self.settings)
-        self.host_pha.copy_(pha.float(), non_blocking=True)
-        self.host_fgr.copy_(fgr.float(), non_blocking=True)
-        self.done.record()
-        self.done.synchronize()
 
 
 def _ms(t: Optional[float]) -> str:
@@ -257,9 +229,6 @@ def targets(rows: List[Dict[str, object]]) -> List[str]:
         elif mobile and r["config"] == "4K" and eng_low and rvm:
             out.append(f"{name}: engine {low} {_ms(eng_low)} ms <= 1.5 x RVM ONNX Runtime {_ms(rvm)} ms = "
                        f"{_ms(1.5 * rvm)} ms: {_verdict(eng_low <= 1.5 * rvm, eng_low / (1.5 * rvm))}")
-        if "cuda_loop" in t:
-            out.append(f"CUDA frame loop {name} ({low}, uint8 in, float32 alpha and foreground back in pinned "
-                       f"memory): {t['cuda_loop'] * 1e3:.1f} ms")
     for r in rows:
         out.append(f"fast vs published {r['backbone']} {r['config']}: max |d alpha| {r['fast_max_dpha']:.1e}, "
                    f"max |d fgr| {r['fast_max_dfgr']:.1e} ({r['patches']} patches refined)")
