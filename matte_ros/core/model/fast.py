@@ -23,6 +23,7 @@ are a folded copy made at construction, and the model itself is not kept.
 """
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
@@ -118,8 +119,10 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
 
 
 def _downsample(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """The image ``x`` downsampled by ``scale`` as MattingRefine does for its coarse pass."""
-    return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False, recompute_scale_factor=True)
+    """The image ``x`` downsampled by ``scale`` as MattingRefine does for its coarse pass (the
+    output size floor(size * scale), resampled by size, which is what recompute_scale_factor does)."""
+    size = (int(math.floor(x.shape[2] * scale)), int(math.floor(x.shape[3] * scale)))
+    return bilinear_resize(x, size)
 
 
 class PreparedPlate:
