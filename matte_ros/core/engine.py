@@ -268,9 +268,10 @@ class MattingEngine:
         replacing any plate of that size; it is converted and prepared once, here."""
         frame = _check_frame(frame, "background")
         rgb = np.array(frame, copy=True)                         # ours: the caller may reuse its buffer
+        host = torch.from_numpy(rgb)
         rgb.flags.writeable = False
         with self._io.stream(), self._lock:
-            u8 = torch.from_numpy(rgb).to(self.device)
+            u8 = host.to(self.device)
             self._plates[rgb.shape[:2]] = self._new_plate(rgb, u8, self._settings,
                                                           PlateUpkeep(rgb) if self._upkeep.enabled else None)
             self._io.finish()                    # the plate is ready before any frame reads it

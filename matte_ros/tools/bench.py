@@ -69,9 +69,11 @@ def _sync(device: torch.device) -> None:
 
 
 def interleaved(fns: Dict[str, Callable[[], object]], repeats: int, device: torch.device,
-                warmup: int = 1) -> Dict[str, float]:
+                warmup: int = 1, gap: float = 0.0) -> Dict[str, float]:
     """Median seconds of each function, calling them in turn (a, b, c, a, b, c, ...) so that load
-    changes on a shared machine hit all of them alike."""
+    changes on a shared machine hit all of them alike. ``gap`` seconds of idle time before each
+    timed call let the thread pools of the one before stop spinning (ONNX Runtime's and OpenMP's
+    workers keep a core busy for a while after their work), so no call pays for its predecessor."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -79,6 +81,8 @@ def interleaved(fns: Dict[str, Callable[[], object]], repeats: int, device: torc
     for _ in range(repeats):
         for k, fn in fns.items():
             _sync(device)
+            if gap:
+                time.sleep(gap)
             t = CLOCK["clock"]()
             fn()
             _sync(device)
@@ -134,6 +138,7 @@ def _tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 LOW = {"cpu": ("bf16", torch.bfloat16), "cuda": ("fp16", torch.float16)}
+IDLE_GAP = 0.2      # seconds before each timed call (see interleaved)
 
 
 def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int,
@@ -172,7 +177,7 @@ def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int,
         rvm_src = src_u8.transpose(2, 0, 1)[None].astype(np.float32) / 255
         rvm.reset()
         fns["rvm"] = lambda: rvm(rvm_src, cfg.scale)              # RVM's recommended ratio: 0.25 HD, 0.125 4K
-    times = interleaved(fns, repeats, device)
+    times = interleaved(fns, repeats, device, gap=IDLE_GAP)
     ref = reference()
     pha, fgr = fast(src, plate, settings)
     pha_low, _ = low(src, low_plate, settings)
