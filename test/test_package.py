@@ -19,7 +19,8 @@ KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml
         "torch.utils.tensorboard": "python3-tensorboard-pip"}
 ROS_PACKAGES = {"rclpy", "rcl_interfaces", "std_msgs", "sensor_msgs", "std_srvs", "diagnostic_msgs", "cv_bridge",
                 "launch", "launch_ros"}
-PIP_ONLY = {"safetensors": "safetensors", "av": "av", "pymatting": "pymatting"}    # import -> requirements name
+PIP_ONLY = {"safetensors": "safetensors", "av": "av", "pymatting": "pymatting", "onnx": "onnx",
+            "onnxscript": "onnxscript"}    # import -> requirements name
 FIRST_PARTY = {"matte_ros", "training"}
 
 
