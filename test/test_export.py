@@ -1,5 +1,7 @@
 """TorchScript and ONNX exports reload and agree with the eager model (1e-5 / 1e-4), with the
-runtime settings of the TorchScript module live and the ONNX graph dynamic in batch and size."""
+runtime settings of the TorchScript module live and the ONNX graph dynamic in batch and size; the
+TensorRT-friendly options (static size, fp16, NonZero-free sampling) load and run in ONNX Runtime
+on the CPU."""
 import copy
 
 import onnx
@@ -9,9 +11,12 @@ import torch
 from matte_ros.core.model import MattingBase, MattingRefine, save_checkpoint
 from training import export_cli
 from training.export import (
+    TENSORRT_MAX_TOPK,
+    TopKRefiner,
     apply_settings,
     compare,
     load_torchscript,
+    onnx_model,
     output_names,
     run_onnx,
     run_torchscript,
@@ -129,3 +134,116 @@ def test_cli_writes_and_checks(model, tmp_path, capsys):
     assert export_cli.main(["--checkpoint", str(tmp_path / "missing.pth"), "--format", "onnx",
                             "--output", str(tmp_path / "y.onnx")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def _ops(path):
+    proto = onnx.load(path)
+    return proto, {n.op_type for n in proto.graph.node}
+
+
+def _dims(value_info):
+    return [d.dim_value or d.dim_param for d in value_info.type.tensor_type.shape.dim]
+
+
+def test_topk_refiner_gives_the_refiners_outputs(model):
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        m.decoder.conv4.bias[4] = 0.1                     # errors 0 in most patches: prevent_oversampling acts
+    topk = copy.deepcopy(m)
+    r = m.refiner
+    topk.refiner = TopKRefiner(r.mode, r.sample_pixels, r.threshold, r.kernel_size, r.prevent_oversampling).eval()
+    topk.refiner.load_state_dict(r.state_dict())
+    for b, h, w in [(1, 64, 96), (2, 30, 42)]:              # 125 of 384 patches sampled; all 88 of a small frame
+        src, bgr = _inputs(b, h, w, seed=h)
+        with torch.no_grad():
+            expected, got = m(src, bgr), topk(src, bgr)
+        assert torch.equal(expected.ref_sm, got.ref_sm)
+        assert max(compare(expected, got, output_names(m)).values()) <= 1e-5
+        assert 0 < int(got.ref_sm.sum()) < b * min(125, (-(-h // 4)) * (-(-w // 4)))
+
+
+def test_static_tensorrt_export_is_fixed_folded_and_nonzero_free(model, tmp_path):
+    path = str(tmp_path / "s.onnx")
+    save_onnx(model, path, static=(64, 96), tensorrt=True)
+    proto, ops = _ops(path)
+    assert [_dims(i) for i in proto.graph.input] == [[1, 3, 64, 96]] * 2
+    assert _dims(proto.graph.output[0]) == [1, 1, 64, 96]
+    assert not ops & {"NonZero", "Shape"}, ops                # no data-dependent shapes, shape arithmetic folded
+    (topk,) = [n for n in proto.graph.node if n.op_type == "TopK"]
+    assert {a.name: a.i for a in topk.attribute}["sorted"] == 1
+    assert topk.input[1] in {i.name for i in proto.graph.initializer}     # K is a constant (125)
+    src, bgr = _inputs(1, 64, 96, seed=3)
+    with torch.no_grad():
+        expected = tuple(model(src, bgr))
+    got = run_onnx(path, src, bgr)
+    assert (got[-1] == expected[-1].numpy()).all() and int(got[-1].sum()) == 2000 // 16
+    assert max(compare(expected, got, output_names(model)).values()) <= 1e-4
+
+
+def test_dynamic_tensorrt_export_keeps_sizes_dynamic(model, tmp_path):
+    path = str(tmp_path / "d.onnx")
+    save_onnx(model, path, tensorrt=True, crop_method="gather")
+    _, ops = _ops(path)
+    assert "NonZero" not in ops and "GatherElements" in ops
+    for b, h, w in [(1, 66, 98), (2, 30, 42)]:                # more patches than sampled; fewer
+        src, bgr = _inputs(b, h, w, seed=h)
+        with torch.no_grad():
+            expected = tuple(model(src, bgr))
+        got = run_onnx(path, src, bgr)
+        assert (got[-1] == expected[-1].numpy()).all()
+        assert max(compare(expected, got, output_names(model)).values()) <= 1e-4
+
+
+def test_fp16_export_runs_on_the_cpu_close_to_float32(model, tmp_path):
+    """float16 weights and compute: the mean difference from the float32 model stays within 1e-3 (two
+    float16 steps at 1.0: 11-bit significands, weights and activations rounded at every layer)."""
+    path = str(tmp_path / "h.onnx")
+    save_onnx(model, path, static=(64, 96), fp16=True, tensorrt=True)
+    proto, _ = _ops(path)
+    floats = {i.data_type for i in proto.graph.initializer if i.data_type in (onnx.TensorProto.FLOAT,
+                                                                                onnx.TensorProto.FLOAT16)}
+    assert floats == {onnx.TensorProto.FLOAT16}
+    assert {i.type.tensor_type.elem_type for i in [*proto.graph.input, *proto.graph.output]} == {onnx.TensorProto.FLOAT}
+    src, bgr = _inputs(1, 64, 96, seed=4)
+    with torch.no_grad():
+        expected = tuple(model(src, bgr))
+        half = onnx_model(model, fp16=True, tensorrt=True)(src, bgr)
+    got = run_onnx(path, src, bgr)
+    assert all(v <= 1e-3 for v in compare(expected, got, output_names(model), "mean").values())
+    assert all(v <= 1e-3 for v in compare(half, got, output_names(model), "mean").values())   # the fp16 model
+
+
+def test_tensorrt_and_static_options_are_checked(model, tmp_path):
+    path = str(tmp_path / "x.onnx")
+    hd = MattingRefine("mobilenetv2", refine_sample_pixels=80_000)
+    with pytest.raises(ValueError, match=f"at most {TENSORRT_MAX_TOPK} patches"):
+        save_onnx(hd, path, tensorrt=True)
+    with pytest.raises(ValueError, match="static size"):
+        save_onnx(model, path, static=(64,))
+    with pytest.raises(ValueError, match="reduce"):
+        compare([torch.zeros(1)], [torch.zeros(1)], ["pha"], "median")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_run_onnx_refuses_a_missing_provider(model, tmp_path):
+    import onnxruntime as ort
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this ONNX Runtime has the CUDA provider")
+    with pytest.raises(ValueError, match="has no CUDAExecutionProvider"):
+        run_onnx(str(tmp_path / "never-opened.onnx"), *_inputs(1, 8, 8), providers=["CUDAExecutionProvider"])
+
+
+def test_cli_exports_tensorrt_friendly_fp16(model, tmp_path, capsys):
+    ckpt = str(tmp_path / "m.pth")
+    save_checkpoint(ckpt, model)
+    out = str(tmp_path / "m.onnx")
+    assert export_cli.main(["--checkpoint", ckpt, "--format", "onnx", "--output", out,
+                            "--static", "64", "96", "--fp16", "--tensorrt"]) == 0
+    text = capsys.readouterr().out
+    assert "check on a 64x96 frame, mean |export - eager|" in text and "ok (tolerance 2e-03)" in text
+    assert export_cli.main(["--checkpoint", ckpt, "--format", "torchscript", "--output", str(tmp_path / "m.ts"),
+                            "--fp16"]) == 2
+    assert "--fp16 apply to --format onnx only" in capsys.readouterr().err
+    assert export_cli.main(["--checkpoint", ckpt, "--format", "onnx", "--output", out, "--static", "64", "96",
+                            "--check-size", "32", "32"]) == 2
+    assert "differs from the --static size" in capsys.readouterr().err
