@@ -13,10 +13,12 @@ Where the time goes in the straightforward network, and what this does instead:
   windows the refiner reads (:mod:`.windows`), and src/bgr patches are gathered directly,
   into one channels_last buffer per stage, so there are no full-resolution concatenations or
   padded copies;
+- the decoder's 32 hidden channels are computed only inside those windows (:mod:`.hidden`);
+  pha, fgr and err on the whole coarse frame;
 - neighbouring selected patches are refined together as one tile (the convolutions are valid, so
   each output pixel is the same), which computes their overlapping context once;
-- the coarse alpha/foreground are upsampled once, refined patches are written into that buffer
-  and the final clamp/add run in place.
+- the coarse alpha/foreground are upsampled once (by OpenCV on the CPU, :mod:`.resize`), refined
+  patches are written into that buffer and the final clamp/add run in place.
 The settings (backbone scale, refine mode, sample pixels, threshold, prevent_oversampling) are a
 :class:`RefineSettings` given with each call (default: the model's at construction); the weights
 are a folded copy made at construction, and the model itself is not kept.
