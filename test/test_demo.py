@@ -11,7 +11,9 @@ import time
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from matte_ros.core.settings import auto_precision
 from matte_ros.tools.demo_report import (
     COLUMNS,
     StampMatcher,
@@ -26,6 +28,7 @@ from matte_ros.tools.demo_report import (
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CPU_PRECISION = auto_precision(torch.device("cpu"), fast_path=True)     # the node's default on this CPU
 MS = 1_000_000      # nanoseconds
 
 
@@ -287,7 +290,7 @@ def test_short_demo_writes_out_demo_and_finite_metrics(tiny_model_file, tmp_path
     rc, stdout, stderr = _run_demo(_demo_cmd(tiny_model_file, out, domain))
     assert rc == 0, stdout + stderr
     assert "capture_background: plate 64x48 averaged from 3 frames" in stdout
-    assert "6 frames of 64x48 matted by matte_node on cpu (fp32)" in stdout
+    assert f"6 frames of 64x48 matted by matte_node on cpu ({CPU_PRECISION})" in stdout
     for line in ("throughput", "latency     stamp -> receipt: median", "drops", "quality     SAD"):
         assert line in stdout, stdout
     files = sorted(os.listdir(out))

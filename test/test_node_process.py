@@ -7,6 +7,7 @@ import sys
 import threading
 
 import pytest
+import torch
 
 rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
@@ -17,10 +18,12 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from matte_ros.core.model import save_safetensors  # noqa: E402
+from matte_ros.core.settings import auto_precision  # noqa: E402
 from matte_ros.ros.imaging import msg_to_alpha  # noqa: E402
 from matte_ros.ros.params import cpu_threads_for  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CPU_PRECISION = auto_precision(torch.device("cpu"), fast_path=True)     # the node's default on this CPU
 CONFIG = os.path.join(REPO, "config", "matte.yaml")
 DOMAIN = domain_id(1)
 ENV = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN), PYTHONUNBUFFERED="1")
@@ -142,7 +145,7 @@ def test_fake_camera_node_and_capture_once_across_processes(tmp_path, model_file
         assert node.stop(signal.SIGINT) == 0, node.output()      # Ctrl-C: worker joined, clean exit
         out = node.output()
         threads = cpu_threads_for(0, os.cpu_count())          # cpu_threads 0 = auto, set process-wide
-        assert "matting /xproc/image on cpu (fp32) to /matte/alpha" in out
+        assert f"matting /xproc/image on cpu ({CPU_PRECISION}) to /matte/alpha" in out
         assert f"{threads} torch CPU threads" in out
         assert "Traceback" not in out and "[ERROR]" not in out, out
     finally:
