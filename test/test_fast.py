@@ -91,19 +91,46 @@ def test_every_tile_size_gives_the_per_patch_answer(pair, m, mode, monkeypatch):
     model.refiner.mode, model.refiner.prevent_oversampling = mode, True
     src, bgr = torch.rand(2, 3, 61, 87), torch.rand(2, 3, 61, 87)
     _clear_selection(model, src[:1], bgr[:1])
-    monkeypatch.setattr(fast, "_tile_size", lambda idx, shape: m)
+    monkeypatch.setattr(fast, "_tile_sides", lambda idx, shape, ratio: torch.full_like(idx[0], m))
     ref = _compare(model, fast, src, bgr)
     assert 0 < ref.ref_sm.sum() < ref.ref_sm.numel()
 
 
-def test_tile_size_follows_how_the_patches_cluster():
+def _patches(rows, cols):
+    return torch.zeros(rows.numel(), dtype=torch.long), rows.reshape(-1), cols.reshape(-1)
+
+
+def test_tile_sides_follow_how_the_patches_cluster():
     fast = FastRefine(_model("mobilenetv2", 3))
     rows, cols = torch.meshgrid(torch.arange(16, 48), torch.arange(40, 56), indexing="ij")   # one solid block
-    solid = (torch.zeros(rows.numel(), dtype=torch.long), rows.reshape(-1), cols.reshape(-1))
-    assert fast._tile_size(solid, (1, 1, 64, 96)) == 8
+    assert fast._tile_sides(_patches(rows, cols), (1, 1, 64, 96), 0.5).eq(8).all()
     spread = torch.arange(0, 64, 9)                                                          # isolated patches
-    scattered = (torch.zeros(spread.numel(), dtype=torch.long), spread, spread)
-    assert fast._tile_size(scattered, (1, 1, 64, 96)) == 1
+    assert fast._tile_sides(_patches(spread, spread), (1, 1, 64, 96), 0.5).eq(1).all()
+    line = torch.arange(0, 64)                                                               # a thin outline
+    sides = fast._tile_sides(_patches(line, line.clone().fill_(50)), (1, 1, 64, 96), 0.5)
+    assert sides.eq(sides[0]).all() and 1 < sides[0] < 8
+
+
+def test_solid_blocks_and_scattered_patches_get_their_own_tile_sides():
+    fast = FastRefine(_model("mobilenetv2", 3))
+    rows, cols = torch.meshgrid(torch.arange(0, 16), torch.arange(8, 24), indexing="ij")
+    spread = torch.arange(17, 31, 5)
+    block, scattered = _patches(rows, cols), _patches(spread, spread)
+    sides = fast._tile_sides(tuple(torch.cat([p, q]) for p, q in zip(block, scattered)), (1, 1, 32, 36), 0.5)
+    assert sides[:256].eq(8).all() and sides[256:].eq(1).all()
+
+
+@pytest.mark.parametrize("mode", ["sampling", "thresholding"])
+def test_mixed_tile_sides_give_the_per_patch_answer(pair, mode, monkeypatch):
+    """Patches of one frame refined in tiles of every side at once (neighbours in different ones)."""
+    model, fast = pair
+    model.refiner.mode, model.refiner.prevent_oversampling = mode, True
+    src, bgr = torch.rand(2, 3, 61, 87), torch.rand(2, 3, 61, 87)
+    _clear_selection(model, src[:1], bgr[:1])
+    sides = torch.tensor([1, 2, 4, 8])
+    monkeypatch.setattr(fast, "_tile_sides", lambda idx, shape, ratio: sides[(idx[1] + 2 * idx[2]) % 4])
+    ref = _compare(model, fast, src, bgr)
+    assert ref.ref_sm.sum() > 8
 
 
 def test_settings_given_per_call_apply_and_the_construction_settings_are_the_default():

@@ -45,6 +45,8 @@ from .windows import bilinear_windows, windows
 
 __all__ = ["FastRefine", "PreparedPlate", "RefineSettings", "fold_batchnorm"]
 
+TILE_SIDES = (1, 2, 4, 8)       # patches per side of the tiles the refiner runs on
+
 
 @dataclass(frozen=True)
 class RefineSettings:
@@ -287,42 +289,70 @@ class FastRefine:
         out = bilinear_resize(coarse, (H, W), src.dtype)
         if idx[0].numel() == 0:
             return out
-        b, row, col = idx
-        m = 1 if self.sync_free else self._tile_size(idx, err.shape)
-        if m == 1:
-            y = self._refine_tiles(src, plate, x, b, row, col, 1)               # (P, 4, 4, 4)
-        else:
-            y = self._refine_tiles_of(src, plate, x, idx, err.shape, m)
-        if keep is not None:
-            grid = out.view(out.shape[0], 4, H // 4, 4, W // 4, 4).permute(0, 2, 4, 1, 3, 5)
-            y = torch.where(keep[:, None, None, None], y, grid[b, row, col])
-        return replace_patches(out, y.contiguous(), idx, "scatter_nd")
+        if self.sync_free:                                                  # no host sync: one patch per tile
+            y = self._refine_tiles(src, plate, x, idx[0], idx[1], idx[2], 1)    # (P, 4, 4, 4)
+            if keep is not None:
+                grid = out.view(out.shape[0], 4, H // 4, 4, W // 4, 4).permute(0, 2, 4, 1, 3, 5)
+                y = torch.where(keep[:, None, None, None], y, grid[idx])
+            return replace_patches(out, y.contiguous(), idx, "scatter_nd")
+        sides = self._tile_sides(idx, err.shape, x.shape[2] / (H // 2))
+        parts, order = [], []
+        for m in TILE_SIDES:
+            members = (sides == m).nonzero().squeeze(1)
+            if members.numel():
+                sub = tuple(i[members] for i in idx)
+                parts.append(self._refine_tiles_of(src, plate, x, sub, err.shape, m))
+                order.append(sub)
+        idx = tuple(torch.cat(i) for i in zip(*order))
+        return replace_patches(out, torch.cat(parts).contiguous(), idx, "scatter_nd")
 
-    def _tile_size(self, idx: Tuple[torch.Tensor, ...], grid_shape: torch.Size) -> int:
-        """Patches per tile side m for the selected patches: the one of 1, 2, 4, 8 with the least
-        estimated work. An (m x m) tile of patches runs the refiner once with the context once, which
-        is far less work per pixel than m*m separate windows when the patches cluster (they follow
-        the subject's outline), and more when they are scattered."""
-        ref = self.net.refiner
-        c1, c2, c3 = self._conv1.out_channels, ref.conv2.out_channels, ref.conv3.out_channels
-        c0, cf = self._conv1.in_channels, ref.conv3.in_channels
+    def _tile_cost(self, m: int, ratio: float) -> float:
+        """Estimated multiply-adds of refining one tile of m x m patches: the refiner's four
+        convolutions on its windows and the decoder's hidden channels on the coarse block they read
+        (ratio: coarse size / half size)."""
+        ref, hid = self.net.refiner, self._head.full
+        c0, c1 = self._conv1.in_channels, self._conv1.out_channels
+        c2, c3, cf = ref.conv2.out_channels, ref.conv3.out_channels, ref.conv3.in_channels
         k = ref.kernel_size // 2                                  # context per conv: 1 (k3) or 0 (k1)
-        mask = torch.zeros(grid_shape[0], 1, grid_shape[2], grid_shape[3], device=idx[0].device)
-        mask[idx[0], 0, idx[1], idx[2]] = 1.0
-        best, best_cost = 1, None
-        for m in (1, 2, 4, 8):
-            n = idx[0].numel() if m == 1 else int(F.max_pool2d(mask, m, m, ceil_mode=True).sum())
-            h, f = 2 * m, 4 * m
-            cost = n * ((h + 4 * k) ** 2 * c1 * c0 + (h + 2 * k) ** 2 * c2 * c1
-                        + (f + 2 * k) ** 2 * c3 * cf + f * f * 4 * c3)
-            if best_cost is None or cost < best_cost:
-                best, best_cost = m, cost
-        return best
+        h, f = 2 * m, 4 * m
+        refiner = ((h + 4 * k) ** 2 * c1 * c0 + (h + 2 * k) ** 2 * c2 * c1
+                   + (f + 2 * k) ** 2 * c3 * cf + f * f * 4 * c3) * ref.kernel_size ** 2
+        side = math.ceil((h + 6 * k - 1) * ratio) + 2
+        return refiner + side * side * (hid.out_channels - 5) * hid.in_channels * 9
+
+    def _tile_sides(self, idx: Tuple[torch.Tensor, ...], grid_shape: torch.Size, ratio: float) -> torch.Tensor:
+        """The side (1, 2, 4 or 8 patches) of the tile each selected patch is refined in (P,). A tile
+        of m x m patches runs the refiner once with its context once, far less work per pixel than
+        m*m separate windows where the patches cluster (they follow the subject's outline), more where
+        they are scattered. Every 8 x 8 tile is refined whole or as its four quadrants, each of them
+        whole or split again, whichever has the least estimated work (``_tile_cost``)."""
+        b, row, col = idx
+        nodes = []                                                # per side: each patch's tile, numbered
+        for m in TILE_SIDES:
+            th, tw = -(-grid_shape[2] // m), -(-grid_shape[3] // m)
+            nodes.append(torch.unique((b * th + row // m) * tw + col // m, return_inverse=True)[1])
+        best = torch.full((b.numel(),), self._tile_cost(1, ratio), dtype=torch.float64)
+        whole = []
+        for child, parent, m in zip(nodes, nodes[1:], TILE_SIDES[1:]):
+            up = torch.zeros(best.numel(), dtype=torch.long).scatter_(0, child, parent)
+            split = torch.zeros(int(parent.max()) + 1, dtype=torch.float64).index_add_(0, up, best)
+            cost = self._tile_cost(m, ratio)
+            whole.append(split >= cost)
+            best = torch.where(whole[-1], torch.full_like(split, cost), split)
+        sides = torch.ones_like(b)
+        decided = torch.zeros_like(b, dtype=torch.bool)
+        for parent, keep_whole, m in reversed(list(zip(nodes[1:], whole, TILE_SIDES[1:]))):
+            take = keep_whole[parent] & ~decided
+            sides[take] = m
+            decided |= take
+        return sides
 
     def _refine_tiles_of(self, src: torch.Tensor, plate: PreparedPlate, x: CoarseWindows, idx: Tuple[torch.Tensor, ...],
                          grid_shape: torch.Size, m: int) -> torch.Tensor:
         """The selected patches (P, 4, 4, 4), refined in (m x m)-patch tiles."""
         b, row, col = idx
+        if m == 1:
+            return self._refine_tiles(src, plate, x, b, row, col, 1)
         th, tw = -(-grid_shape[2] // m), -(-grid_shape[3] // m)
         tile = (b * th + row // m) * tw + col // m                          # each patch's tile
         tiles, which = torch.unique(tile, return_inverse=True)
@@ -346,9 +376,13 @@ class FastRefine:
         # to half resolution inside the windows, then src and plate at half resolution. conv1's weight
         # was permuted to this order at construction (err gets weight 0).
         y = torch.empty(T, sh, sh, x.shape[1] + 6, dtype=dt, device=dev)
-        half = (H // 2, W // 2)
-        bilinear_windows(x, half, b, hy, hx, sh, out=y[..., :x.shape[1]], transform=_coarse_activations)
-        bilinear_windows(src, half, b, hy, hx, sh, out=y[..., -6:-3])          # src at half resolution
+        bilinear_windows(x, (H // 2, W // 2), b, hy, hx, sh, out=y[..., :x.shape[1]], transform=_coarse_activations)
+        # src once at full resolution over stage 1's footprint: its 2x2 means are src at half resolution
+        # (the taps of a 2x bilinear downsample), its middle is stage 2's window.
+        src_win = windows(src, b, 2 * hy, 2 * hx, 2 * sh)                     # (T, 2sh, 2sh, 3)
+        pairs = src_win.view(T, sh, 2, sh, 2, 3)
+        cols = pairs[:, :, :, :, 0] + pairs[:, :, :, :, 1]                   # (T, sh, 2, sh, 3)
+        y[..., -6:-3] = (cols[:, :, 0] + cols[:, :, 1]).mul_(0.25)
         windows(plate.half, bp, hy, hx, sh, out=y[..., -3:])
         y = F.relu(self._conv1(y.permute(0, 3, 1, 2)))
         y = ref.relu(ref.conv2(y))                                           # (T, 16, sf/2, sf/2)
@@ -356,7 +390,8 @@ class FastRefine:
         C, s = y.shape[1], y.shape[2]
         z = torch.empty(T, sf, sf, C + 6, dtype=dt, device=dev)
         z[..., :C].view(T, s, 2, s, 2, C).copy_(y.permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(T, s, 2, s, 2, C))
-        windows(src, b, fy, fx, sf, out=z[..., C:C + 3])
+        o = 2 * ph - pf                                                      # stage 2's window inside src_win
+        z[..., C:C + 3] = src_win[:, o:o + sf, o:o + sf]
         windows(plate.bgr, bp, fy, fx, sf, out=z[..., C + 3:])
         return ref._stage2(z.permute(0, 3, 1, 2)).to(src.dtype)
 

@@ -138,10 +138,13 @@ def bilinear_windows(x, out_hw: Tuple[int, int], b: torch.Tensor, y0: torch.Tens
     if out is not None and out.dtype != x.dtype:          # computed in x's dtype, cast on the copy
         return out.copy_(bilinear_windows(x, out_hw, b, y0, x0, size, transform=transform))
     h, w = x.shape[2], x.shape[3]
-    kh = int(-(-(size - 1) * h // out_hw[0])) + 2
-    kw = int(-(-(size - 1) * w // out_hw[1])) + 2
     ty, tx = _axis_taps(y0, size, h, out_hw[0]), _axis_taps(x0, size, w, out_hw[1])
     oy, ox = ty[0][:, 0], tx[0][:, 0]
+    if x.device.type == "cpu":                  # the rows and columns the windows read (a sync is free here)
+        kh, kw = int((ty[1][:, -1] - oy).max()) + 1, int((tx[1][:, -1] - ox).max()) + 1
+    else:                                       # a bound that needs no synchronisation
+        kh = int(-(-(size - 1) * h // out_hw[0])) + 2
+        kw = int(-(-(size - 1) * w // out_hw[1])) + 2
     if isinstance(x, torch.Tensor):
         block = clamped_block(x, b, oy, ox, kh, kw)                             # (P, kh, kw, C)
     else:
