@@ -10,7 +10,14 @@ import torch
 from torch import nn
 
 from matte_ros.core import engine as engine_mod
-from matte_ros.core.engine import PLATE_DIFF_THRESHOLD, PRECISIONS, MattingEngine, NoBackgroundError, SizeMismatchError
+from matte_ros.core.engine import (
+    PLATE_DIFF_THRESHOLD,
+    PRECISIONS,
+    MattingEngine,
+    NoBackgroundError,
+    SizeMismatchError,
+    _plate_difference,
+)
 from matte_ros.core.model import MattingBase, MattingRefine, save_checkpoint
 from matte_ros.core.settings import AUTO_SCALE, MIN_BACKBONE_SCALE, auto_backbone_scale, resolve_device
 
@@ -131,6 +138,15 @@ def test_plate_difference_known_values():
     src[:2, :, 2] = 0                         # 2 rows differ a lot
     assert eng.process(src).plate_difference == pytest.approx(0.2)
     assert eng.process(255 - bgr).plate_difference == 1.0
+
+
+def test_plate_difference_counts_pixels_with_any_channel_over_the_threshold():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        a = rng.integers(0, 256, (31, 47, 3), dtype=np.uint8)
+        b = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)   # near the threshold
+        want = (np.abs(a.astype(int) - b.astype(int)) > 25).any(axis=2).mean()
+        assert _plate_difference(a, b) == want
 
 
 def test_plate_is_prepared_once_per_plate_and_again_on_scale_change(net):

@@ -1,11 +1,13 @@
 """The fast path's parts against the straightforward operations they replace: OpenCV's bilinear
-resize, per-window hidden channels, windows written into buffers of another dtype."""
+resize, the decoder's last convolution by output phases, per-window hidden channels, windows
+written into buffers of another dtype."""
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from matte_ros.core.model.hidden import CoarseWindows, SplitHead
+from matte_ros.core.model.head import SplitHead, up_cat
+from matte_ros.core.model.hidden import CoarseWindows
 from matte_ros.core.model.resize import bilinear_resize
 from matte_ros.core.model.windows import bilinear_windows, clamped_block, windows
 
@@ -31,42 +33,72 @@ def _head(cin=10, cout=37, seed=0):
     return nn.Conv2d(cin, cout, 3, padding=1).eval()
 
 
-def test_coarse_windows_blocks_equal_the_full_convolution_inside_the_frame():
+@pytest.mark.parametrize("h2, w2, h, w", [(13, 17, 26, 34), (2, 2, 4, 4), (135, 240, 270, 480),   # by phases
+                                          (7, 9, 13, 17), (1, 3, 2, 6), (4, 4, 4, 4)])             # straight
+def test_dense_head_is_the_convolution_of_the_upsampled_input(h2, w2, h, w):
+    """The 5 dense channels equal conv4(cat(up(x), skip)), the outer ring (zero padding) included."""
+    conv = _head(cin=7)
+    head = SplitHead(conv, x_channels=4)
+    g = torch.Generator().manual_seed(h2 * w2)
+    x, skip = torch.rand(2, 4, h2, w2, generator=g), torch.rand(2, 3, h, w, generator=g)
+    with torch.no_grad():
+        want = conv(up_cat(x, skip))[:, :5]
+    got = head.dense(x.contiguous(memory_format=torch.channels_last), skip)
+    assert got.shape == want.shape and (got - want).abs().max().item() < 2e-6
+
+
+def test_head_parts_are_the_convolutions_channels():
     conv = _head()
-    head = SplitHead(conv)
-    y = torch.rand(2, 10, 13, 17)
-    full = conv(y).detach()
-    src = CoarseWindows(head, y, head.dense(y).detach())
-    assert torch.allclose(src.x5, full[:, :5], atol=1e-6)
+    head = SplitHead(conv, x_channels=6)
+    y = torch.rand(1, 10, 9, 11)
+    with torch.no_grad():
+        want = conv(y)
+    assert torch.allclose(head.full(y), want, atol=1e-6)
+    assert torch.allclose(head.hidden(F.pad(y, (1, 1, 1, 1))), want[:, 5:], atol=1e-6)
+
+
+def _coarse(conv, h2=7, w2=9, seed=0):
+    """A head over x (6 channels, (h2, w2)) and skip (4 channels, twice the size), its windows source
+    and the whole 37-channel output."""
+    head = SplitHead(conv, x_channels=6)
+    g = torch.Generator().manual_seed(seed)
+    x, skip = torch.rand(2, 6, h2, w2, generator=g), torch.rand(2, 4, 2 * h2, 2 * w2, generator=g)
+    with torch.no_grad():
+        full = conv(up_cat(x, skip))
+    return CoarseWindows(head, x, skip, head.dense(x, skip)), full
+
+
+def test_coarse_windows_blocks_equal_the_full_convolution_inside_the_frame():
+    src, full = _coarse(_head())
     b = torch.tensor([0, 1, 1, 0, 1])
     oy = torch.tensor([0, 0, 8, 11, 5])                       # corners, the last row, the middle
     ox = torch.tensor([0, 13, 0, 14, 7])
     with torch.no_grad():
         got = src.block(b, oy, ox, 4, 5)
     want = clamped_block(full, b, oy, ox, 4, 5)
-    rows = (oy[:, None] + torch.arange(4)) < 13                # inside the frame: equal; beyond: finite
-    cols = (ox[:, None] + torch.arange(5)) < 17
+    rows = (oy[:, None] + torch.arange(4)) < 14                # inside the frame: equal; beyond: finite
+    cols = (ox[:, None] + torch.arange(5)) < 18
     inside = rows[:, :, None] & cols[:, None, :]
     assert torch.allclose(got[inside], want[inside], atol=1e-5)
     assert torch.isfinite(got).all()
+    assert src._full is None                                   # per window, not the whole frame
 
 
 def test_coarse_windows_fall_back_to_the_whole_frame_for_many_windows():
-    conv = _head()
-    head = SplitHead(conv)
-    y = torch.rand(1, 10, 6, 6)
-    src = CoarseWindows(head, y, head.dense(y).detach())
+    src, full = _coarse(_head(), h2=3, w2=3)
     n = 30                                                     # 30 x 6 x 6 pixels >> the 36-pixel frame
     with torch.no_grad():
         got = src.block(torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long),
                         torch.zeros(n, dtype=torch.long), 4, 4)
     assert src._full is not None
-    assert torch.allclose(got[0], conv(y).detach()[0, :, :4, :4].permute(1, 2, 0), atol=1e-5)
+    assert torch.allclose(got[0], full[0, :, :4, :4].permute(1, 2, 0), atol=1e-5)
 
 
 def test_split_head_refuses_other_convolutions():
     with pytest.raises(ValueError, match="3x3 convolution with padding 1"):
-        SplitHead(nn.Conv2d(4, 37, 1))
+        SplitHead(nn.Conv2d(4, 37, 1), x_channels=2)
+    with pytest.raises(ValueError, match="x_channels"):
+        SplitHead(nn.Conv2d(4, 37, 3, padding=1), x_channels=4)
 
 
 def test_windows_write_into_a_buffer_of_another_dtype():

@@ -101,10 +101,12 @@ def _to_u8_hwc(x: torch.Tensor, io: FrameIO) -> Pending:
 
 def _plate_difference(frame: np.ndarray, plate: np.ndarray) -> float:
     """Fraction of pixels where some channel of two (H, W, 3) uint8 images differs by more than
-    PLATE_DIFF_THRESHOLD; on the host (2.5 ms at 1920x1080), overlapping the device's work."""
-    d = cv2.absdiff(frame, plate)
-    d = np.maximum(np.maximum(d[:, :, 0], d[:, :, 1]), d[:, :, 2])
-    return np.count_nonzero(d > _DIFF_LEVELS) / d.size
+    PLATE_DIFF_THRESHOLD; on the host, overlapping the device's work. Each channel is set to 255
+    where it differs, and the pixel's grey level (at least 0.114 * 255 for any channel set) is then
+    non-zero exactly where some channel differs (1.2 ms at 1920x1080 against 2.4 ms for a numpy
+    maximum over the channels)."""
+    _, over = cv2.threshold(cv2.absdiff(frame, plate), _DIFF_LEVELS, 255, cv2.THRESH_BINARY)
+    return cv2.countNonZero(cv2.cvtColor(over, cv2.COLOR_RGB2GRAY)) / (frame.shape[0] * frame.shape[1])
 
 
 def _regain_(x: torch.Tensor, gain: np.ndarray, offset: np.ndarray) -> torch.Tensor:

@@ -1,5 +1,5 @@
 """The BGMv2 decoder: upsample, concatenate the skip feature, conv-BN-ReLU, four times."""
-from typing import List
+from typing import List, Tuple
 
 import torch
 from torch import nn
@@ -31,13 +31,18 @@ class Decoder(nn.Module):
         x = F.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
         return torch.cat([x, skip], dim=1)
 
+    def last_inputs(self, x4: torch.Tensor, x3: torch.Tensor, x2: torch.Tensor,
+                    x1: torch.Tensor, x0: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(x, x0): what the last convolution reads, before x (B, c3, H1, W1) is upsampled to x0's
+        size and concatenated with it."""
+        x = self.relu(self.bn1(self.conv1(self._up_cat(x4, x3))))
+        x = self.relu(self.bn2(self.conv2(self._up_cat(x, x2))))
+        return self.relu(self.bn3(self.conv3(self._up_cat(x, x1)))), x0
+
     def features(self, x4: torch.Tensor, x3: torch.Tensor, x2: torch.Tensor,
                  x1: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         """(B, c3 + skip0, H0, W0): the input of the last convolution."""
-        x = self.relu(self.bn1(self.conv1(self._up_cat(x4, x3))))
-        x = self.relu(self.bn2(self.conv2(self._up_cat(x, x2))))
-        x = self.relu(self.bn3(self.conv3(self._up_cat(x, x1))))
-        return self._up_cat(x, x0)
+        return self._up_cat(*self.last_inputs(x4, x3, x2, x1, x0))
 
     def forward(self, x4: torch.Tensor, x3: torch.Tensor, x2: torch.Tensor,
                 x1: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,8 @@ from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..settings import AUTO_SCALE, auto_backbone_scale, backbone_scale_problem, effective_backbone_scale, is_real
-from .hidden import CoarseWindows, SplitHead
+from .head import SplitHead, up_cat
+from .hidden import CoarseWindows
 from .matting import MattingRefine, check_inputs
 from .patches import replace_patches
 from .refiner import REFINE_MODES
@@ -203,10 +204,12 @@ class FastRefine:
         self.device = param.device if device is None else torch.device(device)
         self.dtype = dtype or param.dtype
         self.default_settings = RefineSettings.of(model)
-        self.net = fold_batchnorm(model).to(self.device, self.dtype, memory_format=torch.channels_last)
+        folded = fold_batchnorm(model)
+        dec = folded.decoder
+        self._head = SplitHead(dec.conv4, dec.conv3.out_channels, self.dtype, self.device)     # from fp32
+        self.net = folded.to(self.device, self.dtype, memory_format=torch.channels_last)
         self.sync_free = self.device.type == "cuda"
         self._conv1 = _permuted_conv1(self.net.refiner.conv1)
-        self._head = SplitHead(self.net.decoder.conv4)
 
     def _settings(self, settings: Optional[RefineSettings]) -> RefineSettings:
         if settings is None:
@@ -247,17 +250,17 @@ class FastRefine:
         bgr_sm = plate.small(scale).expand(B, -1, -1, -1)
         x = torch.cat([src_sm.to(dt), bgr_sm], dim=1).contiguous(memory_format=torch.channels_last)
         f = self.net.backbone(x)
-        y = self.net.decoder.features(self.net.aspp(f[0]), f[1], f[2], f[3], f[4])
+        xl, skip = self.net.decoder.last_inputs(self.net.aspp(f[0]), f[1], f[2], f[3], f[4])
         if s.mode == "full":
-            x = self._head.full(y)                                          # (B, 37, h, w) as MattingBase.coarse
+            x = self._head.full(up_cat(xl, skip))                           # (B, 37, h, w) as MattingBase.coarse
         else:
-            x = self._head.dense(y)                                         # pha, fgr, err; hidden per window
+            x = self._head.dense(xl, skip)                                  # pha, fgr, err; hidden per window
         pha_sm = x[:, 0:1].clamp(0.0, 1.0)
         coarse = torch.cat([pha_sm, x[:, 1:4]], dim=1)                      # pha_sm ++ fgr_sm residual
         if s.mode == "full":
             out = self._refine_full(src, plate, x, coarse)
         else:
-            out = self._refine_patches(src, plate, CoarseWindows(self._head, y, x), coarse, s)
+            out = self._refine_patches(src, plate, CoarseWindows(self._head, xl, skip, x), coarse, s)
         out[:, :1].clamp_(0.0, 1.0)
         out[:, 1:].add_(src).clamp_(0.0, 1.0)
         return out[:, :1, :H, :W], out[:, 1:, :H, :W]
@@ -310,7 +313,7 @@ class FastRefine:
         """Estimated multiply-adds of refining one tile of m x m patches: the refiner's four
         convolutions on its windows and the decoder's hidden channels on the coarse block they read
         (ratio: coarse size / half size)."""
-        ref, hid = self.net.refiner, self._head.full
+        ref, hid = self.net.refiner, self._head
         c0, c1 = self._conv1.in_channels, self._conv1.out_channels
         c2, c3, cf = ref.conv2.out_channels, ref.conv3.out_channels, ref.conv3.in_channels
         k = ref.kernel_size // 2                                  # context per conv: 1 (k3) or 0 (k1)
