@@ -1,14 +1,17 @@
 """The fast path's parts against the straightforward operations they replace: OpenCV's bilinear
-resize, the decoder's last convolution by output phases, per-window hidden channels, windows
-written into buffers of another dtype."""
+resize, the decoder's last convolution by output phases, the refiner's stage 2 on pixel phases,
+per-window hidden channels, windows written into buffers of another dtype."""
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from matte_ros.core.model.fast import fold_batchnorm
 from matte_ros.core.model.head import SplitHead, up_cat
 from matte_ros.core.model.hidden import CoarseWindows
+from matte_ros.core.model.refiner import Refiner
 from matte_ros.core.model.resize import bilinear_resize
+from matte_ros.core.model.stage2 import PhaseStage2, to_phases
 from matte_ros.core.model.windows import bilinear_windows, clamped_block, windows
 
 
@@ -99,6 +102,31 @@ def test_split_head_refuses_other_convolutions():
         SplitHead(nn.Conv2d(4, 37, 1), x_channels=2)
     with pytest.raises(ValueError, match="x_channels"):
         SplitHead(nn.Conv2d(4, 37, 3, padding=1), x_channels=4)
+
+
+@pytest.mark.parametrize("kernel", [3, 1])
+def test_stage2_on_phases_is_the_refiners_stage2(kernel):
+    """conv3, ReLU, conv4 on (nearest-upsampled y, src, plate) at full resolution, computed on phases."""
+    torch.manual_seed(kernel)
+    refiner = fold_batchnorm(Refiner(kernel_size=kernel).eval())
+    for m in (refiner.conv3, refiner.conv4):                   # weights of both signs, biases that matter
+        m.bias.data.uniform_(-0.5, 0.5)
+    stage = PhaseStage2(refiner, torch.float32, "cpu")
+    T, s = 3, 7
+    y, src, bgr = torch.rand(T, 16, s, s), torch.rand(T, 2 * s, 2 * s, 3), torch.rand(T, 2 * s, 2 * s, 3)
+    with torch.no_grad():
+        z = torch.cat([F.interpolate(y, scale_factor=2, mode="nearest"), src.permute(0, 3, 1, 2),
+                       bgr.permute(0, 3, 1, 2)], dim=1)
+        want = refiner._stage2(z)
+        got = stage(stage.input(y, to_phases(src), to_phases(bgr)))
+    assert got.shape == want.shape == (T, 4, 2 * s - 2 * (kernel - 1), 2 * s - 2 * (kernel - 1))
+    assert (got - want).abs().max().item() < 1e-5
+
+
+def test_phases_are_pixel_unshuffle():
+    win = torch.rand(2, 6, 6, 3)
+    want = F.pixel_unshuffle(win.permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)
+    assert torch.equal(to_phases(win), want)
 
 
 def test_windows_write_into_a_buffer_of_another_dtype():

@@ -42,6 +42,7 @@ from .matting import MattingRefine, check_inputs
 from .patches import replace_patches
 from .refiner import REFINE_MODES
 from .resize import bilinear_resize
+from .stage2 import PhaseStage2, to_phases
 from .windows import bilinear_windows, windows
 
 __all__ = ["FastRefine", "PreparedPlate", "RefineSettings", "fold_batchnorm"]
@@ -143,6 +144,7 @@ class PreparedPlate:
         half = F.interpolate(bgr, (bgr.shape[2] // 2, bgr.shape[3] // 2), mode="bilinear", align_corners=False)
         self.bgr = bgr.contiguous(memory_format=torch.channels_last)       # pixel rows: cheap patch gathers
         self.half = half.contiguous(memory_format=torch.channels_last)
+        self.phases = F.pixel_unshuffle(bgr, 2).contiguous(memory_format=torch.channels_last)
         self.size = size
         self.scale = scale
         self._small = _downsample(self.bgr, scale)
@@ -207,6 +209,7 @@ class FastRefine:
         folded = fold_batchnorm(model)
         dec = folded.decoder
         self._head = SplitHead(dec.conv4, dec.conv3.out_channels, self.dtype, self.device)     # from fp32
+        self._stage2 = PhaseStage2(folded.refiner, self.dtype, self.device)                     # from fp32
         self.net = folded.to(self.device, self.dtype, memory_format=torch.channels_last)
         self.sync_free = self.device.type == "cuda"
         self._conv1 = _permuted_conv1(self.net.refiner.conv1)
@@ -389,14 +392,11 @@ class FastRefine:
         windows(plate.half, bp, hy, hx, sh, out=y[..., -3:])
         y = F.relu(self._conv1(y.permute(0, 3, 1, 2)))
         y = ref.relu(ref.conv2(y))                                           # (T, 16, sf/2, sf/2)
-        # Stage 2 input: y upsampled 2x (nearest), then src and plate at full resolution.
-        C, s = y.shape[1], y.shape[2]
-        z = torch.empty(T, sf, sf, C + 6, dtype=dt, device=dev)
-        z[..., :C].view(T, s, 2, s, 2, C).copy_(y.permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(T, s, 2, s, 2, C))
+        # Stage 2 on pixel phases at half resolution: y (its nearest upsample), src and plate.
         o = 2 * ph - pf                                                      # stage 2's window inside src_win
-        z[..., C:C + 3] = src_win[:, o:o + sf, o:o + sf]
-        windows(plate.bgr, bp, fy, fx, sf, out=z[..., C + 3:])
-        return ref._stage2(z.permute(0, 3, 1, 2)).to(src.dtype)
+        src_phases = to_phases(src_win[:, o:o + sf, o:o + sf])
+        bgr_phases = windows(plate.phases, bp, fy // 2, fx // 2, sf // 2)
+        return self._stage2(self._stage2.input(y, src_phases, bgr_phases)).to(src.dtype)
 
     def _refine_full(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor,
                      coarse: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,100 @@
+"""The refiner's second stage run at half resolution, on pixel phases.
+
+Stage 2 reads the first stage's output (16 channels at half resolution) upsampled 2x (nearest)
+and concatenated with src and the plate at full resolution, and two valid convolutions give the
+refined pixels: conv3 (22 -> 12 channels), ReLU, conv4 (12 -> 4). Those convolutions have few
+channels, which fill the CPU's 16-wide vectors badly (conv4 ran at a quarter of the rate of the
+network's other convolutions), and a quarter of conv3's input is the upsample's repeated values.
+
+A full-resolution image is four half-resolution ones, its phases (rows 2i + qy, columns
+2j + qx). The output pixel 2i + p of a valid filter with taps j = 0 .. k-1 reads input pixel
+2i + p + j, which is pixel i + (p + j) // 2 of phase (p + j) % 2. So a valid convolution at full
+resolution is one at half resolution from phase channels to phase channels, with (k // 2 + 1)^2
+taps: conv3 becomes 16 + 4 * 6 -> 4 * 12 channels with 2x2 taps, conv4 4 * 12 -> 4 * 4. A
+nearest-upsampled input is the same in all four phases, so its phase weights are summed back
+into one channel. The same arithmetic, at 0.8 of conv3's multiply-adds and with channel counts
+the vectors take whole; a pixel shuffle turns the output phases back into pixels.
+
+    stage = PhaseStage2(refiner, torch.float32, "cpu")      # from the folded float32 refiner
+    x = stage.input(y, src_phases, bgr_phases)               # (T, s, s, 40) channels last
+    out = stage(x)                                           # (T, 4, 2s - 4, 2s - 4) (kernel 3)
+
+Phase channels are ordered as ``F.pixel_unshuffle`` orders them: channel c * 4 + qy * 2 + qx.
+"""
+from typing import Union
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["PhaseStage2", "phase_weights", "to_phases"]
+
+
+def _taps(k: int) -> torch.Tensor:
+    """(2, 2, k // 2 + 1, k): [p, q, a, j] = 1 where output phase p's tap j reads phase q at offset a."""
+    t = torch.zeros(2, 2, k // 2 + 1, k, dtype=torch.float64)
+    for p in range(2):
+        for j in range(k):
+            t[p, (p + j) % 2, (p + j) // 2, j] = 1.0
+    return t
+
+
+def phase_weights(w: torch.Tensor, nearest: int) -> torch.Tensor:
+    """w: (O, C, k, k) weights of a valid convolution at full resolution -> (4 O, C', a, a) weights
+    of the same convolution from phase channels to phase channels (a = k // 2 + 1): the first
+    ``nearest`` input channels, nearest-upsampled from half resolution, as one channel each, the
+    other C - nearest as four phase channels each (C' = nearest + 4 (C - nearest)); output channel
+    o * 4 + py * 2 + px."""
+    n, c, k = w.shape[0], w.shape[1], w.shape[2]
+    t = _taps(k)
+    a = t.shape[2]
+    full = torch.einsum("pqaj,rsbl,ocjl->oprcqsab", t, t, w.double())       # (n, 2, 2, c, 2, 2, a, a)
+    up = full[:, :, :, :nearest].sum(dim=(4, 5))
+    rest = full[:, :, :, nearest:].reshape(n, 2, 2, (c - nearest) * 4, a, a)
+    return torch.cat([up, rest], dim=3).reshape(n * 4, nearest + (c - nearest) * 4, a, a)
+
+
+class PhaseStage2:
+    """The refiner's stage 2 (conv3, ReLU, conv4 of a folded ``refiner``, in float32) on phase
+    channels, in ``dtype`` on ``device``."""
+
+    def __init__(self, refiner: nn.Module, dtype: torch.dtype, device: Union[str, torch.device]):
+        conv3, conv4 = refiner.conv3, refiner.conv4
+        if conv3.bias is None or conv4.bias is None:
+            raise ValueError("PhaseStage2 needs the refiner with its BatchNorm folded (biased convolutions)")
+        self.nearest = refiner.conv2.out_channels
+        self.full = conv3.in_channels - self.nearest
+
+        def keep(t: torch.Tensor) -> torch.Tensor:
+            t = t.detach().to(device, dtype)
+            return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t.contiguous()
+
+        self._w3 = (keep(phase_weights(conv3.weight.detach(), self.nearest)), keep(conv3.bias.repeat_interleave(4)))
+        self._w4 = (keep(phase_weights(conv4.weight.detach(), 0)), keep(conv4.bias.repeat_interleave(4)))
+        self.in_channels = self._w3[0].shape[1]
+
+    def input(self, y: torch.Tensor, *full: torch.Tensor) -> torch.Tensor:
+        """y: (T, nearest, s, s) stage 1's output; full: (T, s, s, 4c) phase channels of the
+        full-resolution inputs (src, plate) -> (T, s, s, in_channels), the stage's input."""
+        T, s = y.shape[0], y.shape[2]
+        x = torch.empty(T, s, s, self.in_channels, dtype=y.dtype, device=y.device)
+        x[..., :self.nearest] = y.permute(0, 2, 3, 1)
+        at = self.nearest
+        for f in full:
+            x[..., at:at + f.shape[3]] = f
+            at += f.shape[3]
+        if at != self.in_channels:
+            raise ValueError(f"stage 2 reads {self.in_channels - self.nearest} phase channels, got {at - self.nearest}")
+        return x
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (T, s, s, in_channels) from ``input`` -> (T, 4, H, W) full-resolution output pixels."""
+        z = F.relu(F.conv2d(x.permute(0, 3, 1, 2), *self._w3))
+        return F.pixel_shuffle(F.conv2d(z, *self._w4), 2)
+
+
+def to_phases(win: torch.Tensor) -> torch.Tensor:
+    """win: (T, 2s, 2s, c) full-resolution windows -> (T, s, s, 4c) phase channels (a view when it can be)."""
+    T, n, _, c = win.shape
+    s = n // 2
+    return win.view(T, s, 2, s, 2, c).permute(0, 1, 3, 5, 2, 4).reshape(T, s, s, 4 * c)
