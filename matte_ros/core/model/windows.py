@@ -7,6 +7,7 @@ building the whole (resized) image: what the fast refiner reads around each sele
 from typing import Optional, Tuple
 
 import torch
+from torch.nn import functional as F
 
 __all__ = ["windows", "bilinear_windows", "clamped_block"]
 
@@ -157,7 +158,36 @@ def bilinear_windows(x, out_hw: Tuple[int, int], b: torch.Tensor, y0: torch.Tens
         wy, wx = _axis_weights(ty, oy, kh).to(x.dtype), _axis_weights(tx, ox, kw).to(x.dtype)
         out.copy_(torch.einsum("pik,pjl,pklc->pijc", wy, wx, block))
         return out
+    r = _whole_ratio(h, w, out_hw)
+    if r:
+        _upsampled_windows(block, r, y0 - r * oy, x0 - r * ox, size, out)
+        outside = ~(ty[3].all(1) & tx[3].all(1))
+        if outside.any():                                 # zeros outside the resized frame
+            edge = outside.nonzero().squeeze(1)
+            out[edge] = out[edge] * (ty[3][edge][:, :, None] & tx[3][edge][:, None, :]).unsqueeze(-1).to(out.dtype)
+        return out
     rows_done = torch.empty(b.shape[0], size, kw, x.shape[1], dtype=x.dtype)
     _lerp_axis(block, ty, oy, 1, rows_done)
     _lerp_axis(rows_done, tx, ox, 2, out)
     return out
+
+
+def _whole_ratio(h: int, w: int, out_hw: Tuple[int, int]) -> int:
+    """The ratio r where out_hw is (r h, r w) for r = 2, 4, 8, ... (the scale 1/r is exact), else 0."""
+    r = out_hw[0] // h
+    return r if r >= 2 and r & (r - 1) == 0 and tuple(out_hw) == (r * h, r * w) else 0
+
+
+def _upsampled_windows(block: torch.Tensor, r: int, u0y: torch.Tensor, u0x: torch.Tensor, size: int,
+                       out: torch.Tensor) -> None:
+    """The windows as crops at (u0y, u0x) of their blocks (P, kh, kw, C) upsampled r times by
+    F.interpolate, into out (P, size, size, C). A block starts at the first row its window reads
+    (row 0 for a window that starts above the frame) and its rows past the frame repeat the last
+    one, so inside the frame the block's own edge clamping never applies and every tap and weight
+    is the frame's (the scale 1/r is exact): the values are those of resizing the whole frame.
+    Rows and columns of a crop outside the block (outside the frame) read its nearest edge."""
+    kh, kw = block.shape[1], block.shape[2]
+    up = F.interpolate(block.permute(0, 3, 1, 2), size=(r * kh, r * kw), mode="bilinear", align_corners=False)
+    ar = torch.arange(size)
+    ys, xs = (u0y[:, None] + ar).clamp(0, r * kh - 1), (u0x[:, None] + ar).clamp(0, r * kw - 1)
+    out.copy_(_gather(up, torch.arange(block.shape[0]), ys, xs))
