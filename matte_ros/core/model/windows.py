@@ -133,8 +133,9 @@ def bilinear_windows(x, out_hw: Tuple[int, int], b: torch.Tensor, y0: torch.Tens
     :class:`~matte_ros.core.model.hidden.CoarseWindows`); b, y0, x0: (P,) -> (P, size, size, C),
     written into ``out`` (any dtype) when given. Each window reads a (Kh, Kw) block of x
     (``transform`` may change the block in place first, e.g. a pointwise activation). On the CPU
-    the two axes are interpolated by lerps shared by groups of windows; elsewhere (no host
-    synchronisation) by per-window weight matrices.
+    at whole power-of-two ratios (2x, 4x, ...) each window is a crop of its block upsampled by
+    F.interpolate; at other ratios the two axes are interpolated by lerps shared by groups of
+    windows; elsewhere (no host synchronisation) by per-window weight matrices.
     """
     if out is not None and out.dtype != x.dtype:          # computed in x's dtype, cast on the copy
         return out.copy_(bilinear_windows(x, out_hw, b, y0, x0, size, transform=transform))
