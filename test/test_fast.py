@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from matte_ros.core.model import MattingBase, MattingRefine
 from matte_ros.core.model.fast import FastRefine, RefineSettings, fold_batchnorm
-from matte_ros.core.model.windows import bilinear_windows, windows
+from matte_ros.core.model.windows import bilinear_windows, clamped_block, windows
 
 TOL = 1e-4
 
@@ -245,6 +245,33 @@ def test_bilinear_windows_are_crops_of_the_full_interpolation(h, w, oh, ow):
         want = full[b[p], :, y0[p] + pad:y0[p] + pad + 8, x0[p] + pad:x0[p] + pad + 8].permute(1, 2, 0)
         assert torch.allclose(got[p], want, atol=1e-6)
     assert got[0, :3, :3].abs().max() == 0                                  # zero padding outside
+
+
+class _GarbageBeyond:
+    """A block source like CoarseWindows: rows and columns past the frame's end hold anything."""
+
+    def __init__(self, x):
+        self.x, self.shape, self.dtype, self.device = x, x.shape, x.dtype, x.device
+
+    def block(self, b, oy, ox, kh, kw):
+        got = clamped_block(self.x, b, oy, ox, kh, kw)
+        rows = (oy[:, None] + torch.arange(kh)) >= self.shape[2]
+        cols = (ox[:, None] + torch.arange(kw)) >= self.shape[3]
+        return got.masked_fill((rows[:, :, None] | cols[:, None, :])[..., None], 1e6)
+
+
+@pytest.mark.parametrize("h,w,oh,ow", [(12, 16, 24, 32), (5, 6, 20, 24), (7, 9, 20, 31)])
+def test_bilinear_windows_never_read_a_block_past_the_frame(h, w, oh, ow):
+    """Windows at every edge, from a source whose blocks hold garbage past the frame's end."""
+    x = torch.rand(1, 5, h, w)
+    full = F.pad(F.interpolate(x, (oh, ow), mode="bilinear", align_corners=False), (8, 8, 8, 8))
+    y0, x0 = torch.meshgrid(torch.arange(-3, oh - 2, 3), torch.arange(-3, ow - 2, 3), indexing="ij")
+    y0, x0 = y0.reshape(-1), x0.reshape(-1)
+    b = torch.zeros_like(y0)
+    got = bilinear_windows(_GarbageBeyond(x), (oh, ow), b, y0, x0, 6)
+    for p in range(b.numel()):
+        want = full[0, :, y0[p] + 8:y0[p] + 14, x0[p] + 8:x0[p] + 14].permute(1, 2, 0)
+        assert torch.allclose(got[p], want, atol=1e-6), (int(y0[p]), int(x0[p]))
 
 
 def test_windows_are_zero_padded_crops():

@@ -161,7 +161,7 @@ def bilinear_windows(x, out_hw: Tuple[int, int], b: torch.Tensor, y0: torch.Tens
         return out
     r = _whole_ratio(h, w, out_hw)
     if r:
-        _upsampled_windows(block, r, y0 - r * oy, x0 - r * ox, size, out)
+        _upsampled_windows(_repeat_last(block, oy, ox, h, w), r, y0 - r * oy, x0 - r * ox, size, out)
         outside = ~(ty[3].all(1) & tx[3].all(1))
         if outside.any():                                 # zeros outside the resized frame
             edge = outside.nonzero().squeeze(1)
@@ -179,12 +179,24 @@ def _whole_ratio(h: int, w: int, out_hw: Tuple[int, int]) -> int:
     return r if r >= 2 and r & (r - 1) == 0 and tuple(out_hw) == (r * h, r * w) else 0
 
 
+def _repeat_last(block: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The block (P, kh, kw, C) at (oy, ox) of an (h, w) frame with its rows and columns past the frame's
+    end repeating the last ones (a block source may leave anything there)."""
+    kh, kw = block.shape[1], block.shape[2]
+    over = ((oy + kh > h) | (ox + kw > w)).nonzero().squeeze(1)
+    if over.numel():
+        rows = torch.minimum(torch.arange(kh), (h - 1 - oy[over])[:, None])
+        cols = torch.minimum(torch.arange(kw), (w - 1 - ox[over])[:, None])
+        block[over] = block[over[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return block
+
+
 def _upsampled_windows(block: torch.Tensor, r: int, u0y: torch.Tensor, u0x: torch.Tensor, size: int,
                        out: torch.Tensor) -> None:
     """The windows as crops at (u0y, u0x) of their blocks (P, kh, kw, C) upsampled r times by
     F.interpolate, into out (P, size, size, C). A block starts at the first row its window reads
     (row 0 for a window that starts above the frame) and its rows past the frame repeat the last
-    one, so inside the frame the block's own edge clamping never applies and every tap and weight
+    one (``_repeat_last``), so inside the frame the block's own edge clamping never applies and every tap and weight
     is the frame's (the scale 1/r is exact): the values are those of resizing the whole frame.
     Rows and columns of a crop outside the block (outside the frame) read its nearest edge."""
     kh, kw = block.shape[1], block.shape[2]
