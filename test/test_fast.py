@@ -349,3 +349,20 @@ def test_engine_runs_the_fast_path_with_the_reference_numbers():
     assert isinstance(eng._fast, FastRefine)
     assert abs(res.alpha - ref.pha[0, 0].numpy()).max() < TOL
     assert abs(res.foreground.astype(int) - (ref.fgr[0].permute(1, 2, 0) * 255).round().int().numpy()).max() <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("h, w, scale, pixels", [(1080, 1920, 0.25, 80_000), (1082, 1918, 0.25, 80_000)])
+def test_default_model_at_the_papers_settings_equals_the_published_forward(h, w, scale, pixels):
+    """A trained model, a frame with a subject touching the bottom edge, the paper's HD settings
+    (and an odd size): every refined patch, the frame's edges included, as the published network."""
+    from matte_ros.core.model import DEFAULT_WEIGHTS, load_checkpoint
+    from matte_ros.core.synthetic import SceneSequence
+    model = load_checkpoint(DEFAULT_WEIGHTS).eval()
+    model.backbone_scale = scale
+    model.refiner.mode, model.refiner.sample_pixels, model.refiner.prevent_oversampling = "sampling", pixels, False
+    seq = SceneSequence(h, w, seed=0)
+    src, bgr = (torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255 for x in (seq.frame(10)[0], seq.background()))
+    ref = _compare(model, FastRefine(model), src, bgr)
+    bottom = ref.ref_sm[0, 0, -1]
+    assert bottom.sum() > 0                                    # patches on the last row were refined
