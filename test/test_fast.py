@@ -3,6 +3,7 @@ mode, both refiner kernel sizes, two backbones, odd sizes and batches, with the 
 per call; its parts are checked against the full-frame operations they replace."""
 import copy
 import dataclasses
+import functools
 import gc
 import weakref
 
@@ -13,7 +14,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from matte_ros.core.model import MattingBase, MattingRefine
+from matte_ros.core.model import fast as fast_module
 from matte_ros.core.model.fast import FastRefine, RefineSettings, fold_batchnorm
+from matte_ros.core.model.tiles import tile_sides
 from matte_ros.core.model.windows import bilinear_windows, clamped_block, windows
 
 TOL = 1e-4
@@ -91,7 +94,7 @@ def test_every_tile_size_gives_the_per_patch_answer(pair, m, mode, monkeypatch):
     model.refiner.mode, model.refiner.prevent_oversampling = mode, True
     src, bgr = torch.rand(2, 3, 61, 87), torch.rand(2, 3, 61, 87)
     _clear_selection(model, src[:1], bgr[:1])
-    monkeypatch.setattr(fast, "_tile_sides", lambda idx, shape, ratio: torch.full_like(idx[0], m))
+    monkeypatch.setattr(fast_module, "tile_sides", lambda idx, shape, cost: torch.full_like(idx[0], m))
     ref = _compare(model, fast, src, bgr)
     assert 0 < ref.ref_sm.sum() < ref.ref_sm.numel()
 
@@ -102,21 +105,23 @@ def _patches(rows, cols):
 
 def test_tile_sides_follow_how_the_patches_cluster():
     fast = FastRefine(_model("mobilenetv2", 3))
+    cost = functools.partial(fast._tile_cost, ratio=0.5)
     rows, cols = torch.meshgrid(torch.arange(16, 48), torch.arange(40, 56), indexing="ij")   # one solid block
-    assert fast._tile_sides(_patches(rows, cols), (1, 1, 64, 96), 0.5).eq(8).all()
+    assert tile_sides(_patches(rows, cols), (1, 1, 64, 96), cost).eq(8).all()
     spread = torch.arange(0, 64, 9)                                                          # isolated patches
-    assert fast._tile_sides(_patches(spread, spread), (1, 1, 64, 96), 0.5).eq(1).all()
+    assert tile_sides(_patches(spread, spread), (1, 1, 64, 96), cost).eq(1).all()
     line = torch.arange(0, 64)                                                               # a thin outline
-    sides = fast._tile_sides(_patches(line, line.clone().fill_(50)), (1, 1, 64, 96), 0.5)
+    sides = tile_sides(_patches(line, line.clone().fill_(50)), (1, 1, 64, 96), cost)
     assert sides.eq(sides[0]).all() and 1 < sides[0] < 8
 
 
 def test_solid_blocks_and_scattered_patches_get_their_own_tile_sides():
     fast = FastRefine(_model("mobilenetv2", 3))
+    cost = functools.partial(fast._tile_cost, ratio=0.5)
     rows, cols = torch.meshgrid(torch.arange(0, 16), torch.arange(8, 24), indexing="ij")
     spread = torch.arange(17, 31, 5)
     block, scattered = _patches(rows, cols), _patches(spread, spread)
-    sides = fast._tile_sides(tuple(torch.cat([p, q]) for p, q in zip(block, scattered)), (1, 1, 32, 36), 0.5)
+    sides = tile_sides(tuple(torch.cat([p, q]) for p, q in zip(block, scattered)), (1, 1, 32, 36), cost)
     assert sides[:256].eq(8).all() and sides[256:].eq(1).all()
 
 
@@ -128,7 +133,7 @@ def test_mixed_tile_sides_give_the_per_patch_answer(pair, mode, monkeypatch):
     src, bgr = torch.rand(2, 3, 61, 87), torch.rand(2, 3, 61, 87)
     _clear_selection(model, src[:1], bgr[:1])
     sides = torch.tensor([1, 2, 4, 8])
-    monkeypatch.setattr(fast, "_tile_sides", lambda idx, shape, ratio: sides[(idx[1] + 2 * idx[2]) % 4])
+    monkeypatch.setattr(fast_module, "tile_sides", lambda idx, shape, cost: sides[(idx[1] + 2 * idx[2]) % 4])
     ref = _compare(model, fast, src, bgr)
     assert ref.ref_sm.sum() > 8
 

@@ -43,11 +43,10 @@ from .patches import replace_patches
 from .refiner import REFINE_MODES
 from .resize import bilinear_resize
 from .stage2 import PhaseStage2, to_phases
+from .tiles import TILE_SIDES, tile_sides, tiles_of
 from .windows import bilinear_windows, windows
 
 __all__ = ["FastRefine", "PreparedPlate", "RefineSettings", "fold_batchnorm"]
-
-TILE_SIDES = (1, 2, 4, 8)       # patches per side of the tiles the refiner runs on
 
 
 @dataclass(frozen=True)
@@ -301,7 +300,8 @@ class FastRefine:
                 grid = out.view(out.shape[0], 4, H // 4, 4, W // 4, 4).permute(0, 2, 4, 1, 3, 5)
                 y = torch.where(keep[:, None, None, None], y, grid[idx])
             return replace_patches(out, y.contiguous(), idx, "scatter_nd")
-        sides = self._tile_sides(idx, err.shape, x.shape[2] / (H // 2))
+        ratio = x.shape[2] / (H // 2)
+        sides = tile_sides(idx, err.shape, lambda m: self._tile_cost(m, ratio))
         parts, order = [], []
         for m in TILE_SIDES:
             members = (sides == m).nonzero().squeeze(1)
@@ -326,43 +326,13 @@ class FastRefine:
         side = math.ceil((h + 6 * k - 1) * ratio) + 2
         return refiner + side * side * (hid.out_channels - 5) * hid.in_channels * 9
 
-    def _tile_sides(self, idx: Tuple[torch.Tensor, ...], grid_shape: torch.Size, ratio: float) -> torch.Tensor:
-        """The side (1, 2, 4 or 8 patches) of the tile each selected patch is refined in (P,). A tile
-        of m x m patches runs the refiner once with its context once, far less work per pixel than
-        m*m separate windows where the patches cluster (they follow the subject's outline), more where
-        they are scattered. Every 8 x 8 tile is refined whole or as its four quadrants, each of them
-        whole or split again, whichever has the least estimated work (``_tile_cost``)."""
-        b, row, col = idx
-        nodes = []                                                # per side: each patch's tile, numbered
-        for m in TILE_SIDES:
-            th, tw = -(-grid_shape[2] // m), -(-grid_shape[3] // m)
-            nodes.append(torch.unique((b * th + row // m) * tw + col // m, return_inverse=True)[1])
-        best = torch.full((b.numel(),), self._tile_cost(1, ratio), dtype=torch.float64)
-        whole = []
-        for child, parent, m in zip(nodes, nodes[1:], TILE_SIDES[1:]):
-            up = torch.zeros(best.numel(), dtype=torch.long).scatter_(0, child, parent)
-            split = torch.zeros(int(parent.max()) + 1, dtype=torch.float64).index_add_(0, up, best)
-            cost = self._tile_cost(m, ratio)
-            whole.append(split >= cost)
-            best = torch.where(whole[-1], torch.full_like(split, cost), split)
-        sides = torch.ones_like(b)
-        decided = torch.zeros_like(b, dtype=torch.bool)
-        for parent, keep_whole, m in reversed(list(zip(nodes[1:], whole, TILE_SIDES[1:]))):
-            take = keep_whole[parent] & ~decided
-            sides[take] = m
-            decided |= take
-        return sides
-
     def _refine_tiles_of(self, src: torch.Tensor, plate: PreparedPlate, x: CoarseWindows, idx: Tuple[torch.Tensor, ...],
                          grid_shape: torch.Size, m: int) -> torch.Tensor:
         """The selected patches (P, 4, 4, 4), refined in (m x m)-patch tiles."""
         b, row, col = idx
         if m == 1:
             return self._refine_tiles(src, plate, x, b, row, col, 1)
-        th, tw = -(-grid_shape[2] // m), -(-grid_shape[3] // m)
-        tile = (b * th + row // m) * tw + col // m                          # each patch's tile
-        tiles, which = torch.unique(tile, return_inverse=True)
-        tb, tr, tc = tiles // (th * tw), (tiles // tw) % th, tiles % tw
+        tb, tr, tc, which = tiles_of(idx, grid_shape, m)
         y = self._refine_tiles(src, plate, x, tb, tr, tc, m)                # (T, 4, 4m, 4m)
         y = y.view(y.shape[0], 4, m, 4, m, 4).permute(0, 2, 4, 1, 3, 5)
         return y[which, row % m, col % m]
