@@ -103,8 +103,8 @@ def _plate_difference(frame: np.ndarray, plate: np.ndarray) -> float:
     """Fraction of pixels where some channel of two (H, W, 3) uint8 images differs by more than
     PLATE_DIFF_THRESHOLD; on the host, overlapping the device's work. Each channel is set to 255
     where it differs, and the pixel's grey level (at least 0.114 * 255 for any channel set) is then
-    non-zero exactly where some channel differs (1.2 ms at 1920x1080 against 2.4 ms for a numpy
-    maximum over the channels)."""
+    non-zero exactly where some channel differs: three OpenCV passes instead of numpy's maximum over
+    strided channels."""
     _, over = cv2.threshold(cv2.absdiff(frame, plate), _DIFF_LEVELS, 255, cv2.THRESH_BINARY)
     return cv2.countNonZero(cv2.cvtColor(over, cv2.COLOR_RGB2GRAY)) / (frame.shape[0] * frame.shape[1])
 

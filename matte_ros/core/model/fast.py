@@ -6,17 +6,19 @@
     pha, fgr = fast(src, plate, settings)            # every frame: (B, 1, H, W), (B, 3, H, W)
 
 Where the time goes in the straightforward network, and what this does instead:
-- plate-side work (padding, the half-resolution and backbone-scale copies of ``bgr``) is done
-  once per plate, not per frame;
+- plate-side work (padding, the half-resolution, phase and backbone-scale copies of ``bgr``) is
+  done once per plate, not per frame;
+- the decoder's last convolution is split (:mod:`.head`): pha, fgr and err on the whole coarse
+  frame, by output phases at half the coarse size where the upsample before it is exactly 2x; the
+  32 hidden channels only inside the windows the refiner reads (:mod:`.hidden`);
 - the refiner's half-resolution input (hidden features, coarse alpha and foreground and src
   resampled, 42 channels) is never built for the whole frame: it is interpolated only inside the
-  windows the refiner reads (:mod:`.windows`), and src/bgr patches are gathered directly,
-  into one channels_last buffer per stage, so there are no full-resolution concatenations or
-  padded copies;
-- the decoder's 32 hidden channels are computed only inside those windows (:mod:`.hidden`);
-  pha, fgr and err on the whole coarse frame;
-- neighbouring selected patches are refined together as one tile (the convolutions are valid, so
-  each output pixel is the same), which computes their overlapping context once;
+  windows the refiner reads (:mod:`.windows`); src is gathered once per window at full resolution
+  (its 2x2 means are the half-resolution input) into one channels_last buffer;
+- neighbouring selected patches are refined together as tiles of 1, 2, 4 or 8 patches per side,
+  chosen per region by estimated work (:mod:`.tiles`; the convolutions are valid, so each output
+  pixel is the same), which computes their overlapping context once;
+- the refiner's second stage runs at half resolution on pixel phases (:mod:`.stage2`);
 - the coarse alpha/foreground are upsampled once (by OpenCV on the CPU, :mod:`.resize`), refined
   patches are written into that buffer and the final clamp/add run in place.
 The settings (backbone scale, refine mode, sample pixels, threshold, prevent_oversampling) are a

@@ -11,8 +11,7 @@ convolution (padding 1) to 37 channels: pha, fgr (3), err and 32 hidden channels
   so each phase is a 3x3 convolution of x whose weights are those mixes of conv4's. The four phases
   (4 x 5 = 20 output channels, which fill the CPU's 16-wide vectors far better than 5) are
   interleaved by a pixel shuffle and the ``skip`` part is added. The upsampled x (48 x 270 x 480 at
-  HD) is never built, and a quarter of the pixels carry the 3x3 work (on 2 cores, fp32: 4 ms against
-  10.5 ms for 5 channels at full size, plus 3.6 ms of upsampling and concatenation). Replicate padding
+  HD) is never built for the dense channels. Replicate padding
   of x gives the upsample's clamped edges; the outermost output ring, where conv4 reads its zero
   padding instead, is recomputed the straightforward way on thin strips.
 - the 32 hidden channels (``hidden``) only inside the refiner's windows (see :mod:`.hidden`).

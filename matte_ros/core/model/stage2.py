@@ -3,8 +3,8 @@
 Stage 2 reads the first stage's output (16 channels at half resolution) upsampled 2x (nearest)
 and concatenated with src and the plate at full resolution, and two valid convolutions give the
 refined pixels: conv3 (22 -> 12 channels), ReLU, conv4 (12 -> 4). Those convolutions have few
-channels, which fill the CPU's 16-wide vectors badly (conv4 ran at a quarter of the rate of the
-network's other convolutions), and a quarter of conv3's input is the upsample's repeated values.
+channels, which fill the CPU's 16-wide vectors badly, and three quarters of the values conv3 reads
+from the first stage are the upsample's repeats.
 
 A full-resolution image is four half-resolution ones, its phases (rows 2i + qy, columns
 2j + qx). The output pixel 2i + p of a valid filter with taps j = 0 .. k-1 reads input pixel
