@@ -123,10 +123,20 @@ def test_stage2_on_phases_is_the_refiners_stage2(kernel):
     assert (got - want).abs().max().item() < 1e-5
 
 
-def test_phases_are_pixel_unshuffle():
-    win = torch.rand(2, 6, 6, 3)
-    want = F.pixel_unshuffle(win.permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)
-    assert torch.equal(to_phases(win), want)
+def test_phases_are_the_pixels_of_each_parity_in_pixel_order():
+    win = torch.rand(2, 6, 8, 3)
+    got = to_phases(win)
+    for qy in range(2):
+        for qx in range(2):
+            k = (qy * 2 + qx) * 3
+            assert torch.equal(got[..., k:k + 3], win[:, qy::2, qx::2])
+
+
+def test_stage2_takes_windows_or_their_phases_alike():
+    refiner = fold_batchnorm(Refiner().eval())
+    stage = PhaseStage2(refiner, torch.float32, "cpu")
+    y, src, bgr = torch.rand(2, 16, 5, 5), torch.rand(2, 10, 10, 3), torch.rand(2, 10, 10, 3)
+    assert torch.equal(stage.input(y, src, bgr), stage.input(y, to_phases(src), to_phases(bgr)))
 
 
 def test_windows_write_into_a_buffer_of_another_dtype():

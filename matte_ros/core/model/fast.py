@@ -145,7 +145,7 @@ class PreparedPlate:
         half = F.interpolate(bgr, (bgr.shape[2] // 2, bgr.shape[3] // 2), mode="bilinear", align_corners=False)
         self.bgr = bgr.contiguous(memory_format=torch.channels_last)       # pixel rows: cheap patch gathers
         self.half = half.contiguous(memory_format=torch.channels_last)
-        self.phases = F.pixel_unshuffle(bgr, 2).contiguous(memory_format=torch.channels_last)
+        self.phases = to_phases(self.bgr.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (B, 12, H4/2, W4/2), channels last
         self.size = size
         self.scale = scale
         self._small = _downsample(self.bgr, scale)
@@ -366,9 +366,8 @@ class FastRefine:
         y = ref.relu(ref.conv2(y))                                           # (T, 16, sf/2, sf/2)
         # Stage 2 on pixel phases at half resolution: y (its nearest upsample), src and plate.
         o = 2 * ph - pf                                                      # stage 2's window inside src_win
-        src_phases = to_phases(src_win[:, o:o + sf, o:o + sf])
         bgr_phases = windows(plate.phases, bp, fy // 2, fx // 2, sf // 2)
-        return self._stage2(self._stage2.input(y, src_phases, bgr_phases)).to(src.dtype)
+        return self._stage2(self._stage2.input(y, src_win[:, o:o + sf, o:o + sf], bgr_phases)).to(src.dtype)
 
     def _refine_full(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor,
                      coarse: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,9 @@ the vectors take whole; a pixel shuffle turns the output phases back into pixels
     x = stage.input(y, src_phases, bgr_phases)               # (T, s, s, 40) channels last
     out = stage(x)                                           # (T, 4, 2s - 4, 2s - 4) (kernel 3)
 
-Phase channels are ordered as ``F.pixel_unshuffle`` orders them: channel c * 4 + qy * 2 + qx.
+Stage 2's phase channels of src and the plate are in pixel order, (qy * 2 + qx) * 3 + c, so that
+they are copied from interleaved pixels in runs of whole pixel pairs; the phases of conv3's output
+are in ``F.pixel_shuffle``'s order, c * 4 + qy * 2 + qx.
 """
 from typing import Union
 
@@ -39,18 +41,21 @@ def _taps(k: int) -> torch.Tensor:
     return t
 
 
-def phase_weights(w: torch.Tensor, nearest: int) -> torch.Tensor:
+def phase_weights(w: torch.Tensor, nearest: int, pixel: int = 1) -> torch.Tensor:
     """w: (O, C, k, k) weights of a valid convolution at full resolution -> (4 O, C', a, a) weights
     of the same convolution from phase channels to phase channels (a = k // 2 + 1): the first
     ``nearest`` input channels, nearest-upsampled from half resolution, as one channel each, the
-    other C - nearest as four phase channels each (C' = nearest + 4 (C - nearest)); output channel
-    o * 4 + py * 2 + px."""
+    other C - nearest as four phase channels each (C' = nearest + 4 (C - nearest)), in images of
+    ``pixel`` channels whose phases are in pixel order (``to_phases``): image g's channel c of
+    phase (qy, qx) at g * 4 * pixel + (qy * 2 + qx) * pixel + c (with pixel = 1, ``F.pixel_shuffle``'s
+    order c * 4 + qy * 2 + qx); output channel o * 4 + py * 2 + px."""
     n, c, k = w.shape[0], w.shape[1], w.shape[2]
     t = _taps(k)
     a = t.shape[2]
     full = torch.einsum("pqaj,rsbl,ocjl->oprcqsab", t, t, w.double())       # (n, 2, 2, c, 2, 2, a, a)
     up = full[:, :, :, :nearest].sum(dim=(4, 5))
-    rest = full[:, :, :, nearest:].reshape(n, 2, 2, (c - nearest) * 4, a, a)
+    rest = full[:, :, :, nearest:].reshape(n, 2, 2, (c - nearest) // pixel, pixel, 2, 2, a, a)
+    rest = rest.permute(0, 1, 2, 3, 5, 6, 4, 7, 8).reshape(n, 2, 2, (c - nearest) * 4, a, a)
     return torch.cat([up, rest], dim=3).reshape(n * 4, nearest + (c - nearest) * 4, a, a)
 
 
@@ -69,20 +74,27 @@ class PhaseStage2:
             t = t.detach().to(device, dtype)
             return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t.contiguous()
 
-        self._w3 = (keep(phase_weights(conv3.weight.detach(), self.nearest)), keep(conv3.bias.repeat_interleave(4)))
+        w3 = phase_weights(conv3.weight.detach(), self.nearest, pixel=3)          # src, plate: RGB images
+        self._w3 = (keep(w3), keep(conv3.bias.repeat_interleave(4)))
         self._w4 = (keep(phase_weights(conv4.weight.detach(), 0)), keep(conv4.bias.repeat_interleave(4)))
         self.in_channels = self._w3[0].shape[1]
 
     def input(self, y: torch.Tensor, *full: torch.Tensor) -> torch.Tensor:
-        """y: (T, nearest, s, s) stage 1's output; full: (T, s, s, 4c) phase channels of the
-        full-resolution inputs (src, plate) -> (T, s, s, in_channels), the stage's input."""
+        """y: (T, nearest, s, s) stage 1's output; full: the full-resolution inputs (src, plate), each
+        as windows (T, 2s, 2s, c) or already as their phases (T, s, s, 4c) (``to_phases``)
+        -> (T, s, s, in_channels), the stage's input."""
         T, s = y.shape[0], y.shape[2]
         x = torch.empty(T, s, s, self.in_channels, dtype=y.dtype, device=y.device)
         x[..., :self.nearest] = y.permute(0, 2, 3, 1)
         at = self.nearest
         for f in full:
-            x[..., at:at + f.shape[3]] = f
-            at += f.shape[3]
+            if f.shape[1] == 2 * s:                            # windows: their phases, in one copy
+                c = f.shape[3]
+                x[..., at:at + 4 * c].view(T, s, s, 2, 2, c).copy_(f.view(T, s, 2, s, 2, c).permute(0, 1, 3, 2, 4, 5))
+                at += 4 * c
+            else:
+                x[..., at:at + f.shape[3]] = f
+                at += f.shape[3]
         if at != self.in_channels:
             raise ValueError(f"stage 2 reads {self.in_channels - self.nearest} phase channels, got {at - self.nearest}")
         return x
@@ -94,7 +106,7 @@ class PhaseStage2:
 
 
 def to_phases(win: torch.Tensor) -> torch.Tensor:
-    """win: (T, 2s, 2s, c) full-resolution windows -> (T, s, s, 4c) phase channels (a view when it can be)."""
-    T, n, _, c = win.shape
-    s = n // 2
-    return win.view(T, s, 2, s, 2, c).permute(0, 1, 3, 5, 2, 4).reshape(T, s, s, 4 * c)
+    """win: (T, 2s, 2s, c) full-resolution windows (or images, channels last) -> (T, s, s, 4c) phase
+    channels in pixel order: channel (qy * 2 + qx) * c + ch holds pixel (2i + qy, 2j + qx)."""
+    T, n, m, c = win.shape
+    return win.reshape(T, n // 2, 2, m // 2, 2, c).permute(0, 1, 3, 2, 4, 5).reshape(T, n // 2, m // 2, 4 * c)
