@@ -10,10 +10,10 @@ convolution (padding 1) to 37 channels: pha, fgr (3), err and 32 hidden channels
   upsampled rows 2i + p - 1 .. 2i + p + 1, which are fixed mixes (1/4, 3/4) of x's rows i - 1 .. i + 1,
   so each phase is a 3x3 convolution of x whose weights are those mixes of conv4's. The four phases
   (4 x 5 = 20 output channels, which fill the CPU's 16-wide vectors far better than 5) are
-  interleaved by a pixel shuffle and the ``skip`` part is added. The upsampled x (48 x 270 x 480 at
-  HD) is never built for the dense channels. Replicate padding
-  of x gives the upsample's clamped edges; the outermost output ring, where conv4 reads its zero
-  padding instead, is recomputed the straightforward way on thin strips.
+  interleaved by a pixel shuffle and the ``skip`` part is added; the upsampled x (48 x 270 x 480
+  at HD) is not needed for them. Replicate padding of x gives the upsample's clamped edges; the
+  outermost output ring, where conv4 reads its zero padding instead, is recomputed the
+  straightforward way on thin strips.
 - the 32 hidden channels (``hidden``) only inside the refiner's windows (see :mod:`.hidden`).
 
     head = SplitHead(decoder.conv4, x_channels=48, dtype=torch.float32, device="cpu")

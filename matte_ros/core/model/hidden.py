@@ -12,8 +12,8 @@ HD).
 
 The hidden channels of a window are an unpadded convolution of the input window grown by one
 pixel, zeros outside the frame (what padding 1 gives), so they are the same numbers. The input
-window itself is built from x's bilinear windows and skip's windows; the upsampled x is never built
-for the whole frame unless the windows would cover most of it.
+windows are cut from x upsampled once for the whole frame and from skip, without concatenating
+the two for the whole frame.
 """
 from typing import Optional
 
@@ -73,4 +73,3 @@ class CoarseWindows:
         out[..., :DENSE_CHANNELS] = clamped_block(self.x5, b, oy, ox, kh, kw)
         out[..., DENSE_CHANNELS:] = hid.permute(0, 2, 3, 1)
         return out
-

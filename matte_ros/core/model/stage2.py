@@ -16,7 +16,7 @@ into one channel. The same arithmetic, at 0.8 of conv3's multiply-adds and with 
 the vectors take whole; a pixel shuffle turns the output phases back into pixels.
 
     stage = PhaseStage2(refiner, torch.float32, "cpu")      # from the folded float32 refiner
-    x = stage.input(y, src_phases, bgr_phases)               # (T, s, s, 40) channels last
+    x = stage.input(y, src_windows, bgr_phases)              # (T, s, s, 40) channels last
     out = stage(x)                                           # (T, 4, 2s - 4, 2s - 4) (kernel 3)
 
 Stage 2's phase channels of src and the plate are in pixel order, (qy * 2 + qx) * 3 + c, so that
@@ -68,7 +68,6 @@ class PhaseStage2:
         if conv3.bias is None or conv4.bias is None:
             raise ValueError("PhaseStage2 needs the refiner with its BatchNorm folded (biased convolutions)")
         self.nearest = refiner.conv2.out_channels
-        self.full = conv3.in_channels - self.nearest
 
         def keep(t: torch.Tensor) -> torch.Tensor:
             t = t.detach().to(device, dtype)
