@@ -1,5 +1,5 @@
 """The fast path's parts against the straightforward operations they replace: OpenCV's bilinear
-resize, the decoder's last convolution by output phases, the refiner's stage 2 on pixel phases,
+resize, the decoder's last convolution by output phases, the refiner's stages on coarse blocks and pixel phases,
 per-window hidden channels, windows written into buffers of another dtype."""
 import pytest
 import torch
@@ -11,6 +11,7 @@ from matte_ros.core.model.head import SplitHead, up_cat
 from matte_ros.core.model.hidden import CoarseWindows
 from matte_ros.core.model.refiner import Refiner
 from matte_ros.core.model.resize import bilinear_resize
+from matte_ros.core.model.stage1 import PhaseStage1
 from matte_ros.core.model.stage2 import PhaseStage2, to_phases
 from matte_ros.core.model.windows import bilinear_windows, clamped_block, windows
 
@@ -120,6 +121,27 @@ def test_stage2_on_phases_is_the_refiners_stage2(kernel):
         want = refiner._stage2(z)
         got = stage(stage.input(y, to_phases(src), to_phases(bgr)))
     assert got.shape == want.shape == (T, 4, 2 * s - 2 * (kernel - 1), 2 * s - 2 * (kernel - 1))
+    assert (got - want).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("m", [2, 4, 8])
+def test_stage1_on_coarse_blocks_is_conv1_of_the_upsampled_window(m):
+    """conv1 of (the coarse output upsampled 2x, src, plate at half resolution) in a window inside
+    the frame, from the coarse block and the half-resolution windows' phases."""
+    torch.manual_seed(m)
+    conv1 = nn.Conv2d(43, 24, 3).eval()
+    stage = PhaseStage1(conv1, 37, torch.float32, "cpu")
+    coarse = torch.rand(2, 37, 3 * m + 6, 3 * m + 8)
+    up = F.interpolate(coarse, scale_factor=2, mode="bilinear", align_corners=False)
+    sh, tile = 2 * m + 6, 1                                    # the window of tile 1: half rows 2m - 3 ..
+    hy = 2 * m * tile - 3
+    halves = torch.rand(2, sh, sh, 3), torch.rand(2, sh, sh, 3)
+    with torch.no_grad():
+        window = torch.cat([up[:, :, hy:hy + sh, hy:hy + sh]] + [h.permute(0, 3, 1, 2) for h in halves], dim=1)
+        want = F.relu(conv1(window))
+        block = coarse[:, :, m * tile - 2:m * tile + m + 2, m * tile - 2:m * tile + m + 2].permute(0, 2, 3, 1)
+        got = stage(block.contiguous(), *halves)
+    assert got.shape == want.shape == (2, 24, 2 * m + 4, 2 * m + 4)
     assert (got - want).abs().max().item() < 1e-5
 
 

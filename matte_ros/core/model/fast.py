@@ -44,6 +44,7 @@ from .matting import MattingRefine, check_inputs
 from .patches import replace_patches
 from .refiner import REFINE_MODES
 from .resize import bilinear_resize
+from .stage1 import PhaseStage1
 from .stage2 import PhaseStage2, to_phases
 from .tiles import TILE_SIDES, tile_sides, tiles_of
 from .windows import bilinear_windows, windows
@@ -208,9 +209,12 @@ class FastRefine:
         self.dtype = dtype or param.dtype
         self.default_settings = RefineSettings.of(model)
         folded = fold_batchnorm(model)
-        dec = folded.decoder
-        self._head = SplitHead(dec.conv4, dec.conv3.out_channels, self.dtype, self.device)     # from fp32
-        self._stage2 = PhaseStage2(folded.refiner, self.dtype, self.device)                     # from fp32
+        dec, ref = folded.decoder, folded.refiner
+        # From the float32 folded weights, before the cast: the phase forms of the head and stages.
+        self._head = SplitHead(dec.conv4, dec.conv3.out_channels, self.dtype, self.device)
+        self._stage1 = (PhaseStage1(_permuted_conv1(ref.conv1), dec.conv4.out_channels, self.dtype, self.device)
+                        if ref.kernel_size == 3 else None)
+        self._stage2 = PhaseStage2(ref, self.dtype, self.device)
         self.net = folded.to(self.device, self.dtype, memory_format=torch.channels_last)
         self.sync_free = self.device.type == "cuda"
         self._conv1 = _permuted_conv1(self.net.refiner.conv1)
@@ -304,6 +308,11 @@ class FastRefine:
             return replace_patches(out, y.contiguous(), idx, "scatter_nd")
         ratio = x.shape[2] / (H // 2)
         sides = tile_sides(idx, err.shape, lambda m: self._tile_cost(m, ratio))
+        if self._phase_tiles(2, x.shape, H, W):          # tiles crossing the frame's edge: single patches
+            r, c = idx[1] // sides, idx[2] // sides
+            inside = ((sides * r >= 2) & (sides * c >= 2)
+                      & (2 * sides * (r + 1) + 3 <= H // 2) & (2 * sides * (c + 1) + 3 <= W // 2))
+            sides = torch.where(inside, sides, torch.ones_like(sides))
         parts, order = [], []
         for m in TILE_SIDES:
             members = (sides == m).nonzero().squeeze(1)
@@ -313,6 +322,13 @@ class FastRefine:
                 order.append(sub)
         idx = tuple(torch.cat(i) for i in zip(*order))
         return replace_patches(out, torch.cat(parts).contiguous(), idx, "scatter_nd")
+
+    def _phase_tiles(self, m: int, coarse_shape: Tuple[int, ...], H: int, W: int) -> bool:
+        """Whether stage 1 of tiles of side m runs by phases (:mod:`.stage1`): refiner kernel 3,
+        tiles of more than one patch, the half resolution exactly twice the coarse size, not
+        sync-free (the tiles' windows must lie inside the frame, which ``_refine_patches`` sees to)."""
+        return (self._stage1 is not None and m > 1 and not self.sync_free
+                and (H // 2, W // 2) == (2 * coarse_shape[2], 2 * coarse_shape[3]))
 
     def _tile_cost(self, m: int, ratio: float) -> float:
         """Estimated multiply-adds of refining one tile of m x m patches: the refiner's four
@@ -353,16 +369,23 @@ class FastRefine:
         # Stage 1 input, channels last: x's 37 channels (pha clamped, fgr, err, hid ReLU'd) upsampled
         # to half resolution inside the windows, then src and plate at half resolution. conv1's weight
         # was permuted to this order at construction (err gets weight 0).
-        y = torch.empty(T, sh, sh, x.shape[1] + 6, dtype=dt, device=dev)
-        bilinear_windows(x, (H // 2, W // 2), b, hy, hx, sh, out=y[..., :x.shape[1]], transform=_coarse_activations)
         # src once at full resolution over stage 1's footprint: its 2x2 means are src at half resolution
         # (the taps of a 2x bilinear downsample), its middle is stage 2's window.
         src_win = windows(src, b, 2 * hy, 2 * hx, 2 * sh)                     # (T, 2sh, 2sh, 3)
         pairs = src_win.view(T, sh, 2, sh, 2, 3)
         cols = pairs[:, :, :, :, 0] + pairs[:, :, :, :, 1]                   # (T, sh, 2, sh, 3)
-        y[..., -6:-3] = (cols[:, :, 0] + cols[:, :, 1]).mul_(0.25)
-        windows(plate.half, bp, hy, hx, sh, out=y[..., -3:])
-        y = F.relu(self._conv1(y.permute(0, 3, 1, 2)))
+        if self._phase_tiles(m, x.shape, H, W):                              # inside the frame, by phases
+            block = x.block(b, m * row - 2, m * col - 2, m + 4, m + 4)
+            _coarse_activations(block)
+            src_half = (cols[:, :, 0] + cols[:, :, 1]).mul_(0.25).to(dt)
+            y = self._stage1(block, src_half, windows(plate.half, bp, hy, hx, sh))
+        else:
+            y = torch.empty(T, sh, sh, x.shape[1] + 6, dtype=dt, device=dev)
+            bilinear_windows(x, (H // 2, W // 2), b, hy, hx, sh, out=y[..., :x.shape[1]],
+                             transform=_coarse_activations)
+            y[..., -6:-3] = (cols[:, :, 0] + cols[:, :, 1]).mul_(0.25)
+            windows(plate.half, bp, hy, hx, sh, out=y[..., -3:])
+            y = F.relu(self._conv1(y.permute(0, 3, 1, 2)))
         y = ref.relu(ref.conv2(y))                                           # (T, 16, sf/2, sf/2)
         # Stage 2 on pixel phases at half resolution: y (its nearest upsample), src and plate.
         o = 2 * ph - pf                                                      # stage 2's window inside src_win

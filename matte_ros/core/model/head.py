@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["SplitHead", "DENSE_CHANNELS", "up_cat"]
+__all__ = ["SplitHead", "DENSE_CHANNELS", "up_cat", "upsample_phase_weights"]
 
 DENSE_CHANNELS = 5          # pha, fgr (3), err
 # Row p of MIX[q] (q: output phase) is how much of conv4's taps -1, 0, +1 (columns) fall on x's row
@@ -43,9 +43,10 @@ def up_cat(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
     return torch.cat([up, skip.to(up.dtype)], dim=1)
 
 
-def _phase_weights(w: torch.Tensor) -> torch.Tensor:
-    """w: (C, Cx, 3, 3) conv weights on the upsampled x -> (4C, Cx, 3, 3) weights on x itself, output
-    channel c * 4 + qy * 2 + qx for the output phase (qy, qx) (pixel_shuffle's order)."""
+def upsample_phase_weights(w: torch.Tensor) -> torch.Tensor:
+    """w: (C, Cx, 3, 3) weights of a 3x3 convolution of x upsampled 2x (bilinear) -> (4C, Cx, 3, 3)
+    weights of one on x itself, output channel c * 4 + qy * 2 + qx for the output pixel
+    (2i + qy, 2j + qx) of the one centred on x's pixel (i, j) (pixel_shuffle's order)."""
     k = torch.einsum("pay,qbx,oiyx->opqiab", _MIX, _MIX, w.double())
     return k.reshape(w.shape[0] * 4, w.shape[1], 3, 3)
 
@@ -73,7 +74,7 @@ class SplitHead:
         self._full = (keep(w), keep(b))
         self._dense = (keep(w[:d]), keep(b[:d]))
         self._hidden = (keep(w[d:]), keep(b[d:]))
-        self._phases = (keep(_phase_weights(w[:d, :x_channels])), keep(b[:d].repeat_interleave(4)))
+        self._phases = (keep(upsample_phase_weights(w[:d, :x_channels])), keep(b[:d].repeat_interleave(4)))
         self._skip = keep(w[:d, x_channels:])
 
     def full(self, y: torch.Tensor) -> torch.Tensor:
