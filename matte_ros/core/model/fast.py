@@ -18,7 +18,9 @@ Where the time goes in the straightforward network, and what this does instead:
 - neighbouring selected patches are refined together as tiles of 1, 2, 4 or 8 patches per side,
   chosen per region by estimated work (:mod:`.tiles`; the convolutions are valid, so each output
   pixel is the same), which computes their overlapping context once;
-- the refiner's second stage runs at half resolution on pixel phases (:mod:`.stage2`);
+- the refiner's first convolution reads the coarse block of tiles inside the frame directly, by
+  output phases (:mod:`.stage1`), and its second stage runs at half resolution on pixel phases
+  (:mod:`.stage2`);
 - the coarse alpha/foreground are upsampled once (by OpenCV on the CPU, :mod:`.resize`), refined
   patches are written into that buffer and the final clamp/add run in place.
 The settings (backbone scale, refine mode, sample pixels, threshold, prevent_oversampling) are a
