@@ -140,6 +140,15 @@ def test_plate_difference_known_values():
     assert eng.process(255 - bgr).plate_difference == 1.0
 
 
+def test_frames_convert_to_the_floats_of_dividing_by_255():
+    frame = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (5, 7, 3), dtype=np.uint8))
+    want = frame.permute(2, 0, 1)[None].float() / 255
+    got = engine_mod._to_float(frame, torch.float32)
+    assert got.is_contiguous() and torch.equal(got, want)
+    assert torch.equal(engine_mod._to_float(frame, torch.bfloat16), want.to(torch.bfloat16))
+    assert torch.equal(engine_mod._to_float(frame[:, ::2], torch.float32), want[..., ::2])    # strided: torch
+
+
 def test_plate_difference_counts_pixels_with_any_channel_over_the_threshold():
     rng = np.random.default_rng(3)
     for _ in range(20):
