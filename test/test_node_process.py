@@ -122,6 +122,9 @@ def test_fake_camera_node_and_capture_once_across_processes(tmp_path, model_file
                                     "-p", "rate:=20.0", "-p", "wait_for_plate:=true", "-r", "image:=/xproc/image"])
     node = Proc(tmp_path, "node", _node_args(model_file, "-p", "plate_timeout:=1.0", "-r", "image:=/xproc/image"))
     try:
+        # The camera and the node start side by side; capture once the camera publishes (the service
+        # alone says only that the node is up, and a plate_timeout of 1 s leaves no slack for the camera).
+        assert wait_for(lambda: truths, 60), "the camera published nothing\n" + cam.output()
         cap = _capture_once("--delay", "0.3", "--wait", "60")
         assert cap.returncode == 0, cap.stdout + cap.stderr + node.output()
         assert cap.stdout.strip() == "capture_once: ok: plate 64x48 averaged from 3 frames"
