@@ -6,8 +6,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from matte_ros.core.model.decoder import up_cat
 from matte_ros.core.model.fast import fold_batchnorm
-from matte_ros.core.model.head import SplitHead, up_cat
+from matte_ros.core.model.head import SplitHead
 from matte_ros.core.model.hidden import CoarseWindows
 from matte_ros.core.model.refiner import Refiner
 from matte_ros.core.model.resize import bilinear_resize

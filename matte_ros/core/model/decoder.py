@@ -5,7 +5,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["Decoder"]
+__all__ = ["Decoder", "up_cat"]
+
+
+def up_cat(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """cat(x bilinearly resized to skip's size, skip): what each of the decoder's convolutions reads."""
+    x = F.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
+    return torch.cat([x, skip], dim=1)
 
 
 class Decoder(nn.Module):
@@ -26,23 +32,18 @@ class Decoder(nn.Module):
         self.conv4 = nn.Conv2d(channels[3] + skip_channels[3], channels[4], 3, padding=1, bias=True)
         self.relu = nn.ReLU(True)
 
-    @staticmethod
-    def _up_cat(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
-        return torch.cat([x, skip], dim=1)
-
     def last_inputs(self, x4: torch.Tensor, x3: torch.Tensor, x2: torch.Tensor,
                     x1: torch.Tensor, x0: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(x, x0): what the last convolution reads, before x (B, c3, H1, W1) is upsampled to x0's
         size and concatenated with it."""
-        x = self.relu(self.bn1(self.conv1(self._up_cat(x4, x3))))
-        x = self.relu(self.bn2(self.conv2(self._up_cat(x, x2))))
-        return self.relu(self.bn3(self.conv3(self._up_cat(x, x1)))), x0
+        x = self.relu(self.bn1(self.conv1(up_cat(x4, x3))))
+        x = self.relu(self.bn2(self.conv2(up_cat(x, x2))))
+        return self.relu(self.bn3(self.conv3(up_cat(x, x1)))), x0
 
     def features(self, x4: torch.Tensor, x3: torch.Tensor, x2: torch.Tensor,
                  x1: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         """(B, c3 + skip0, H0, W0): the input of the last convolution."""
-        return self._up_cat(*self.last_inputs(x4, x3, x2, x1, x0))
+        return up_cat(*self.last_inputs(x4, x3, x2, x1, x0))
 
     def forward(self, x4: torch.Tensor, x3: torch.Tensor, x2: torch.Tensor,
                 x1: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:

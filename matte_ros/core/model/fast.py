@@ -37,7 +37,8 @@ from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..settings import effective_backbone_scale
-from .head import SplitHead, up_cat
+from .decoder import up_cat
+from .head import SplitHead
 from .hidden import CoarseWindows
 from .matting import MattingRefine, check_inputs
 from .patches import replace_patches

@@ -27,7 +27,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["SplitHead", "DENSE_CHANNELS", "up_cat", "upsample_phase_weights"]
+from .decoder import up_cat
+
+__all__ = ["SplitHead", "DENSE_CHANNELS", "upsample_phase_weights"]
 
 DENSE_CHANNELS = 5          # pha, fgr (3), err
 # Row p of MIX[q] (q: output phase) is how much of conv4's taps -1, 0, +1 (columns) fall on x's row
@@ -35,12 +37,6 @@ DENSE_CHANNELS = 5          # pha, fgr (3), err
 # upsampled row 2i - 1 = 3/4 x[i-1] + 1/4 x[i], 2i = 1/4 x[i-1] + 3/4 x[i], 2i + 1 = 3/4 x[i] + 1/4 x[i+1].
 _MIX = torch.tensor([[[0.75, 0.25, 0.00], [0.25, 0.75, 0.75], [0.00, 0.00, 0.25]],
                      [[0.25, 0.00, 0.00], [0.75, 0.75, 0.25], [0.00, 0.25, 0.75]]], dtype=torch.float64)
-
-
-def up_cat(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-    """cat(F.interpolate(x, skip's size, bilinear), skip): the last convolution's input."""
-    up = F.interpolate(x, size=skip.shape[2:], mode="bilinear", align_corners=False)
-    return torch.cat([up, skip.to(up.dtype)], dim=1)
 
 
 def upsample_phase_weights(w: torch.Tensor) -> torch.Tensor:

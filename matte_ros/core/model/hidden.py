@@ -20,7 +20,8 @@ from typing import Optional
 import torch
 from torch.nn import functional as F
 
-from .head import DENSE_CHANNELS, SplitHead, up_cat
+from .decoder import up_cat
+from .head import DENSE_CHANNELS, SplitHead
 from .windows import clamped_block, windows
 
 __all__ = ["CoarseWindows"]

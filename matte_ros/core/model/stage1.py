@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .head import upsample_phase_weights
-from .stage2 import phase_weights
+from .stage2 import phase_weights, phases_into
 
 __all__ = ["PhaseStage1"]
 
@@ -52,9 +52,8 @@ class PhaseStage1:
         T, n = halves[0].shape[0], halves[0].shape[1]
         s = n // 2
         p = torch.empty(T, s, s, 12 * len(halves), dtype=block.dtype, device=block.device)
-        for i, half in enumerate(halves):                     # pixel phases, in pixel order
-            p[..., 12 * i:12 * (i + 1)].view(T, s, s, 2, 2, 3).copy_(
-                half.view(T, s, 2, s, 2, 3).permute(0, 1, 3, 2, 4, 5))
+        for i, half in enumerate(halves):
+            phases_into(p[..., 12 * i:12 * (i + 1)], half)
         z = F.conv2d(block.permute(0, 3, 1, 2), *self._coarse)
         z += F.conv2d(p.permute(0, 3, 1, 2), self._halves)
         return F.pixel_shuffle(z.relu_(), 2)

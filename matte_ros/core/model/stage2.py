@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["PhaseStage2", "phase_weights", "to_phases"]
+__all__ = ["PhaseStage2", "phase_weights", "to_phases", "phases_into"]
 
 
 def _taps(k: int) -> torch.Tensor:
@@ -88,9 +88,8 @@ class PhaseStage2:
         at = self.nearest
         for f in full:
             if f.shape[1] == 2 * s:                            # windows: their phases, in one copy
-                c = f.shape[3]
-                x[..., at:at + 4 * c].view(T, s, s, 2, 2, c).copy_(f.view(T, s, 2, s, 2, c).permute(0, 1, 3, 2, 4, 5))
-                at += 4 * c
+                phases_into(x[..., at:at + 4 * f.shape[3]], f)
+                at += 4 * f.shape[3]
             else:
                 x[..., at:at + f.shape[3]] = f
                 at += f.shape[3]
@@ -104,8 +103,16 @@ class PhaseStage2:
         return F.pixel_shuffle(F.conv2d(z, *self._w4), 2)
 
 
-def to_phases(win: torch.Tensor) -> torch.Tensor:
-    """win: (T, 2s, 2s, c) full-resolution windows (or images, channels last) -> (T, s, s, 4c) phase
-    channels in pixel order: channel (qy * 2 + qx) * c + ch holds pixel (2i + qy, 2j + qx)."""
+def phases_into(dst: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
+    """Write the phase channels of win (T, 2s, 2t, c) (full-resolution windows or images, channels
+    last) into dst (T, s, t, 4c), which may be a channel slice of a larger buffer, in pixel order:
+    channel (qy * 2 + qx) * c + ch holds pixel (2i + qy, 2j + qx); one copy. Returns dst."""
     T, n, m, c = win.shape
-    return win.reshape(T, n // 2, 2, m // 2, 2, c).permute(0, 1, 3, 2, 4, 5).reshape(T, n // 2, m // 2, 4 * c)
+    dst.view(T, n // 2, m // 2, 2, 2, c).copy_(win.view(T, n // 2, 2, m // 2, 2, c).permute(0, 1, 3, 2, 4, 5))
+    return dst
+
+
+def to_phases(win: torch.Tensor) -> torch.Tensor:
+    """win: (T, 2s, 2t, c) -> (T, s, t, 4c): its phase channels in pixel order (``phases_into``)."""
+    T, n, m, c = win.shape
+    return phases_into(torch.empty(T, n // 2, m // 2, 4 * c, dtype=win.dtype, device=win.device), win)

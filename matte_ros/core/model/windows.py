@@ -161,7 +161,9 @@ def bilinear_windows(x, out_hw: Tuple[int, int], b: torch.Tensor, y0: torch.Tens
         return out
     r = _whole_ratio(h, w, out_hw)
     if r:
-        _upsampled_windows(_repeat_last(block, oy, ox, h, w), r, y0 - r * oy, x0 - r * ox, size, out)
+        if not isinstance(x, torch.Tensor):               # clamped_block already repeats the last rows
+            block = _repeat_last(block, oy, ox, h, w)
+        _upsampled_windows(block, r, y0 - r * oy, x0 - r * ox, size, out)
         outside = ~(ty[3].all(1) & tx[3].all(1))
         if outside.any():                                 # zeros outside the resized frame
             edge = outside.nonzero().squeeze(1)
