@@ -44,6 +44,10 @@ def test_target_verdicts():
     assert lines[1] == "mobilenetv2 HD: engine bf16 110 ms < RVM ONNX Runtime 120 ms: holds"
     assert lines[2] == "mobilenetv2 4K: engine bf16 300 ms <= 1.5 x RVM ONNX Runtime 180 ms = 270 ms: misses by 1.11x"
     assert all(line.startswith("fast vs published") for line in lines[3:]) and len(lines) == 6   # no ResNet target
+    cuda = _row("4K", 0.1, 0.05, 0.04, None, backbone="resnet50")
+    cuda["times"]["graphed"], cuda["low_dtype"] = 0.025, "fp16"
+    assert targets([cuda])[0] == ("resnet50 4K: fast fp16 40 ms eager, 25 ms replayed as a CUDA graph (1.60x); "
+                                  "engine fp16 25 fps (the paper, ResNet-50 on an RTX 2080 Ti: 30 fps)")
     assert CONFIGS["hd"].pixels == 80_000 and CONFIGS["4k"].scale == 0.125
 
 

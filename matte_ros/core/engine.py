@@ -29,6 +29,7 @@ from torch import nn
 
 from .model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
 from .model.fast import FastRefine, RefineSettings
+from .model.graphs import GraphedRefine
 from .settings import auto_precision, resolve_device
 from .transfer import FrameIO, Pending
 from .upkeep import PlateHealth, PlateUpkeep, UpkeepSettings, UpkeepStep, invert_gain
@@ -157,6 +158,10 @@ class MattingEngine:
     holds the resolved name. Reduced precision applies to the network; the full-resolution frame,
     the refined output and the arrays returned stay float32.
 
+    ``cuda_graphs`` (default True): on CUDA the fast path's frames are captured as CUDA graphs and
+    replayed (:mod:`~matte_ros.core.model.graphs`; sampling and full mode, one capture per frame
+    size and settings, eager where a capture fails); False runs every frame eagerly.
+
     Process-wide settings are not changed here; a long-running program that mattes large frames
     may call :func:`~matte_ros.core.host_memory.keep_freed_memory` first, in its ``main()``.
     """
@@ -164,7 +169,8 @@ class MattingEngine:
     def __init__(self, checkpoint: Optional[str] = None, model: Optional[nn.Module] = None,
                  device: str = "auto", precision: str = "auto", backbone_scale: Optional[float] = None,
                  refine_mode: Optional[str] = None, refine_sample_pixels: Optional[int] = None,
-                 refine_threshold: Optional[float] = None, upkeep: Optional[UpkeepSettings] = None):
+                 refine_threshold: Optional[float] = None, upkeep: Optional[UpkeepSettings] = None,
+                 cuda_graphs: bool = True):
         self.device = resolve_device(device)
         if precision != "auto" and precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; expected auto or one of {', '.join(PRECISIONS)}")
@@ -187,10 +193,13 @@ class MattingEngine:
         self.precision = precision
         self.dtype = PRECISIONS[precision]
         self._fast: Optional[FastRefine] = None
+        self._run: Any = None                     # what _infer calls: the fast path, or its CUDA graphs
         self._settings: Optional[RefineSettings] = None   # None: a model without refiner settings
         if isinstance(model, MattingRefine):
             self._fast = FastRefine(model, dtype=self.dtype, device=self.device)    # folded in fp32, then cast
             self._settings = self._fast.default_settings
+            self._run = (GraphedRefine(self._fast) if cuda_graphs and self.device.type == "cuda"
+                         else self._fast)
             self.model = self._fast.net
         else:
             self.model = model.eval().to(self.device, self.dtype)
@@ -402,6 +411,6 @@ class MattingEngine:
         """src: (1, 3, H, W) frame in 0..1 -> pha: (1, 1, H, W), fgr: (1, 3, H, W), both 0..1.
         Called under the engine lock and torch.inference_mode."""
         if self._fast is not None:
-            return self._fast(src, plate, settings)
+            return self._run(src, plate, settings)
         out = self.model(src, plate)
         return out[0], out[1]

@@ -9,7 +9,8 @@ at 0.125 with 320,000; prevent_oversampling off, as in the paper's speed test) i
 the straightforward network (``torch.utils.flop_counter`` on MattingRefine) and the median times,
 measured interleaved in one run, of: the published network's forward (MattingRefine, fp32); the
 fast path (FastRefine) and the engine (uint8 frame in, alpha and foreground arrays out) in fp32 and
-in the reduced precision (bf16 on the CPU, fp16 on CUDA); and, on the CPU, Robust Video Matting's
+in the reduced precision (bf16 on the CPU, fp16 on CUDA, where the fast path is also timed replayed
+as a CUDA graph, with the engine's frame rate next to the paper's); and, on the CPU, Robust Video Matting's
 published ONNX model on ONNX Runtime with as many threads (:mod:`.bench_peers`), at RVM's recommended
 downsample ratio for the size. The fast paths' share of the matrix-multiply peak of their precision
 (measured at the start of the run) and the reduced precision's accuracy cost (max and mean |delta
@@ -31,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from matte_ros.core.host_memory import keep_freed_memory
 from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
 from matte_ros.core.model.fast import FastRefine, RefineSettings
+from matte_ros.core.model.graphs import GraphedRefine
 from matte_ros.core.settings import DEVICES_HELP, resolve_device
 
 __all__ = ["CONFIGS", "Config", "measure_peak", "count_flops", "interleaved", "bench_config", "main"]
@@ -137,6 +139,7 @@ def _tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(rgb).to(device).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous()
 
 
+PAPER_FPS = {"HD": 60, "4K": 30}     # BGMv2's reported speed, ResNet-50, fp16, RTX 2080 Ti
 LOW = {"cpu": ("bf16", torch.bfloat16), "cuda": ("fp16", torch.float16)}
 IDLE_GAP = 0.2      # seconds before each timed call (see interleaved)
 
@@ -166,6 +169,9 @@ def bench_config(backbone: str, cfg: Config, device: torch.device, repeats: int,
 
     fns = {"reference": reference, "fast": lambda: fast(src, plate, settings),
            "low": lambda: low(src, low_plate, settings)}
+    if device.type == "cuda":
+        graphed = GraphedRefine(low)
+        fns["graphed"] = lambda: graphed(src, low_plate, settings)
     if engine:
         from matte_ros.core.engine import MattingEngine
         for key, precision in (("engine", "fp32"), ("engine_low", low_name)):
@@ -234,6 +240,14 @@ def targets(rows: List[Dict[str, object]]) -> List[str]:
         elif mobile and r["config"] == "4K" and eng_low and rvm:
             out.append(f"{name}: engine {low} {_ms(eng_low)} ms <= 1.5 x RVM ONNX Runtime {_ms(rvm)} ms = "
                        f"{_ms(1.5 * rvm)} ms: {_verdict(eng_low <= 1.5 * rvm, eng_low / (1.5 * rvm))}")
+    for r in rows:
+        t, low = r["times"], r["low_dtype"]
+        if t.get("graphed"):
+            line = (f"{r['backbone']} {r['config']}: fast {low} {_ms(t['low'])} ms eager, {_ms(t['graphed'])} ms "
+                    f"replayed as a CUDA graph ({t['low'] / t['graphed']:.2f}x)")
+            if t.get("engine_low"):
+                line += f"; engine {low} {1 / t['engine_low']:.0f} fps"
+            out.append(line + f" (the paper, ResNet-50 on an RTX 2080 Ti: {PAPER_FPS[r['config']]} fps)")
     for r in rows:
         out.append(f"fast vs published {r['backbone']} {r['config']}: max |d alpha| {r['fast_max_dpha']:.1e}, "
                    f"max |d fgr| {r['fast_max_dfgr']:.1e} ({r['patches']} patches refined)")

@@ -96,6 +96,28 @@ class PreparedPlate:
     def small(self, scale: float) -> torch.Tensor:
         return self._small if scale == self.scale else _downsample(self.bgr, scale)
 
+    @property
+    def key(self) -> Tuple:
+        """What a plate that can stand in for this one shares with it: shapes, scale, dtype, device."""
+        return tuple(self.bgr.shape), self.size, self.scale, self.bgr.dtype, self.bgr.device
+
+    def clone(self) -> "PreparedPlate":
+        """A copy with tensors of its own."""
+        other = copy.copy(self)
+        for name in _PLATE_TENSORS:
+            setattr(other, name, getattr(self, name).clone())
+        return other
+
+    def copy_(self, other: "PreparedPlate") -> None:
+        """Copy ``other``'s numbers into this plate's tensors (``other.key`` must equal ``key``)."""
+        if other.key != self.key:
+            raise ValueError(f"cannot copy a plate of {other.key} into one of {self.key}")
+        for name in _PLATE_TENSORS:
+            getattr(self, name).copy_(getattr(other, name))
+
+
+_PLATE_TENSORS = ("bgr", "half", "phases", "_small")
+
 
 def _coarse_activations(block: torch.Tensor) -> None:
     """In place on (..., 37) channels of the decoder output: what the refiner reads of them
@@ -161,7 +183,8 @@ class FastRefine:
         self.sync_free = self.device.type == "cuda"
         self._conv1 = _permuted_conv1(self.net.refiner.conv1)
 
-    def _settings(self, settings: Optional[RefineSettings]) -> RefineSettings:
+    def settings_or_default(self, settings: Optional[RefineSettings]) -> RefineSettings:
+        """``settings``, checked to be a RefineSettings, or ``default_settings`` when None."""
         if settings is None:
             return self.default_settings
         if not isinstance(settings, RefineSettings):
@@ -180,18 +203,28 @@ class FastRefine:
         """bgr: (B, 3, H, W) float 0..1 background plate -> PreparedPlate (on this object's device and dtype),
         with its coarse copy at the scale ``settings`` give frames of its size."""
         check_inputs(bgr, bgr)
-        s = self._settings(settings)
+        s = self.settings_or_default(settings)
         H, W = bgr.shape[2], bgr.shape[3]
         return PreparedPlate(_pad4(bgr.to(self.device, self.dtype)), (H, W), self.coarse_scale(s, H, W))
+
+    def static_shapes(self, settings: RefineSettings) -> bool:
+        """Whether a call's work has shapes fixed by the frame's and the settings' alone (no host
+        synchronisation): sync-free sampling and full mode (what :mod:`.graphs` captures)."""
+        return self.sync_free and settings.mode in ("sampling", "full")
+
+    @staticmethod
+    def check(src: torch.Tensor, plate: PreparedPlate) -> None:
+        """ValueError unless src is a float (B, 3, H, W) frame that ``plate`` was prepared for."""
+        check_inputs(src, src)
+        if plate.size != (src.shape[2], src.shape[3]) or plate.bgr.shape[0] not in (1, src.shape[0]):
+            raise ValueError(f"plate is {plate.bgr.shape[0]}x{plate.size} (batch x (H, W)) but src is "
+                             f"{src.shape[0]}x{tuple(src.shape[2:])}; prepare a plate of the frame's size")
 
     @torch.inference_mode()
     def __call__(self, src: torch.Tensor, plate: PreparedPlate,
                  settings: Optional[RefineSettings] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-        check_inputs(src, src)
-        s = self._settings(settings)
-        if plate.size != (src.shape[2], src.shape[3]) or plate.bgr.shape[0] not in (1, src.shape[0]):
-            raise ValueError(f"plate is {plate.bgr.shape[0]}x{plate.size} (batch x (H, W)) but src is "
-                             f"{src.shape[0]}x{tuple(src.shape[2:])}; prepare a plate of the frame's size")
+        self.check(src, plate)
+        s = self.settings_or_default(settings)
         H, W = src.shape[2], src.shape[3]
         scale = self.coarse_scale(s, H, W)
         src = _pad4(src)
@@ -224,7 +257,7 @@ class FastRefine:
             return (nz[:, 0], nz[:, 1], nz[:, 2]), None
         k = min(r.sample_pixels // 16, h4 * w4)
         top = err.view(B, -1).topk(k, dim=1, sorted=False)
-        flat, b = top.indices.reshape(-1), torch.arange(B, device=err.device).repeat_interleave(k)
+        flat, b = top.indices.reshape(-1), torch.arange(B, device=err.device)[:, None].expand(B, k).reshape(-1)
         idx = (b, torch.div(flat, w4, rounding_mode="floor"), flat % w4)
         if not r.prevent_oversampling:
             return idx, None
