@@ -1,7 +1,9 @@
 """GraphedRefine: captured calls give the numbers of eager ones, with fresh inputs and plates on
 every replay, results that later replays leave alone, one capture per key and eager fallbacks.
 On the CPU the capture is a stand-in that replays by running the captured call again into the same
-output tensors (as a CUDA graph writes them); the real CUDA graphs are checked by the gpu tests."""
+output tensors (as a CUDA graph writes them); on the meta device the CUDA branches of the fast path
+are run without data, which no data-dependent operation survives; the real CUDA graphs are checked
+by the gpu tests."""
 import copy
 
 import numpy as np
@@ -124,6 +126,28 @@ def test_plate_copy_needs_a_plate_of_the_same_shape(fast):
     assert c.bgr.data_ptr() != a.bgr.data_ptr() and torch.equal(c.phases, a.phases)
     with pytest.raises(ValueError, match="cannot copy"):
         c.copy_(b)
+
+
+@pytest.mark.parametrize("backbone, kernel", [("mobilenetv2", 3), ("mobilenetv2", 1), ("resnet50", 3)])
+@pytest.mark.parametrize("h, w", [(64, 96), (62, 90)])
+def test_static_shape_modes_run_on_the_device_branches_without_data(backbone, kernel, h, w):
+    # On the meta device (shapes, no data) the fast path takes its non-CPU branches, as on CUDA, and
+    # any operation whose output depends on data (nonzero, item, a tensor's truth value) raises:
+    # what a CUDA graph cannot capture. Thresholding needs nonzero; the modes graphs capture do not.
+    model = MattingRefine(backbone, backbone_scale=0.25, refine_sample_pixels=16 * 40,
+                          refine_kernel_size=kernel).eval()
+    fast = FastRefine(model, dtype=torch.float16, device=torch.device("meta"))
+    fast.sync_free = True
+    src = torch.empty(1, 3, h, w, device="meta")
+    plate = fast.prepare_plate(torch.empty(1, 3, h, w, device="meta"), SAMPLING)
+    for s in (SAMPLING, SAMPLING.replace(prevent_oversampling=False), SAMPLING.replace(mode="full")):
+        assert fast.static_shapes(s)
+        pha, fgr = fast(src, plate, s)
+        assert pha.shape == (1, 1, h, w) and fgr.shape == (1, 3, h, w)
+    thresholding = SAMPLING.replace(mode="thresholding")
+    assert not fast.static_shapes(thresholding)
+    with pytest.raises((NotImplementedError, RuntimeError)):
+        fast(src, plate, thresholding)
 
 
 @pytest.mark.gpu
