@@ -120,8 +120,8 @@ def test_fake_camera_node_and_capture_once_across_processes(tmp_path, model_file
     ex, spinner = _spin(context, listener)
     cam = Proc(tmp_path, "camera", ["matte_ros.ros.fake_camera", "--ros-args", "-p", "width:=64", "-p", "height:=48",
                                     "-p", "rate:=20.0", "-p", "wait_for_plate:=true", "-r", "image:=/xproc/image"])
-    # plate_timeout 5 s: on a loaded 2-core machine the three processes share the cores, and 1 s saw
-    # only 1 of 3 frames at 20 Hz
+    # plate_timeout 5 s: the camera, the node and the test share the cores, and on a busy 2-core
+    # machine 1 s may not hold 3 frames at 20 Hz
     node = Proc(tmp_path, "node", _node_args(model_file, "-p", "plate_timeout:=5.0", "-r", "image:=/xproc/image"))
     try:
         # The camera and the node start side by side; capture once the camera publishes (the service

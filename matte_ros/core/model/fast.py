@@ -176,12 +176,13 @@ class FastRefine:
         dec, ref = folded.decoder, folded.refiner
         # From the float32 folded weights, before the cast: the phase forms of the head and stages.
         self._head = SplitHead(dec.conv4, dec.conv3.out_channels, self.dtype, self.device)
-        self._stage1 = (PhaseStage1(_permuted_conv1(ref.conv1), dec.conv4.out_channels, self.dtype, self.device)
+        conv1 = _permuted_conv1(ref.conv1)
+        self._stage1 = (PhaseStage1(conv1, dec.conv4.out_channels, self.dtype, self.device)
                         if ref.kernel_size == 3 else None)
         self._stage2 = PhaseStage2(ref, self.dtype, self.device)
         self.net = folded.to(self.device, self.dtype, memory_format=torch.channels_last)
+        self._conv1 = conv1.to(self.device, self.dtype, memory_format=torch.channels_last)
         self.sync_free = self.device.type == "cuda"
-        self._conv1 = _permuted_conv1(self.net.refiner.conv1)
 
     def settings_or_default(self, settings: Optional[RefineSettings]) -> RefineSettings:
         """``settings``, checked to be a RefineSettings, or ``default_settings`` when None."""
@@ -349,16 +350,16 @@ class FastRefine:
         src_win = windows(src, b, 2 * hy, 2 * hx, 2 * sh)                     # (T, 2sh, 2sh, 3)
         pairs = src_win.view(T, sh, 2, sh, 2, 3)
         cols = pairs[:, :, :, :, 0] + pairs[:, :, :, :, 1]                   # (T, sh, 2, sh, 3)
+        src_half = (cols[:, :, 0] + cols[:, :, 1]).mul_(0.25)               # (T, sh, sh, 3)
         if self._phase_tiles(m, x.shape, H, W):                              # inside the frame, by phases
             block = x.block(b, m * row - 2, m * col - 2, m + 4, m + 4)
             _coarse_activations(block)
-            src_half = (cols[:, :, 0] + cols[:, :, 1]).mul_(0.25).to(dt)
-            y = self._stage1(block, src_half, windows(plate.half, bp, hy, hx, sh))
+            y = self._stage1(block, src_half.to(dt), windows(plate.half, bp, hy, hx, sh))
         else:
             y = torch.empty(T, sh, sh, x.shape[1] + 6, dtype=dt, device=dev)
             bilinear_windows(x, (H // 2, W // 2), b, hy, hx, sh, out=y[..., :x.shape[1]],
                              transform=_coarse_activations)
-            y[..., -6:-3] = (cols[:, :, 0] + cols[:, :, 1]).mul_(0.25)
+            y[..., -6:-3] = src_half
             windows(plate.half, bp, hy, hx, sh, out=y[..., -3:])
             y = F.relu(self._conv1(y.permute(0, 3, 1, 2)))
         y = ref.relu(ref.conv2(y))                                           # (T, 16, sf/2, sf/2)

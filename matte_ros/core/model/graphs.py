@@ -14,7 +14,8 @@ RuntimeWarning and that key runs eagerly from then on.
 """
 import warnings
 from collections import OrderedDict
-from typing import Callable, Dict, Hashable, NamedTuple, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Hashable, Optional, Tuple
 
 import torch
 
@@ -44,11 +45,13 @@ def capture_cuda_graph(run: Callable[[], Outputs]) -> Tuple[Callable[[], None], 
     return graph.replay, outputs
 
 
-class _Captured(NamedTuple):
+@dataclass
+class _Captured:
     src: torch.Tensor                       # the static input the graph reads
     plate: PreparedPlate                    # the static plate the graph reads
     replay: Callable[[], None]
     outputs: Outputs                        # what each replay writes
+    copied: PreparedPlate                   # the plate whose numbers ``plate`` holds now
 
 
 class GraphedRefine:
@@ -60,7 +63,6 @@ class GraphedRefine:
         self._capture = capture
         self._max = max_graphs
         self._graphs: OrderedDict[Hashable, Optional[_Captured]] = OrderedDict()   # None: capture failed
-        self._plate_in: Dict[Hashable, PreparedPlate] = {}        # the plate last copied in, per key
 
     @property
     def captured(self) -> int:
@@ -76,22 +78,21 @@ class GraphedRefine:
         self.fast.check(src, plate)             # a wrong input raises here, not as a failed capture
         key = (tuple(src.shape), src.dtype, plate.key, s)
         if key not in self._graphs:
-            self._graphs[key] = self._new(key, src, plate, s)
+            self._graphs[key] = self._new(src, plate, s)
             while len(self._graphs) > self._max:
-                old, _ = self._graphs.popitem(last=False)
-                self._plate_in.pop(old, None)
+                self._graphs.popitem(last=False)
         self._graphs.move_to_end(key)
         g = self._graphs[key]
         if g is None:
             return self.fast(src, plate, s)
         g.src.copy_(src)
-        if self._plate_in.get(key) is not plate:
+        if g.copied is not plate:
             g.plate.copy_(plate)
-            self._plate_in[key] = plate
+            g.copied = plate
         g.replay()
         return g.outputs[0].clone(), g.outputs[1].clone()
 
-    def _new(self, key: Hashable, src: torch.Tensor, plate: PreparedPlate, s: RefineSettings) -> Optional[_Captured]:
+    def _new(self, src: torch.Tensor, plate: PreparedPlate, s: RefineSettings) -> Optional[_Captured]:
         """The capture of ``key``, or None (warned) where it fails."""
         static_src, static_plate = src.clone(), plate.clone()
         try:
@@ -100,5 +101,4 @@ class GraphedRefine:
             warnings.warn(f"the fast path is not captured as a CUDA graph for {tuple(src.shape)} frames "
                           f"({type(e).__name__}: {e}); it runs eagerly", RuntimeWarning, stacklevel=3)
             return None
-        self._plate_in[key] = plate
-        return _Captured(static_src, static_plate, replay, outputs)
+        return _Captured(static_src, static_plate, replay, outputs, plate)

@@ -21,6 +21,7 @@ convolution (padding 1) to 37 channels: pha, fgr (3), err and 32 hidden channels
     hid = head.hidden(y_windows)      # (P, 32, k, l) unpadded, y_windows: (P, 54, k + 2, l + 2)
     y37 = head.full(cat(up(x), skip)) # the convolution itself
 """
+import functools
 from typing import Union
 
 import torch
@@ -29,7 +30,7 @@ from torch.nn import functional as F
 
 from .decoder import up_cat
 
-__all__ = ["SplitHead", "DENSE_CHANNELS", "upsample_phase_weights"]
+__all__ = ["SplitHead", "DENSE_CHANNELS", "placed", "upsample_phase_weights"]
 
 DENSE_CHANNELS = 5          # pha, fgr (3), err
 # Row p of MIX[q] (q: output phase) is how much of conv4's taps -1, 0, +1 (columns) fall on x's row
@@ -37,6 +38,12 @@ DENSE_CHANNELS = 5          # pha, fgr (3), err
 # upsampled row 2i - 1 = 3/4 x[i-1] + 1/4 x[i], 2i = 1/4 x[i-1] + 3/4 x[i], 2i + 1 = 3/4 x[i] + 1/4 x[i+1].
 _MIX = torch.tensor([[[0.75, 0.25, 0.00], [0.25, 0.75, 0.75], [0.00, 0.00, 0.25]],
                      [[0.25, 0.00, 0.00], [0.75, 0.75, 0.25], [0.00, 0.25, 0.75]]], dtype=torch.float64)
+
+
+def placed(t: torch.Tensor, dtype: torch.dtype, device: Union[str, torch.device]) -> torch.Tensor:
+    """A derived weight or bias, detached, in ``dtype`` on ``device``: channels_last when 4-D, else contiguous."""
+    t = t.detach().to(device, dtype)
+    return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t.contiguous()
 
 
 def upsample_phase_weights(w: torch.Tensor) -> torch.Tensor:
@@ -62,10 +69,7 @@ class SplitHead:
         self.in_channels, self.out_channels, self.x_channels = conv.in_channels, conv.out_channels, x_channels
         w, b = conv.weight.detach().double(), conv.bias.detach().double()
         d = DENSE_CHANNELS
-
-        def keep(t: torch.Tensor) -> torch.Tensor:
-            t = t.to(device, dtype)
-            return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t.contiguous()
+        keep = functools.partial(placed, dtype=dtype, device=device)
 
         self._full = (keep(w), keep(b))
         self._dense = (keep(w[:d]), keep(b[:d]))

@@ -17,13 +17,14 @@ resolution) is never built.
 block: (T, m + 4, m + 4, 37) the coarse output from coarse row (column) m * tile - 2, activated;
 src_half, bgr_half: (T, 2m + 6, 2m + 6, 3) the half-resolution windows, whose first row is odd.
 """
+import functools
 from typing import Union
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .head import upsample_phase_weights
+from .head import placed, upsample_phase_weights
 from .stage2 import phase_weights, phases_into
 
 __all__ = ["PhaseStage1"]
@@ -40,10 +41,7 @@ class PhaseStage1:
             raise ValueError("PhaseStage1 needs the refiner's folded 3x3 conv1 (valid, with bias)")
         w, b = conv1.weight.detach().double(), conv1.bias.detach().double()
         self.coarse_channels = coarse_channels
-
-        def keep(t: torch.Tensor) -> torch.Tensor:
-            t = t.to(device, dtype)
-            return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t.contiguous()
+        keep = functools.partial(placed, dtype=dtype, device=device)
 
         self._coarse = (keep(upsample_phase_weights(w[:, :coarse_channels])), keep(b.repeat_interleave(4)))
         self._halves = keep(phase_weights(w[:, coarse_channels:], 0, pixel=3))

@@ -23,11 +23,14 @@ Stage 2's phase channels of src and the plate are in pixel order, (qy * 2 + qx) 
 they are copied from interleaved pixels in runs of whole pixel pairs; the phases of conv3's output
 are in ``F.pixel_shuffle``'s order, c * 4 + qy * 2 + qx.
 """
+import functools
 from typing import Union
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .head import placed
 
 __all__ = ["PhaseStage2", "phase_weights", "to_phases", "phases_into"]
 
@@ -68,10 +71,7 @@ class PhaseStage2:
         if conv3.bias is None or conv4.bias is None:
             raise ValueError("PhaseStage2 needs the refiner with its BatchNorm folded (biased convolutions)")
         self.nearest = refiner.conv2.out_channels
-
-        def keep(t: torch.Tensor) -> torch.Tensor:
-            t = t.detach().to(device, dtype)
-            return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t.contiguous()
+        keep = functools.partial(placed, dtype=dtype, device=device)
 
         w3 = phase_weights(conv3.weight.detach(), self.nearest, pixel=3)          # src, plate: RGB images
         self._w3 = (keep(w3), keep(conv3.bias.repeat_interleave(4)))

@@ -22,19 +22,12 @@ TILE_SIDES = (1, 2, 4, 8)       # patches per side of the tiles the refiner runs
 Index = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def _numbered(idx: Index, grid_shape: Tuple[int, ...], m: int) -> torch.Tensor:
-    """(P,) each patch's tile of side m, numbered 0.. in order of the tiles."""
-    b, row, col = idx
-    th, tw = -(-grid_shape[2] // m), -(-grid_shape[3] // m)
-    return torch.unique((b * th + row // m) * tw + col // m, return_inverse=True)[1]
-
-
 def tile_sides(idx: Index, grid_shape: Tuple[int, ...], cost: Callable[[int], float]) -> torch.Tensor:
     """idx: the selected patches (b, row, col), each (P,), on a (B, 1, h4, w4) patch grid; cost(m):
     the estimated work of one tile of side m -> (P,) the side of the tile each patch is refined in.
     Bottom up, a tile's best cost is its own or the sum of its occupied quadrants' best costs
     (ties: whole); top down, a patch takes the largest tile that is kept whole."""
-    nodes = [_numbered(idx, grid_shape, m) for m in TILE_SIDES]
+    nodes = [tiles_of(idx, grid_shape, m)[3] for m in TILE_SIDES]      # each patch's tile, numbered 0..
     best = torch.full((idx[0].numel(),), cost(1), dtype=torch.float64)
     whole = []
     for child, parent, m in zip(nodes, nodes[1:], TILE_SIDES[1:]):
