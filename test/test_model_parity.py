@@ -116,3 +116,23 @@ def test_base_on_refine_weights_equals_refine_coarse_output():
         b = base.eval()(src_sm, bgr_sm)
     assert (r.pha_sm - b.pha).abs().max().item() <= 1e-5
     assert (r.fgr_sm - b.fgr).abs().max().item() <= 1e-5
+
+
+def test_base_outputs_follow_the_published_formulas_with_an_error_map_above_one():
+    """The published MattingBase clamps the error map to 0..1 (hidden channels through ReLU, alpha and
+    foreground clamped): with a decoder bias that drives the raw error channel past 1 and below 0, every
+    output must equal those formulas on the raw 37-channel decoder output."""
+    model = _randomise_bn(MattingBase("mobilenetv2"))
+    with torch.no_grad():
+        model.decoder.conv4.weight[4] *= 20.0
+        model.decoder.conv4.bias[4] = 1.0
+    src, bgr = _inputs(b=2, h=64, w=96)
+    with torch.no_grad():
+        x = model.coarse(src, bgr)
+        out = model(src, bgr)
+    assert x[:, 4].max() > 1.5 and x[:, 4].min() < 0.0, "the raw error channel must cross 0 and 1 for this test"
+    want = {"pha": x[:, 0:1].clamp(0, 1), "fgr": (x[:, 1:4] + src).clamp(0, 1),
+            "err": x[:, 4:5].clamp(0, 1), "hid": x[:, 5:].relu()}
+    for key, value in want.items():
+        assert torch.equal(getattr(out, key), value), key
+    assert out.err.max().item() == 1.0 and out.err.min().item() == 0.0

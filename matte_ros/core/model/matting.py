@@ -80,7 +80,7 @@ class MattingBase(nn.Module):
         x = self.coarse(src, bgr)
         pha = x[:, 0:1].clamp(0.0, 1.0)
         fgr = (x[:, 1:4] + src).clamp(0.0, 1.0)
-        err = x[:, 4:5].relu()
+        err = x[:, 4:5].clamp(0.0, 1.0)
         hid = x[:, 5:].relu()
         return BaseOutput(pha, fgr, err, hid)
 
