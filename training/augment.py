@@ -10,7 +10,7 @@ Images are float32 in 0..1; numpy images are (H, W, C), tensors (B, C, H, W).
 """
 import math
 from dataclasses import dataclass
-from typing import List, NamedTuple, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import kornia
@@ -228,11 +228,13 @@ def jpeg_batch(x: torch.Tensor, quality: Sequence[int]) -> torch.Tensor:
     return res.to(device=x.device, dtype=x.dtype) / 255.0
 
 
-def compose_batch(pha: torch.Tensor, fgr: torch.Tensor, bgr: torch.Tensor, train: bool = True) -> Batch:
+def compose_batch(pha: torch.Tensor, fgr: torch.Tensor, bgr: torch.Tensor, train: bool = True,
+                  calm: Optional[torch.Tensor] = None) -> Batch:
     """Composite fgr over bgr by pha. While training also: shadow on the scene (p 0.3), noise on src and
-    plate (p 0.4, sigma <= 0.03), plate colour jitter (p 0.8), a white-balance offset of the plate
-    (p 0.3, per-channel gain +-4 %), a small plate affine (p 0.3) and JPEG on the frame (p 0.25,
-    quality 60..95)."""
+    plate (p 0.4, sigma <= 0.03), plate colour jitter (p 0.8; never on the samples of the (B,) bool mask
+    ``calm``, e.g. the hard scenes, whose subjects differ from the plate by as little as 0.02), a
+    white-balance offset of the plate (p 0.3, per-channel gain +-4 %), a small plate affine (p 0.3) and
+    JPEG on the frame (p 0.25, quality 60..95)."""
     if not train:
         return Batch(fgr * pha + bgr * (1 - pha), bgr, pha, fgr)
     n, dev = pha.shape[0], pha.device
@@ -250,6 +252,8 @@ def compose_batch(pha: torch.Tensor, fgr: torch.Tensor, bgr: torch.Tensor, train
         bgr = bgr.clone()
         bgr[idx] = (bgr[idx] + torch.randn_like(bgr[idx]) * _uniform(0.0, 0.03)).clamp(0, 1)
     idx = _pick(0.8, n, dev)
+    if calm is not None:
+        idx = idx & ~calm
     if idx.any():
         m = int(idx.sum())
         f = [torch.empty(m).uniform_(1 - v, 1 + v) for v in (0.18, 0.18, 0.18)] + [torch.empty(m).uniform_(-0.1, 0.1)]

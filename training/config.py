@@ -50,6 +50,8 @@ class TrainConfig:
                                      "when it exists")
     epochs: int = _f(10, "number of epochs")
     max_steps: Optional[int] = _f(None, "stop after this many steps in all (optional)")
+    max_minutes: Optional[float] = _f(None, "stop after this many minutes of training in this process (then "
+                                            "validate and write last.pth; --resume auto continues)")
     batch_size: int = _f(4, "samples per step and process (at least 2: BatchNorm after global pooling)")
     num_workers: int = _f(2, "data loader worker processes")
     image_size: Optional[int] = _f(None, "side of the square training samples (default 512 base, 2048 refine/gan)")
@@ -72,6 +74,8 @@ class TrainConfig:
     backbone_scale: float = _f(0.25, "refine/gan: downsampling before the backbone")
     refine_sample_pixels: int = _f(80_000, "refine/gan: pixels refined per sample (sampling mode)")
     lr_scale: float = _f(1.0, "multiplies every published learning rate")
+    hard_scenes: float = _f(0.0, "share of training samples rewritten into plain walls and subjects coloured "
+                                 "like the local background plus a small offset (training/hard_scenes.py)")
     grad_clip: float = _f(0.0, "clip the gradient norm to this value (0: off)")
     max_nonfinite: int = _f(20, "stop after this many consecutive non-finite losses")
     disc_layers: int = _f(4, "gan: stride-2 conv layers of the PatchGAN discriminator")
@@ -100,6 +104,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
+        if self.max_minutes is not None and not 0 < self.max_minutes < float("inf"):
+            raise ValueError(f"max_minutes must be a positive number, got {self.max_minutes}")
+        if not 0 <= self.hard_scenes <= 1:
+            raise ValueError(f"hard_scenes must be in 0..1, got {self.hard_scenes}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
         lo, hi = self.crop_size

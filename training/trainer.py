@@ -25,6 +25,7 @@ from .augment import VALID_PAIR_SCALE, compose_batch, random_crop
 from .config import MODE_DEFAULTS, TrainConfig, save_config
 from .data import CompositingDataset, collate, load_data_config, scan_backgrounds, scan_foregrounds
 from .discriminator import PatchDiscriminator, min_input_size
+from .hard_scenes import hard_scenes
 from .losses import base_loss, ralsgan_d_loss, ralsgan_g_loss, refine_loss
 from .models import build_training_model, load_all_weights, load_base_weights, param_groups, training_autocast
 from .state import TrainingState, capture_rng, is_finite_module, restore_rng, resume_path, rng_for_rank
@@ -206,7 +207,8 @@ class Trainer:
         pha, fgr, bgr = random_crop([pha, fgr, bgr], *cfg.crop_size, multiple=4 if self.refine else 1)
         if cfg.channels_last:
             pha, fgr, bgr = (t.contiguous(memory_format=torch.channels_last) for t in (pha, fgr, bgr))
-        batch = compose_batch(pha, fgr, bgr, train=True)
+        fgr, bgr, calm = hard_scenes(fgr, bgr, cfg.hard_scenes)
+        batch = compose_batch(pha, fgr, bgr, train=True, calm=calm)
         with self._autocast():
             out = self.model(batch.src, batch.bgr)
             terms = self._losses(out, batch.pha, batch.fgr)
@@ -309,14 +311,17 @@ class Trainer:
         bar = tqdm(total=total, initial=st.step, disable=not self.ctx.is_main, dynamic_ncols=True, mininterval=1.0)
         self._marks = {"valid": -1, "saved": -1, "tick": (time.perf_counter(), st.step)}
         previous = self._catch_sigint()
+        deadline = time.monotonic() + 60.0 * cfg.max_minutes if cfg.max_minutes else float("inf")
+        out_of_time = False
         try:
-            while st.step < total and st.epoch < cfg.epochs and not st.interrupted:
+            while st.step < total and st.epoch < cfg.epochs and not st.interrupted and not out_of_time:
                 self.sampler.set_epoch(st.epoch, st.batch_in_epoch * cfg.batch_size)
                 self.train_set.set_epoch(st.epoch)
                 for raw in self.train_loader:
                     self._after_step(self.train_step(raw), bar)
                     st.interrupted = D.any_true(self._stop_requested, self.ctx)
-                    if st.step >= total or st.interrupted:
+                    out_of_time = cfg.max_minutes is not None and D.any_true(time.monotonic() >= deadline, self.ctx)
+                    if st.step >= total or st.interrupted or out_of_time:
                         break
             if self._marks["valid"] != st.step and not st.interrupted:
                 self._validate_and_keep_best()
@@ -328,7 +333,8 @@ class Trainer:
             bar.close()
             if self.logger:
                 self.logger.close()
-        self.log(("interrupted" if st.interrupted else "done")
+        self.log(("interrupted" if st.interrupted else f"time budget of {cfg.max_minutes:g} min used" if out_of_time
+                  else "done")
                  + f": step {st.step}, epoch {st.epoch}; non-finite steps {st.nonfinite_total}, skipped files "
                  f"{st.skipped_total}; checkpoints in {cfg.output_dir}"
                  + ("; continue with --resume auto" if st.interrupted else ""))
