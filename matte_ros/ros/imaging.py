@@ -6,8 +6,9 @@ encoding names ``uyvy`` (alias ``yuv422``, bytes U Y0 V Y1) and ``yuyv`` (alias 
 bytes Y0 U Y1 V), converted with ITU-R BT.601 video-range coefficients. A working ROS 2
 ``cv_bridge`` (checked by a round trip before it is trusted) adds the encodings it knows beyond
 these; the PyPI ``cv-bridge`` package is a broken ROS 1 port and is then simply not used.
-Compressed input is PNG or JPEG: the size its header declares (IHDR, SOF) is checked against the
-caller's pixel limit before anything is decoded; raw frames are checked the same way.
+Compressed input is PNG or JPEG: the size its header declares (IHDR, SOF; read by
+core/image_header.py, shared with the offline tool) is checked against the caller's pixel limit
+before anything is decoded; raw frames are checked the same way.
 
 Output: ``msg.data`` is filled from the array's buffer with one copy into an ``array.array`` that
 is stored without the generated setter's second copy.
@@ -20,6 +21,8 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
+
+from matte_ros.core.image_header import ImageHeaderError, image_size
 
 __all__ = ["ImageFormatError", "FrameTooLargeError", "ENCODINGS", "ALPHA_ENCODINGS", "FOREGROUND_ENCODINGS",
            "RGB_ENCODINGS", "image_to_rgb", "compressed_to_rgb", "compressed_size", "alpha_to_msg",
@@ -41,6 +44,7 @@ ENCODINGS = tuple(_LAYOUTS)
 ALPHA_ENCODINGS = ("mono8", "32FC1")
 FOREGROUND_ENCODINGS = ("rgb8", "bgra8")
 RGB_ENCODINGS = ("rgb8", "bgr8")
+COMPRESSED_FORMATS = ("png", "jpeg")     # image_header names of what CompressedImage input may be
 
 _TO_RGB = {"bgr8": cv2.COLOR_BGR2RGB, "bgra8": cv2.COLOR_BGRA2RGB, "mono8": cv2.COLOR_GRAY2RGB,
            "uyvy": cv2.COLOR_YUV2RGB_UYVY, "yuv422": cv2.COLOR_YUV2RGB_UYVY,
@@ -93,46 +97,13 @@ def image_to_rgb(msg: Image, max_pixels: Optional[int] = None) -> np.ndarray:
     return cv2.cvtColor(v[:, :, 0] if enc == "mono8" else v, _TO_RGB[enc])
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# JPEG start-of-frame markers (baseline, extended, progressive, lossless; Huffman and arithmetic)
-_JPEG_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
-
-
-def _jpeg_size(b: memoryview) -> Tuple[int, int]:
-    """(width, height) from the first start-of-frame segment, walking the segments after SOI."""
-    i, n = 2, len(b)
-    while i + 4 <= n:
-        if b[i] != 0xFF:
-            raise ImageFormatError(f"JPEG data has no segment marker at byte {i}")
-        marker = b[i + 1]
-        if marker == 0xFF:                                  # fill byte
-            i += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:        # markers without a length
-            i += 2
-            continue
-        if marker in (0xD9, 0xDA):                          # end of image / image data before a frame header
-            break
-        if marker in _JPEG_SOF and i + 9 <= n:
-            return (b[i + 7] << 8) | b[i + 8], (b[i + 5] << 8) | b[i + 6]
-        length = (b[i + 2] << 8) | b[i + 3]
-        if length < 2:
-            raise ImageFormatError(f"JPEG segment at byte {i} has an invalid length {length}")
-        i += 2 + length
-    raise ImageFormatError("JPEG data has no frame header (SOF) before its image data")
-
-
 def compressed_size(data) -> Tuple[str, int, int]:
     """(kind "png" or "jpeg", width, height) declared by the header of PNG (IHDR) or JPEG (SOF)
-    data, read without decoding; ImageFormatError for anything else."""
-    b = memoryview(data).cast("B")
-    if len(b) >= 24 and b[:8] == _PNG_SIGNATURE:
-        if b[12:16] != b"IHDR":
-            raise ImageFormatError("PNG data does not start with its IHDR header")
-        return "png", int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")
-    if len(b) >= 4 and b[0] == 0xFF and b[1] == 0xD8:
-        return ("jpeg",) + _jpeg_size(b)
-    raise ImageFormatError(f"data is neither PNG nor JPEG (starts with {bytes(b[:8]).hex(' ')})")
+    data, read without decoding (core/image_header.py); ImageFormatError for anything else."""
+    try:
+        return tuple(image_size(data, COMPRESSED_FORMATS))
+    except ImageHeaderError as e:
+        raise ImageFormatError(str(e)) from None
 
 
 def compressed_to_rgb(msg: CompressedImage, max_pixels: Optional[int] = None) -> np.ndarray:
