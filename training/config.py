@@ -5,6 +5,7 @@ Sizes left at ``None`` take the published value of the chosen mode (see :func:`r
 """
 import argparse
 import dataclasses
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from matte_ros.core.cli import OneLineParser
 from matte_ros.core.files import read_yaml_mapping
 from matte_ros.core.model import BACKBONES
 from matte_ros.core.settings import backbone_scale_problem, device_problem
+
+from .discriminator import min_input_size
 
 __all__ = ["MODEL_TYPES", "TrainConfig", "build_parser", "parse_config", "resolve", "save_config", "MODE_DEFAULTS"]
 
@@ -90,6 +93,12 @@ class TrainConfig:
             raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {self.model_type!r}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if _scalar_type(f.type) is float and value is not None and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2 (the ASPP pooling branch uses BatchNorm on one "
                              f"value per sample), got {self.batch_size}")
@@ -118,10 +127,25 @@ class TrainConfig:
                 raise ValueError(problem)
         if self.refine_sample_pixels < 16:
             raise ValueError(f"refine_sample_pixels must be at least 16, got {self.refine_sample_pixels}")
-        if self.lr_scale <= 0 or self.grad_clip < 0 or self.gan_weight < 0 or self.disc_lr <= 0:
-            raise ValueError("lr_scale and disc_lr must be > 0, grad_clip and gan_weight >= 0")
+        for name, zero_ok in (("lr_scale", False), ("disc_lr", False), ("grad_clip", True), ("gan_weight", True)):
+            value = getattr(self, name)
+            if value < 0 or (value == 0 and not zero_ok):
+                raise ValueError(f"{name} must be {'>= 0' if zero_ok else '> 0'}, got {value}")
+        if self.model_type != "base" and hi // 4 * 4 < lo:
+            raise ValueError(f"crop_size {lo} {hi} holds no multiple of 4 (refine and gan crops are multiples of 4)")
+        if self.model_type == "gan" and int(lo * self.backbone_scale) < min_input_size(self.disc_layers):
+            raise ValueError(f"gan: the smallest coarse crop ({lo} x {self.backbone_scale} = "
+                             f"{int(lo * self.backbone_scale)} px) is below the {min_input_size(self.disc_layers)} "
+                             f"px a {self.disc_layers}-layer discriminator needs; raise crop_size or "
+                             "backbone_scale, or lower disc_layers")
         if self.load_base and self.init_weights:
             raise ValueError("give either load_base or init_weights, not both")
+        written = {os.path.realpath(os.path.join(self.output_dir or "", n)) for n in ("last.pth", "best.pth")}
+        for name in ("load_base", "init_weights"):
+            path = getattr(self, name)
+            if self.output_dir and path and os.path.realpath(path) in written:
+                raise ValueError(f"{name} {path} is a file this run overwrites (in output_dir {self.output_dir}); "
+                                 "copy it elsewhere or choose another output_dir")
 
     def to_dict(self) -> Dict[str, Any]:
         d = dataclasses.asdict(self)
