@@ -14,7 +14,9 @@ from matte_ros.core.synthetic import (
     render_background,
     render_subject,
 )
-from matte_ros.core.synthetic.subject import _composite, _motion_kernel, _strands
+from matte_ros.core.synthetic.layers import composite as _composite
+from matte_ros.core.synthetic.layers import motion_kernel as _motion_kernel
+from matte_ros.core.synthetic.layers import strands as _strands
 from matte_ros.core.synthetic.textures import colorize, fractal_noise
 from training.synth import SynthSpec, dataset_config, make_background, make_foreground, make_test_sample, write_dataset
 from training.synth_cli import main as synth_main

@@ -31,7 +31,10 @@ import yaml
 
 from matte_ros.core.files import atomic_write
 from matte_ros.core.synthetic import (
+    HAIR_DENSITIES,
+    TRAINING_FAMILIES,
     cast_shadow,
+    flat_texture,
     jpeg_roundtrip,
     perturb_plate,
     random_colors,
@@ -42,12 +45,16 @@ from matte_ros.core.synthetic import (
 
 from .photos import SPLITS, load_photo, photo_crop, pick_photo, write_split_lists
 
-__all__ = ["SynthSpec", "TestSample", "dataset_palette", "photo_texture", "make_foreground", "make_background",
-           "make_test_sample", "make_photo_test_sample", "dataset_config", "describe", "plan_files", "write_dataset"]
+__all__ = ["SynthSpec", "TestSample", "dataset_palette", "photo_texture", "subject_options", "make_foreground",
+           "make_background", "make_test_sample", "make_photo_test_sample", "dataset_config", "describe", "plan_files",
+           "write_dataset"]
 
 BACKGROUND_MARGIN = 1.25  # backgrounds are this much larger than foregrounds (room for the trainer's crops)
 _STREAMS = {("foregrounds", "train"): 1, ("foregrounds", "valid"): 2, ("backgrounds", "train"): 3,
-            ("backgrounds", "valid"): 4, ("test", None): 5, ("palette", None): 6}
+            ("backgrounds", "valid"): 4, ("test", None): 5, ("palette", None): 6, ("family", "train"): 7,
+            ("family", "valid"): 8}
+ORIGINAL_MIX = 0.5   # share of foregrounds drawn as before the families: persons (3/4) and organic objects
+FLAT_SHARE = 0.2     # share of the other foregrounds with flat-coloured surfaces
 _NAME = re.compile(r"^\d{5}\.png$")
 
 
@@ -135,14 +142,34 @@ def _photo_plate(rng: np.random.Generator, photo: np.ndarray, h: int, w: int) ->
     return photo_crop(rng, photo, h, w, zoom=(0.35, 1.0), jitter=0.5)
 
 
+def subject_options(seed: int, split: str, index: int) -> Dict:
+    """How foreground ``index`` of ``split`` is drawn: {} (the original mix, the same image as before the
+    families existed) or ``{"kind": one of TRAINING_FAMILIES[, "hair": density][, "flat": True]}``.
+    Drawn from a stream of its own, so the original-mix images do not move. Held-out families
+    (HELD_OUT_FAMILIES) are never drawn: they belong to the stress suite."""
+    rng = _rng(seed, ("family", split), index)
+    if rng.random() < ORIGINAL_MIX:
+        return {}
+    options: Dict = {"kind": TRAINING_FAMILIES[int(rng.integers(len(TRAINING_FAMILIES)))]}
+    if options["kind"] == "person" and rng.random() < 0.7:
+        options["hair"] = HAIR_DENSITIES[int(rng.integers(len(HAIR_DENSITIES)))]
+    if rng.random() < FLAT_SHARE:
+        options["flat"] = True
+    return options
+
+
 def make_foreground(seed: int, split: str, index: int, size: Tuple[int, int], photos: Sequence[str] = (),
                     photo_share: float = 0.8) -> np.ndarray:
     """Foreground ``index`` of ``split`` -> (H, W, 4) uint8 RGBA (straight, not premultiplied, colour).
-    photos: the split's photo files for the surface textures (none: procedural only)."""
+    photos: the split's photo files for the surface textures (none: procedural only). The subject's
+    family: :func:`subject_options`."""
     rng = _rng(seed, ("foregrounds", split), index)
     palette = dataset_palette(seed) if rng.random() < 0.35 else None
+    options = subject_options(seed, split, index)
     texture = photo_texture(photos, photo_share) if photos else None
-    fgr, pha = render_subject(rng, size[0], size[1], palette=palette, texture=texture)
+    if options.pop("flat", False):
+        texture = flat_texture
+    fgr, pha = render_subject(rng, size[0], size[1], palette=palette, texture=texture, **options)
     return np.concatenate([_u8(fgr), _u8(pha)[..., None]], axis=2)
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-__all__ = ["random_colors", "fractal_noise", "colorize", "render_texture", "render_background"]
+__all__ = ["random_colors", "fractal_noise", "colorize", "render_texture", "flat_texture", "render_background"]
 
 TEXTURE_KINDS = ("noise", "stripes", "gradient", "blobs", "checker")
 
@@ -116,6 +116,15 @@ def render_texture(rng: np.random.Generator, h: int, w: int, palette: Optional[n
     if grain > 0.005:
         img = img + grain * (fractal_noise(rng, h, w, scale=2.0, octaves=1)[..., None] - 0.5)
     return np.clip(img, 0.0, 1.0).astype(np.float32)
+
+
+def flat_texture(rng: np.random.Generator, h: int, w: int, palette: Optional[np.ndarray] = None) -> np.ndarray:
+    """A flat-coloured surface ``(h, w, 3)`` float32 in 0..1: one colour (near ``palette`` when given)
+    under a smooth shading of at most +-4 % (painted wood, plastic, a plain shirt)."""
+    _check_size(h, w)
+    color = random_colors(rng, 1, palette)[0]
+    shade = 1.0 + rng.uniform(0.0, 0.04) * (fractal_noise(rng, h, w, scale=max(h, w), octaves=1)[..., None] * 2 - 1)
+    return np.clip(color * shade, 0.0, 1.0).astype(np.float32)
 
 
 def render_background(rng: np.random.Generator, h: int, w: int, palette: Optional[np.ndarray] = None) -> np.ndarray:
