@@ -3,77 +3,84 @@
     ros2 launch matte_ros matte.launch.py camera:=/camera/image_raw camera_info:=/camera/camera_info
     ros2 launch matte_ros matte.launch.py params_file:=my.yaml namespace:=left device:=cuda
     ros2 launch matte_ros matte.launch.py fake_camera:=true     # synthetic scene, plate captured automatically
+    ros2 launch matte_ros matte.launch.py --show-args           # every argument, its choices and default
 
 Parameters come from the package's config/matte.yaml, then ``params_file`` (the user's own YAML,
-which only needs the parameters it changes), then the arguments ``model``, ``device`` and
-``compressed``, each only when given. With ``fake_camera:=true`` the camera keeps its scene empty
-until the node has a plate (``wait_for_plate``) and ``capture_once`` asks for that plate as soon as
-the node's service exists, so the plate is the empty scene however long the node takes to start.
+which only needs the parameters it changes; a file that does not exist stops the launch), then the
+arguments ``model``, ``device`` and ``compressed``, each only when given. Arguments with a fixed set
+of values declare it (``choices``): launch refuses any other value before starting anything. With
+``fake_camera:=true`` the camera keeps its scene empty until the node has a plate
+(``wait_for_plate``) and ``capture_once`` asks for that plate as soon as the node's service exists,
+so the plate is the empty scene however long the node takes to start.
 """
 import os
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from matte_ros.ros.names import CAMERA_INFO, FAKE_CAMERA_NAME, IMAGE, NODE_NAME
 
 PACKAGE = "matte_ros"
-ARGUMENTS = (
-    ("camera", IMAGE, f"Camera image topic (remaps `{IMAGE}`)"),
-    ("camera_info", CAMERA_INFO, f"Camera info topic (remaps `{CAMERA_INFO}`; republished on matte/camera_info)"),
-    ("namespace", "", "Namespace of every node (e.g. left): topics become /<namespace>/matte/alpha, ..."),
-    ("params_file", "", "Your own parameters YAML, applied over config/matte.yaml; '' = none"),
-    ("model", "", "Weight file (model_path); '' = as the YAML says"),
-    ("device", "", "auto, cpu, cuda or cuda:N; '' = as the YAML says"),
-    ("compressed", "", "true: subscribe to <camera>/compressed; '' = as the YAML says"),
-    ("fake_camera", "false", "true: also start the synthetic camera and capture the plate from it"),
+BOOL = ("true", "false")
+ARGUMENTS = (  # name, default, description, choices (None: any text)
+    ("camera", IMAGE, f"Camera image topic (remaps `{IMAGE}`)", None),
+    ("camera_info", CAMERA_INFO, f"Camera info topic (remaps `{CAMERA_INFO}`; republished on matte/camera_info)",
+     None),
+    ("namespace", "", "Namespace of every node (e.g. left): topics become /<namespace>/matte/alpha, ...", None),
+    ("params_file", "", "Your own parameters YAML, applied over config/matte.yaml; '' = none", None),
+    ("model", "", "Weight file (model_path); '' = as the YAML says", None),
+    ("device", "", "auto, cpu, cuda or cuda:N; '' = as the YAML says", None),
+    ("compressed", "", "true: subscribe to <camera>/compressed; '' = as the YAML says", ("",) + BOOL),
+    ("fake_camera", "false", "true: also start the synthetic camera and capture the plate from it", BOOL),
 )
-_TRUE = ("true", "1", "yes", "on")
 
 
-def _bool(text: str, name: str) -> bool:
-    value = text.strip().lower()
-    if value not in _TRUE + ("false", "0", "no", "off"):
-        raise ValueError(f"{name}:= must be true or false, got {text!r}")
-    return value in _TRUE
-
-
-def node_actions(args: dict, config: str) -> list:
-    """The Node actions for launch argument values ``args`` (name -> text); ``config``: the
-    package's config/matte.yaml."""
-    overrides = {}
-    if args["model"]:
-        overrides["model_path"] = args["model"]
-    if args["device"]:
-        overrides["device"] = args["device"]
-    compressed = bool(args["compressed"]) and _bool(args["compressed"], "compressed")
+def matte_node(args: dict, config: str) -> Node:
+    """The matting node for launch argument values ``args`` (name -> text, already checked against
+    their choices); ``config``: the package's config/matte.yaml."""
+    if args["params_file"] and not os.path.isfile(args["params_file"]):
+        raise FileNotFoundError(f"params_file:={args['params_file']} does not exist")
+    overrides = {key: value for key, value in (("model_path", args["model"]), ("device", args["device"])) if value}
     if args["compressed"]:
-        overrides["compressed"] = compressed
+        overrides["compressed"] = args["compressed"] == "true"
     parameters = [config] + ([args["params_file"]] if args["params_file"] else []) + ([overrides] if overrides else [])
-    ns = args["namespace"]
-    remaps = [(IMAGE, args["camera"]), (CAMERA_INFO, args["camera_info"])]
-    actions = [Node(package=PACKAGE, executable="matte_node", name=NODE_NAME, namespace=ns, output="screen",
-                    parameters=parameters, remappings=remaps)]
-    if _bool(args["fake_camera"], "fake_camera"):
-        camera = {"empty_seconds": 1.0, "wait_for_plate": True, "compressed": "jpeg" if compressed else ""}
-        actions += [
-            Node(package=PACKAGE, executable="fake_camera", name=FAKE_CAMERA_NAME, namespace=ns, output="screen",
-                 parameters=[camera], remappings=remaps),
-            # calls <namespace>/matte_node/capture_background as soon as the node offers it
-            Node(package=PACKAGE, executable="capture_once", name="capture_once", namespace=ns, output="screen",
-                 arguments=["--wait", "300"]),
-        ]
-    return actions
+    return Node(package=PACKAGE, executable="matte_node", name=NODE_NAME, namespace=args["namespace"],
+                output="screen", parameters=parameters, remappings=_remaps())
+
+
+def _remaps() -> list:
+    return [(IMAGE, LaunchConfiguration("camera")), (CAMERA_INFO, LaunchConfiguration("camera_info"))]
+
+
+def fake_camera_nodes() -> list:
+    """The synthetic camera (JPEG when ``compressed:=true``) and the one-shot plate capture, started
+    only with ``fake_camera:=true``."""
+    fake = IfCondition(LaunchConfiguration("fake_camera"))
+    jpeg = ParameterValue(PythonExpression(["'jpeg' if '", LaunchConfiguration("compressed"), "' == 'true' else ''"]),
+                          value_type=str)
+    camera = {"empty_seconds": 1.0, "wait_for_plate": True, "compressed": jpeg}
+    ns = LaunchConfiguration("namespace")
+    return [
+        Node(package=PACKAGE, executable="fake_camera", name=FAKE_CAMERA_NAME, namespace=ns, output="screen",
+             parameters=[camera], remappings=_remaps(), condition=fake),
+        # calls <namespace>/matte_node/capture_background as soon as the node offers it
+        Node(package=PACKAGE, executable="capture_once", name="capture_once", namespace=ns, output="screen",
+             arguments=["--wait", "300"], condition=fake),
+    ]
 
 
 def _setup(context):
-    args = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
-    return node_actions(args, os.path.join(FindPackageShare(PACKAGE).perform(context), "config", "matte.yaml"))
+    args = {name: LaunchConfiguration(name).perform(context) for name, *_ in ARGUMENTS}
+    return [matte_node(args, os.path.join(FindPackageShare(PACKAGE).perform(context), "config", "matte.yaml"))]
 
 
 def generate_launch_description():
-    return LaunchDescription([DeclareLaunchArgument(name, default_value=default, description=text)
-                              for name, default, text in ARGUMENTS] + [OpaqueFunction(function=_setup)])
+    declared = [DeclareLaunchArgument(name, default_value=default, description=text,
+                                      **({"choices": list(choices)} if choices else {}))
+                for name, default, text, choices in ARGUMENTS]
+    return LaunchDescription(declared + [OpaqueFunction(function=_setup)] + fake_camera_nodes())

@@ -51,48 +51,92 @@ def launch_module(monkeypatch):
 
 
 def _nodes(mod, **given):
-    args = {name: default for name, default, _ in mod.ARGUMENTS}
+    """The matte_node's keyword arguments for the given argument values (the others at their defaults)."""
+    args = {name: default for name, default, *_ in mod.ARGUMENTS}
     args.update(given)
     mod.recorded.clear()
-    mod.node_actions(args, CONFIG)
-    return {kw["executable"]: kw for kw in mod.recorded}
+    mod.matte_node(args, CONFIG)
+    (node,) = mod.recorded
+    return node
 
 
-def test_declared_arguments(launch_module):
+def _context(mod, **given):
+    from launch import LaunchContext
+
+    context = LaunchContext()
+    for name, default, *_ in mod.ARGUMENTS:
+        context.launch_configurations[name] = given.get(name, default)
+    return context
+
+
+def test_declared_arguments_and_their_choices(launch_module):
     from launch.actions import DeclareLaunchArgument
 
     ld = launch_module.generate_launch_description()
-    declared = {a.name for a in ld.entities if isinstance(a, DeclareLaunchArgument)}
-    assert declared == {"camera", "camera_info", "namespace", "params_file", "model", "device", "compressed",
-                        "fake_camera"}
+    declared = {a.name: a for a in ld.entities if isinstance(a, DeclareLaunchArgument)}
+    assert set(declared) == {"camera", "camera_info", "namespace", "params_file", "model", "device", "compressed",
+                             "fake_camera"}
+    assert declared["fake_camera"].choices == ["true", "false"]
+    assert declared["compressed"].choices == ["", "true", "false"]
+    assert declared["camera"].choices is None
 
 
-def test_yaml_decides_unless_an_argument_is_given(launch_module):
+def test_a_value_outside_the_choices_stops_the_launch(launch_module):
+    from launch.actions import DeclareLaunchArgument
+
+    ld = launch_module.generate_launch_description()
+    (fake,) = [a for a in ld.entities if isinstance(a, DeclareLaunchArgument) and a.name == "fake_camera"]
+    with pytest.raises(Exception, match="fake_camera.*maybe|maybe.*fake_camera"):
+        fake.visit(_context(launch_module, fake_camera="maybe"))
+
+
+def test_yaml_decides_unless_an_argument_is_given(launch_module, tmp_path):
     from matte_ros.ros.names import NODE_NAME
 
-    nodes = _nodes(launch_module)
-    assert list(nodes) == ["matte_node"]                     # no fake camera by default
-    node = nodes["matte_node"]
+    node = _nodes(launch_module)
     assert node["name"] == NODE_NAME and node["namespace"] == ""
     assert node["parameters"] == [CONFIG]                    # nothing overrides the YAML
-    assert node["remappings"] == [("image", "image"), ("camera_info", "camera_info")]
-
-    node = _nodes(launch_module, device="cpu", params_file="/home/me/mine.yaml")["matte_node"]
-    assert node["parameters"] == [CONFIG, "/home/me/mine.yaml", {"device": "cpu"}]
-    node = _nodes(launch_module, model="/w.safetensors", compressed="true", camera="/cam/image_raw")["matte_node"]
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("matte_node:\n  ros__parameters: {}\n")
+    node = _nodes(launch_module, device="cpu", params_file=str(mine))
+    assert node["parameters"] == [CONFIG, str(mine), {"device": "cpu"}]
+    node = _nodes(launch_module, model="/w.safetensors", compressed="true")
     assert node["parameters"] == [CONFIG, {"model_path": "/w.safetensors", "compressed": True}]
-    assert node["remappings"][0] == ("image", "/cam/image_raw")
-    assert _nodes(launch_module, compressed="false")["matte_node"]["parameters"][1] == {"compressed": False}
-    with pytest.raises(ValueError, match="compressed:= must be true or false, got 'maybe'"):
-        _nodes(launch_module, compressed="maybe")
+    assert _nodes(launch_module, compressed="false")["parameters"][1] == {"compressed": False}
 
 
-def test_fake_camera_waits_for_the_plate_and_everything_shares_the_namespace(launch_module):
-    nodes = _nodes(launch_module, fake_camera="true", namespace="left", compressed="true")
-    assert list(nodes) == ["matte_node", "fake_camera", "capture_once"]
-    assert {n["namespace"] for n in nodes.values()} == {"left"}
-    camera = nodes["fake_camera"]["parameters"][0]
-    assert camera["wait_for_plate"] is True and camera["compressed"] == "jpeg"
-    assert nodes["fake_camera"]["remappings"] == nodes["matte_node"]["remappings"]
+def test_a_missing_params_file_stops_the_launch(launch_module, tmp_path):
+    with pytest.raises(FileNotFoundError, match="params_file:=.*nowhere.yaml does not exist"):
+        _nodes(launch_module, params_file=str(tmp_path / "nowhere.yaml"))
+
+
+def test_topics_are_remapped_to_the_camera_arguments(launch_module):
+    from launch.utilities import perform_substitutions
+
+    node = _nodes(launch_module)
+    context = _context(launch_module, camera="/cam/image_raw", camera_info="/cam/info")
+    remaps = [(src, perform_substitutions(context, [dst])) for src, dst in node["remappings"]]
+    assert remaps == [("image", "/cam/image_raw"), ("camera_info", "/cam/info")]
+
+
+@pytest.mark.parametrize("fake,compressed,jpeg", [("true", "true", "jpeg"), ("true", "", ""), ("false", "", None)])
+def test_fake_camera_only_when_asked_waits_for_the_plate_and_shares_the_namespace(launch_module, fake, compressed,
+                                                                                  jpeg):
+    from launch.utilities import perform_substitutions
+
+    launch_module.recorded.clear()
+    launch_module.fake_camera_nodes()
+    camera, capture = launch_module.recorded
+    context = _context(launch_module, fake_camera=fake, compressed=compressed, namespace="left")
+    started = [kw["condition"].evaluate(context) for kw in (camera, capture)]
+    assert started == [fake == "true"] * 2
+    if not started[0]:
+        return
+    params = camera["parameters"][0]
+    assert params["wait_for_plate"] is True
+    assert perform_substitutions(context, params["compressed"].value) == jpeg
+    assert {perform_substitutions(context, [kw["namespace"]]) for kw in (camera, capture)} == {"left"}
+    remaps = [(src, perform_substitutions(context, [dst])) for src, dst in camera["remappings"]]
+    assert remaps == [("image", "image"), ("camera_info", "camera_info")]     # the same topics as the node's
     # capture_once's default service is relative: <namespace>/matte_node/capture_background
-    assert "--service" not in nodes["capture_once"]["arguments"]
+    assert "--service" not in capture["arguments"]

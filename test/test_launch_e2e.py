@@ -3,6 +3,7 @@
 received, then a terminal's Ctrl-C (SIGINT to the process group, plus the one launch forwards):
 every process exits 0 without a traceback. Skipped where ../shared/ros or the launch system is absent."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -114,3 +115,25 @@ def test_ros2_launch_with_fake_camera_mattes_and_stops_cleanly_on_ctrl_c(install
     assert "capture_once: ok: plate 320x240 averaged from 10 frames" in text
     for bad in ("Traceback", "terminate called", "has died", "[ERROR]"):
         assert bad not in text, text
+
+
+def test_show_args_lists_the_choices(install, tmp_path):
+    shown = subprocess.run([sys.executable, os.path.join(SHARED_ROS, "bin", "ros2-launch"), "matte_ros",
+                            "matte.launch.py", "--show-args"], cwd=tmp_path, env=_launch_env(install),
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    text = shown.stdout.replace("\n", " ")
+    assert re.search(r"'fake_camera':.*Valid choices are: \['true', 'false'\]", text), shown.stdout
+
+
+@pytest.mark.parametrize("given,expected", [("params_file:=/nowhere/mine.yaml", "params_file:=/nowhere/mine.yaml does "
+                                                                                 "not exist"),
+                                            ("fake_camera:=maybe", "fake_camera")])
+def test_a_bad_argument_stops_the_launch_in_one_line(install, tmp_path, given, expected):
+    run = subprocess.run([sys.executable, os.path.join(SHARED_ROS, "bin", "ros2-launch"), "matte_ros",
+                          "matte.launch.py", given], cwd=tmp_path, env=_launch_env(install),
+                         capture_output=True, text=True, timeout=120)
+    text = run.stdout + run.stderr
+    assert run.returncode != 0, text
+    assert expected in text and "Traceback" not in text, text
+    assert "process started" not in text, text                   # nothing was started
