@@ -43,6 +43,7 @@ from matte_ros.core.synthetic import (
     render_texture,
 )
 
+from .heldout import check_training_photos
 from .photos import SPLITS, load_photo, photo_crop, pick_photo, write_split_lists
 
 __all__ = ["SynthSpec", "TestSample", "dataset_palette", "photo_texture", "subject_options", "make_foreground",
@@ -303,8 +304,10 @@ def write_dataset(out: str, spec: SynthSpec, workers: int = 1, overwrite: bool =
 
     Files of earlier runs that this spec does not produce (e.g. a larger count) would silently join
     the dataset, so they raise FileExistsError unless ``overwrite`` (which then deletes them).
+    Held-out photographs (:mod:`training.heldout`) in the train or valid split raise ValueError.
     """
     spec.check()
+    check_training_photos(p for split in SPLITS if split != "test" for p in spec.split_photos(split))
     plan = plan_files(spec)
     stale = _stale_files(out, plan)
     if stale and not overwrite:

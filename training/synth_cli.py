@@ -6,6 +6,7 @@ from typing import List, Optional
 
 from matte_ros.core.cli import OneLineParser
 
+from .heldout import check_training_photos
 from .photos import SPLITS, find_photos, split_photos
 from .synth import SynthSpec, describe, write_dataset
 
@@ -52,7 +53,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                      size=tuple(args.size), test_size=tuple(args.test_size))
     if args.photos:
         try:
-            split = split_photos(find_photos(args.photos))
+            found = find_photos(args.photos)
+            check_training_photos(found)
+            split = split_photos(found)
         except (OSError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
