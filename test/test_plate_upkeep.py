@@ -11,8 +11,10 @@ from matte_ros.core.upkeep import (
     UpkeepSettings,
     apply_gain,
     background_mask,
+    clipped_cells,
     disagreement,
     estimate_motion,
+    fit_exposure,
     fit_gain,
     invert_gain,
     motion_extent,
@@ -58,6 +60,73 @@ def test_fit_gain_on_uint8_pixels_and_its_limits():
     assert np.array_equal(fit_gain(p, 255 - p)[0], np.ones(3))              # no gain explains an inversion
     with pytest.raises(ValueError, match="must both be"):
         fit_gain(p, f[:, :2])
+
+
+WARM = np.array([1.25, 1.15, 1.05], np.float32)          # a white balance turning warmer
+
+
+def warm_room(h, w, bright):
+    """A warm, bright room (uint8 RGB): the texture, with red at 212..250 (clipped by WARM) on a
+    random ``bright`` fraction of 5x5 px blocks, at 70..190 (not clipped) on the rest."""
+    img = texture(h, w, seed=6).astype(np.float32)
+    blocks = np.random.default_rng(7).random((h // 5 + 1, w // 5 + 1)) < bright
+    hot = np.kron(blocks, np.ones((5, 5), bool))[:h, :w]
+    t = (img[..., 0] - 30) / 190
+    img[..., 0] = np.where(hot, 212 + 38 * t, 70 + 120 * t)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def exposed(img, gain):
+    return np.clip(np.rint(img.astype(np.float32) * gain), 0, 255).astype(np.uint8)
+
+
+def test_a_clipped_channel_is_fitted_on_its_unclipped_pixels_at_reduced_size():
+    """Red clips at 255 in half the frame; the upkeep works on a copy reduced 4x, where cells that
+    mix clipped and unclipped pixels look unclipped."""
+    plate = warm_room(240, 320, 0.5)
+    frame = exposed(plate, WARM)
+    assert 0.3 < np.mean(frame[..., 0] == 255) < 0.7
+    s = UpkeepSettings(exposure="frame", work_long_side=80)
+    step = PlateUpkeep(plate).compensate(frame, s)
+    assert np.abs(step.gain - WARM).max() < 0.015 and np.abs(step.offset).max() < 0.006 and step.exposure_note == ""
+    uniform = exposed(plate, np.float32(1.3))       # a uniform exposure change clipping every channel somewhere
+    assert np.abs(PlateUpkeep(plate).compensate(uniform, s).gain - 1.3).max() < 0.015
+
+
+def test_a_channel_clipped_almost_everywhere_is_not_fitted_and_keeps_its_last_gain():
+    plate = warm_room(240, 320, 1.0)                # red 212..250: 1.25 x that clips everywhere
+    up = PlateUpkeep(plate)
+    s = UpkeepSettings(exposure="frame", health=True, work_long_side=80)
+    before = exposed(plate, np.float32([1.1, 1.0, 1.0]))        # unclipped: red fitted
+    step = up.compensate(before, s)
+    assert np.abs(step.gain - [1.1, 1.0, 1.0]).max() < 0.015 and step.exposure_note == ""
+    step = up.compensate(exposed(plate, WARM), s)
+    assert np.abs(step.gain[1:] - WARM[1:]).max() < 0.015        # green and blue recovered
+    assert step.gain[0] == pytest.approx(1.1, abs=0.015)         # red: not a wrong gain, the last one fitted
+    assert step.exposure_note.startswith("red not fitted (") and "green" not in step.exposure_note
+    health = up.observe(exposed(plate, WARM), np.zeros((240, 320), np.float32), step, s)
+    assert "red not fitted" in health.exposure_note and "red not fitted" in health.summary()
+    fresh = PlateUpkeep(plate).compensate(exposed(plate, WARM), s)
+    assert fresh.gain[0] == 1.0                                  # none fitted before: 1
+
+
+def test_fit_exposure_says_why_a_channel_is_rejected():
+    rng = np.random.default_rng(3)
+    p = rng.integers(20, 200, (3000, 3)).astype(np.uint8)
+    f = p.copy()
+    f[:, 1] = 255 - p[:, 1]                                     # green follows no gain
+    usable = np.ones(p.shape, bool)
+    usable[:, 2] = False                                        # blue: every value may hide a clip
+    fit = fit_exposure(p, f, usable)
+    assert fit.rejected[0] == "" and fit.gain[0] == pytest.approx(1.0, abs=0.005)
+    assert fit.rejected[1].startswith("the pixels follow no gain") and fit.gain[1] == 1.0
+    assert fit.rejected[2].startswith("0 unsaturated background pixels") and fit.gain[2] == 1.0
+    dark = fit_exposure(p, np.rint(p * 0.15).astype(np.uint8))          # not an exposure change: 0.15 x
+    assert all(r.startswith("gain 0.1") and "outside 0.2..5" in r for r in dark.rejected)
+    assert np.array_equal(dark.gain, np.ones(3))
+    cells = clipped_cells(np.array([[[255, 100, 3], [100, 100, 100]], [[100, 100, 100], [100, 100, 100]]], np.uint8),
+                          (1, 1))
+    assert cells.tolist() == [[[True, False, True]]]
 
 
 def test_apply_gain_and_its_inverse():

@@ -34,7 +34,8 @@ from matte_ros.core.synthetic import SceneSequence
 from matte_ros.core.synthetic.disturbances import DISTURBANCES, DisturbedSequence
 from matte_ros.core.upkeep import PlateUpkeep, UpkeepSettings, invert_gain
 
-__all__ = ["UPKEEP_ON", "UPKEEP_REFRESH", "TIMED", "quality_run", "time_feature", "time_prepare", "main"]
+__all__ = ["UPKEEP_ON", "UPKEEP_REFRESH", "TIMED", "SCENE_LIGHT", "quality_run", "time_feature", "time_prepare",
+           "main"]
 
 UPKEEP_ON = UpkeepSettings(exposure="frame", motion="translation", health=True)
 UPKEEP_REFRESH = UPKEEP_ON.replace(refresh_frames=30)
@@ -47,6 +48,9 @@ TIMED: Dict[str, UpkeepSettings] = {
     "health": UpkeepSettings(health=True),
     "all (exposure frame, refresh, translation, health)": UPKEEP_REFRESH,
 }
+# Disturbances measured on a differently lit room (SceneSequence light), with their own undisturbed run: the
+# white balance change on a warm, bright room, where it saturates the red channel in much of the frame.
+SCENE_LIGHT: Dict[str, Tuple[float, float, float]] = {"white_balance": (1.35, 1.15, 0.9)}
 
 
 def _machine() -> str:
@@ -166,23 +170,30 @@ def main(argv: Sequence[str] = None) -> int:
         print("|---|---|---|---|---|---|---|---|")
         base = None
         for kind in kinds:
-            seq = DisturbedSequence(scene, kind, seed=a.seed, start=a.start, period=a.period)
-            runs = [("upkeep off", UpkeepSettings(health=True)), ("upkeep on", UPKEEP_ON),
-                    ("on + refresh", UPKEEP_REFRESH)]
-            ideal = None
+            light = SCENE_LIGHT.get(kind)
+            room = scene if light is None else SceneSequence(h, w, seed=a.seed, light=light)
+            seq = DisturbedSequence(room, kind, seed=a.seed, start=a.start, period=a.period)
+            runs = [("upkeep off", seq, UpkeepSettings(health=True)), ("upkeep on", seq, UPKEEP_ON),
+                    ("on + refresh", seq, UPKEEP_REFRESH)]
+            ideal, undisturbed = None, base
             if kind != "none":
-                runs.insert(0, ("ideal", None))
-            for name, up in runs:
-                r = quality_run(engine, seq, up, a.frames)
-                if kind == "none" and base is None:
-                    base = r["sad"]
+                runs.insert(0, ("ideal", seq, None))
+            if light is not None:           # its own room's SAD without the disturbance comes first
+                runs.insert(0, (f"undisturbed (light {'/'.join(f'{v:g}' for v in light)})",
+                                DisturbedSequence(room, "none"), UpkeepSettings(health=True)))
+            for name, run_seq, up in runs:
+                r = quality_run(engine, run_seq, up, a.frames)
+                if run_seq is not seq or (kind == "none" and undisturbed is None):
+                    undisturbed = r["sad"]
                 if up is None:
                     ideal = r["sad"]
-                ratio = "" if base is None else f"{r['sad'] / base:.2f}"
+                ratio = "" if undisturbed is None else f"{r['sad'] / undisturbed:.2f}"
                 to_ideal = "" if ideal is None else f"{r['sad'] / ideal:.2f}"
                 stale = "" if up is None else f"{r['stale']:.0%}"
                 print(f"| {kind} | {name} | {r['sad']:.3f} | {r['mse'] * 1e3:.2f}e-3 | {r['bg_sad']:.3f} | {ratio} | "
                       f"{to_ideal} | {stale} |", flush=True)
+            if kind == "none" and light is None and base is None:
+                base = undisturbed
     print("\nUpkeep cost per frame, ms, median / mean (the network's own time excluded)\n")
     sizes = [f"{w}x{h}" for h, w in a.timing_sizes]
     print("| feature | " + " | ".join(sizes) + " |")

@@ -8,6 +8,9 @@ Kinds (``DISTURBANCES``), each deterministic per ``seed`` and scaled by ``streng
 - ``exposure_step``: from frame ``start`` on, a per-channel gain (exposure about +-30 %, white
   balance a few percent per channel) and a small offset, as auto exposure does when someone enters;
 - ``exposure_drift``: the same gains drifting smoothly (a slow sine, period ``period`` frames);
+- ``white_balance``: from frame ``start`` on, the per-channel gain ``WHITE_BALANCE_GAIN`` (1.25 /
+  1.15 / 1.05, a camera's white balance turning warmer), the same for every seed: on a warm,
+  bright scene (``SceneSequence(light=...)``) it saturates the red channel in much of the frame;
 - ``light_change``: a spatially varying light (a gradient across the room and a lamp-like blob)
   fading in over ``period`` frames, up to +-35 %;
 - ``shake``: the background shifted by a fresh sub-pixel jitter each frame (sigma 1 px, at most 2.5);
@@ -23,9 +26,10 @@ import numpy as np
 
 from .scene import SceneSequence
 
-__all__ = ["DISTURBANCES", "DisturbedSequence", "disturbance_gain", "disturbance_shift"]
+__all__ = ["DISTURBANCES", "WHITE_BALANCE_GAIN", "DisturbedSequence", "disturbance_gain", "disturbance_shift"]
 
-DISTURBANCES = ("none", "exposure_step", "exposure_drift", "light_change", "shake", "pan")
+DISTURBANCES = ("none", "exposure_step", "exposure_drift", "light_change", "shake", "pan", "white_balance")
+WHITE_BALANCE_GAIN = (1.25, 1.15, 1.05)     # per channel (RGB) at strength 1
 
 
 def _rng(seed: int, kind: str, *more: int) -> np.random.Generator:
@@ -35,10 +39,12 @@ def _rng(seed: int, kind: str, *more: int) -> np.random.Generator:
 def disturbance_gain(kind: str, seed: int, i: int, start: int, period: int,
                      strength: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:
     """The global per-channel (gain (3,), offset (3,)) of frame ``i`` (0..1 units): identity
-    except for the exposure kinds."""
+    except for the exposure and white balance kinds."""
     one, zero = np.ones(3, np.float32), np.zeros(3, np.float32)
-    if kind not in ("exposure_step", "exposure_drift") or i < start:
+    if kind not in ("exposure_step", "exposure_drift", "white_balance") or i < start:
         return one, zero
+    if kind == "white_balance":
+        return (1 + (np.float32(WHITE_BALANCE_GAIN) - 1) * np.float32(strength)).astype(np.float32), zero
     r = _rng(seed, kind)
     exposure = r.choice([-1.0, 1.0]) * r.uniform(0.25, 0.35)
     balance = r.uniform(-0.06, 0.06, 3)
@@ -130,7 +136,7 @@ class DisturbedSequence:
         if np.any(d != 0):
             if self._clean is None:
                 s = self.scene
-                self._clean = SceneSequence(s.h, s.w, s.seed, noise=0.0).background().astype(np.float32)
+                self._clean = SceneSequence(s.h, s.w, s.seed, noise=0.0, light=s.light).background().astype(np.float32)
             h, w = pha.shape
             moved = cv2.warpAffine(self._clean, np.float32([[1, 0, d[0]], [0, 1, d[1]]]), (w, h),
                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

@@ -82,23 +82,31 @@ class SceneSequence:
     cached subject along a smooth periodic path (period ``PERIOD`` frames, so any ``i`` works),
     composites it and adds sensor noise of sigma ``noise`` (in 0..1 units). Frames are a pure
     function of (seed, i); ``background()`` draws fresh noise on every call, like a real camera.
+    ``light``: the room's light, a per-channel factor on the background and the subject (clipped
+    to 0..1), e.g. (1.4, 1.15, 0.85) for a warm, bright room; the default leaves them as rendered.
     """
     PERIOD = 240
 
-    def __init__(self, h: int, w: int, seed: int = 0, noise: float = 0.01):
+    def __init__(self, h: int, w: int, seed: int = 0, noise: float = 0.01,
+                 light: Tuple[float, float, float] = (1.0, 1.0, 1.0)):
         if int(h) < 32 or int(w) < 32:
             raise ValueError(f"scene size must be at least 32x32, got {h}x{w}")
         if not 0 <= noise <= 0.2:
             raise ValueError(f"noise must be in 0..0.2, got {noise}")
+        lit = np.asarray(light, np.float32)
+        if lit.shape != (3,) or not np.all((lit > 0) & (lit <= 4)):
+            raise ValueError(f"light must be three factors in (0, 4], got {light}")
         self.h, self.w, self.seed, self.noise = int(h), int(w), int(seed), float(noise)
+        self.light = tuple(float(v) for v in lit)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5CE7E]))
-        self._bgr = np.round(render_background(rng, self.h, self.w) * 255).astype(np.uint8)
+        self._bgr = np.round(np.clip(render_background(rng, self.h, self.w) * lit, 0, 1) * 255).astype(np.uint8)
         sh = int(self.h * 0.82)
         wide = int(sh * 1.6)  # room for raised arms; cropped to the columns the subject covers
         fgr, pha = render_subject(rng, sh, wide, kind="person", extras=False, box=(wide / 2, 0.04 * sh, 0.95 * sh))
         cols = np.nonzero(pha.max(axis=0) > 0)[0]
         x0, x1 = (cols[0], cols[-1] + 1) if len(cols) else (0, wide)
         self._pha = np.ascontiguousarray(pha[:, x0:x1])
+        fgr = np.clip(fgr * lit, 0, 1)
         self._pre = np.ascontiguousarray((fgr * pha[..., None])[:, x0:x1])  # premultiplied: src = pre + (1-pha)*bgr
         self._sh, self._sw = self._pha.shape
         self._lut_pos, self._lut_neg = _noise_luts(self.noise * 255)

@@ -5,12 +5,12 @@ motion (:mod:`.motion`) and the plate's health (:mod:`.health`), tied together p
 :class:`PlateUpkeep` and switched by one frozen :class:`UpkeepSettings`. Pure numpy/OpenCV.
 """
 from .drift import background_mask, refresh_plate
-from .exposure import apply_gain, fit_gain, invert_gain
+from .exposure import ExposureFit, apply_gain, clipped_cells, fit_exposure, fit_gain, invert_gain
 from .health import PlateHealth, disagreement
 from .motion import estimate_motion, motion_extent, warp_image
 from .settings import EXPOSURE_MODES, MOTION_MODELS, UpkeepSettings, upkeep_problem
 from .state import PlateUpkeep, UpkeepStep
 
 __all__ = ["UpkeepSettings", "EXPOSURE_MODES", "MOTION_MODELS", "upkeep_problem", "PlateUpkeep", "UpkeepStep",
-           "PlateHealth", "fit_gain", "apply_gain", "invert_gain", "estimate_motion", "warp_image", "motion_extent",
-           "background_mask", "refresh_plate", "disagreement"]
+           "PlateHealth", "ExposureFit", "fit_exposure", "fit_gain", "clipped_cells", "apply_gain", "invert_gain",
+           "estimate_motion", "warp_image", "motion_extent", "background_mask", "refresh_plate", "disagreement"]

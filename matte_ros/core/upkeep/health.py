@@ -23,7 +23,9 @@ class PlateHealth(NamedTuple):
     fraction of the frame it was measured on;
     stale: the plate no longer matches the scene (recapture it); reason: why, '' when not stale;
     gain / offset: the exposure compensation applied (per channel, 0..1 units); motion_px: the
-    camera motion estimated (largest corner displacement, px), 0 when motion is off."""
+    camera motion estimated (largest corner displacement, px), 0 when motion is off;
+    exposure_note: the channels whose gain could not be fitted on this frame (too few unsaturated
+    background pixels, an implausible fit) and kept their last fitted value, and why; '' when none."""
     disagreement: float
     background: float
     stale: bool
@@ -31,12 +33,15 @@ class PlateHealth(NamedTuple):
     gain: Tuple[float, float, float]
     offset: Tuple[float, float, float]
     motion_px: float
+    exposure_note: str = ""
 
     def summary(self) -> str:
         """One line for logs and diagnostics."""
         d = "n/a" if math.isnan(self.disagreement) else f"{self.disagreement:.0%}"
         text = (f"plate disagreement {d} of background, gain {'/'.join(f'{g:.2f}' for g in self.gain)}, "
                 f"motion {self.motion_px:.1f} px")
+        if self.exposure_note:
+            text += f" ({self.exposure_note})"
         return f"{text}; STALE: {self.reason}" if self.stale else text
 
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .drift import background_mask, refresh_plate
-from .exposure import apply_gain, fit_gain, invert_gain
+from .exposure import CHANNELS, apply_gain, clipped_cells, fit_exposure, invert_gain
 from .health import MIN_SUPPORT, PlateHealth, disagreement
 from .motion import IDENTITY, estimate_motion, motion_extent, rescale_warp, warp_image, warp_valid
 from .settings import UpkeepSettings
@@ -49,6 +49,7 @@ class UpkeepStep(NamedTuple):
     offset: np.ndarray
     motion_px: float
     stale_reason: str
+    exposure_note: str = ""          # the channels whose gain was not fitted this frame, and why
 
 
 def _is_identity(w: np.ndarray) -> bool:
@@ -70,6 +71,8 @@ class PlateUpkeep:
         self._plate_f: Optional[np.ndarray] = None  # its float32 accumulator, once refreshed
         self._small_cache: Tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)   # (source, reduced)
         self._base_cache: Optional[np.ndarray] = None   # the captured plate reduced
+        self._base_clip: Optional[np.ndarray] = None    # its reduced pixels that may hide a clipped value, 0 / 255
+        self._good = (_NO_GAIN[0], _NO_GAIN[1])         # per channel: the last gain and offset fitted
         self._warp = IDENTITY                       # the last warp estimated (to start the next estimate from)
         self._background: Optional[np.ndarray] = None   # reduced confident background of the last matte
         self._known: Optional[np.ndarray] = None        # the last one large enough to measure health on
@@ -100,6 +103,12 @@ class PlateUpkeep:
             small = self._base_cache = self._reduce(self.base, size)
         return small
 
+    def _base_clipped(self, size: Tuple[int, int]) -> np.ndarray:
+        clip = self._base_clip
+        if clip is None or clip.shape[:2] != (size[1], size[0]):
+            clip = self._base_clip = clipped_cells(self.base, size).view(np.uint8) * np.uint8(255)
+        return clip
+
     def _plate_small(self, plate: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
         src, small = self._small_cache
         if src is not plate or small is None or small.shape[:2] != (size[1], size[0]):
@@ -118,7 +127,8 @@ class PlateUpkeep:
                 background = None                   # the work size changed: no usable previous matte
             plate_s = self._plate_small(plate, size) if need_small else None
             base_s = self._base_small(size) if s.exposure != "off" else None
-        warp, gain, offset, motion_px, reason = IDENTITY, _NO_GAIN[0], _NO_GAIN[1], 0.0, ""
+            base_clip = self._base_clipped(size) if s.exposure != "off" else None
+        warp, gain, offset, motion_px, reason, note = IDENTITY, _NO_GAIN[0], _NO_GAIN[1], 0.0, "", ""
         frame_s = valid_s = None
         if need_small:
             frame_s = self._reduce(frame, size)
@@ -142,10 +152,12 @@ class PlateUpkeep:
                 plate_s = warp_image(plate_s, warp_s)
                 if base_s is not None:
                     base_s = plate_s if plate is self.base else warp_image(base_s, warp_s)
+                    base_clip = warp_image(base_clip, warp_s)
                 valid_s = warp_valid(plate_s.shape[:2], warp_s)
             if s.exposure != "off":
                 # against the captured plate: the refresh corrects local drift only, the exposure stays the fit's
-                gain, offset = self._fit(base_s, frame_s, background, valid_s)
+                usable = ~(clipped_cells(frame, size) | (base_clip > 0))
+                gain, offset, note = self._fit(base_s, frame_s, background, valid_s, usable)
                 if s.exposure == "plate":
                     plate_s = apply_gain(plate_s, gain, offset)
                 else:
@@ -153,7 +165,7 @@ class PlateUpkeep:
         gained = s.exposure != "off" and not (np.array_equal(gain, _NO_GAIN[0]) and np.array_equal(offset, _NO_GAIN[1]))
         out = self._compensated(plate, warp, gain if gained and s.exposure == "plate" else None, offset)
         return UpkeepStep(None if out is self.base else out, gained and s.exposure == "frame", frame_s, plate_s,
-                          valid_s, warp, gain, offset, motion_px, reason)
+                          valid_s, warp, gain, offset, motion_px, reason, note)
 
     def _compensated(self, plate: np.ndarray, warp: np.ndarray, gain: Optional[np.ndarray],
                      offset: np.ndarray) -> np.ndarray:
@@ -188,16 +200,26 @@ class PlateUpkeep:
             self._prepared = (plate, key, out)
         return out
 
-    @staticmethod
-    def _fit(plate_s: np.ndarray, frame_s: np.ndarray, background: Optional[np.ndarray],
-             valid_s: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    def _fit(self, plate_s: np.ndarray, frame_s: np.ndarray, background: Optional[np.ndarray],
+             valid_s: Optional[np.ndarray], usable: np.ndarray) -> Tuple[np.ndarray, np.ndarray, str]:
+        """The exposure fit on the reduced images' background -> (gain, offset, note): a channel
+        whose fit is rejected keeps its last fitted gain and offset (1 and 0 until one is fitted),
+        and the note says which and why ('' when every channel was fitted)."""
         m = np.ones(plate_s.shape[:2], bool) if background is None else background.astype(bool)
         if valid_s is not None:
             m &= valid_s
         idx = np.flatnonzero(m)
         if idx.size > MAX_FIT_PIXELS:
             idx = idx[::-(-idx.size // MAX_FIT_PIXELS)]
-        return fit_gain(plate_s.reshape(-1, 3)[idx], frame_s.reshape(-1, 3)[idx])
+        fit = fit_exposure(plate_s.reshape(-1, 3)[idx], frame_s.reshape(-1, 3)[idx], usable.reshape(-1, 3)[idx])
+        fitted = np.array([not why for why in fit.rejected])
+        with self._lock:
+            gain = np.where(fitted, fit.gain, self._good[0]).astype(np.float32)
+            offset = np.where(fitted, fit.offset, self._good[1]).astype(np.float32)
+            self._good = (gain, offset)
+        note = "; ".join(f"{CHANNELS[c]} not fitted ({why}), gain {gain[c]:.2f} kept"
+                         for c, why in enumerate(fit.rejected) if why)
+        return gain, offset, note
 
     # ---- after the network -------------------------------------------------------------
     def observe(self, frame: np.ndarray, alpha: np.ndarray, step: UpkeepStep, s: UpkeepSettings) -> PlateHealth:
@@ -219,7 +241,7 @@ class PlateUpkeep:
         if s.refresh and not reason and self._count % every == 0:
             self._refresh(frame, settled, step, min(1.0, every / s.refresh_frames), s.refresh_tolerance)
         health = PlateHealth(dis, support, bool(reason), reason, tuple(float(g) for g in step.gain),
-                             tuple(float(o) for o in step.offset), step.motion_px)
+                             tuple(float(o) for o in step.offset), step.motion_px, step.exposure_note)
         with self._lock:
             self._background = background
             self.last = health
