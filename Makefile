@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-slow test-all lint demo bench soak clean-venv
+.PHONY: venv test test-slow test-all lint demo bench soak clean-venv gpu-wheels
 
 $(STAMP): requirements.txt setup.py setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,7 @@ bench: $(STAMP)
 SOAK_MINUTES ?= 30
 soak: $(STAMP)
 	$(PY) -m matte_ros.tools.soak --minutes $(SOAK_MINUTES)
+
+## Wheels for a GPU machine without network (.ci/gpu-check, docs/deployment.md): the packages its Python 3.12 lacks, into .whl/.
+gpu-wheels: $(STAMP)
+	.ci/gpu-wheels

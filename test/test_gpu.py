@@ -147,8 +147,8 @@ def test_fp16_batch_with_one_plate_matches_single_frames(weights, scene):
 def _cuda_onnx_providers():
     ort = pytest.importorskip("onnxruntime")
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        pytest.skip(f"onnxruntime {ort.__version__} has no CUDAExecutionProvider (the CPU wheel): install "
-                    f"onnxruntime-gpu=={ort.__version__} (.ci/gpu-check does)")
+        pytest.skip(f"onnxruntime {ort.__version__} has no CUDAExecutionProvider (the CPU wheel): "
+                    f"onnxruntime-gpu=={ort.__version__} has it")
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
