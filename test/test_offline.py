@@ -183,12 +183,15 @@ def test_existing_outputs_are_refused_unless_overwrite(tmp_path, model_path, cap
     write_pngs(tmp_path / "in", frames)
     args = (tmp_path / "in", "-o", tmp_path / "out", "--plate-frames", "1")
     assert cli(*args, model_path=model_path) == 0
-    stale = tmp_path / "out" / "alpha" / "old.png"
-    cv2.imwrite(str(stale), np.zeros((4, 4), np.uint8))
     assert cli(*args, model_path=model_path) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert cli(*args, "--overwrite", model_path=model_path) == 0
     assert sorted(os.listdir(tmp_path / "out" / "alpha")) == ["f000.png"]
+    stranger = tmp_path / "out" / "alpha" / "old.png"            # not written by matte_offline: never removed
+    cv2.imwrite(str(stranger), np.zeros((4, 4), np.uint8))
+    assert cli(*args, "--overwrite", model_path=model_path) == 2
+    assert f"matte_offline did not write {stranger}" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path / "out" / "alpha")) == ["f000.png", "old.png"]
 
 
 def test_ctrl_c_leaves_a_playable_video(tmp_path, model_path):

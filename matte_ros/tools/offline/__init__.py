@@ -5,5 +5,8 @@ plate.py     plate sources: an image, averaged frames, per-frame backgrounds, al
 maps.py      the error and refinement maps of the published programs
 writers.py   PNG sequences, videos, the output bag
 pipeline.py  reading, inference and writing overlapped; the throughput benchmark
-cli.py       the command line
+safety.py    inputs are never written; the manifest of what this program wrote
+staging.py   outputs written under .partial names, moved into place when the run succeeded
+options.py   the flags, checked as they are parsed
+job.py       one run: checks, engine, staged outputs; cli.py: the command (Ctrl-C while loading included)
 """

@@ -12,8 +12,12 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from matte_ros.core.cli import describe_error
+from matte_ros.core.image_header import ImageHeaderError, image_size
+
 from .convert import to_u8, to_u16
 from .frames import Frame, OfflineError, RawMessage, Result, Stamp
+from .readers import check_pixels, opencv_reason, shortfall_problem
 
 __all__ = ["IMAGE_TYPE", "COMPRESSED_TYPE", "ENCODINGS", "MATTE_TOPIC_PREFIX", "typestore", "image_to_rgb",
            "compressed_to_rgb", "BagInput", "BagOutput"]
@@ -34,10 +38,12 @@ def typestore():
     return get_typestore(Stores.ROS2_JAZZY)
 
 
-def image_to_rgb(msg) -> np.ndarray:
+def image_to_rgb(msg, max_pixels: Optional[int] = None) -> np.ndarray:
     """A deserialized sensor_msgs/msg/Image (fields height, width, encoding, is_bigendian, step,
-    data) -> (H, W, 3) uint8 RGB, a new array. OfflineError for unsupported encodings or bad sizes."""
+    data) -> (H, W, 3) uint8 RGB, a new array. OfflineError for unsupported encodings, bad sizes or
+    more than ``max_pixels`` pixels (checked before any conversion)."""
     enc, h, w, step = msg.encoding, int(msg.height), int(msg.width), int(msg.step)
+    check_pixels(w, h, max_pixels, f"{enc} image")
     if enc not in _LAYOUTS:
         raise OfflineError(f"unsupported image encoding {enc!r}; supported: {', '.join(ENCODINGS)} "
                            "and sensor_msgs/CompressedImage")
@@ -60,13 +66,23 @@ def image_to_rgb(msg) -> np.ndarray:
     return np.array(img, order="C") if code is None else cv2.cvtColor(np.ascontiguousarray(img), code)
 
 
-def compressed_to_rgb(msg) -> np.ndarray:
-    """A deserialized sensor_msgs/msg/CompressedImage (jpeg, png, ...) -> (H, W, 3) uint8 RGB."""
+def compressed_to_rgb(msg, max_pixels: Optional[int] = None) -> np.ndarray:
+    """A deserialized sensor_msgs/msg/CompressedImage (jpeg, png, ...) -> (H, W, 3) uint8 RGB. The
+    size its header declares is checked against ``max_pixels`` before decoding."""
     fmt = msg.format or "(no format)"
     if "compresseddepth" in fmt.lower():
         raise OfflineError(f"CompressedImage format {fmt!r} is a depth image, not a colour image")
     data = np.asarray(msg.data, dtype=np.uint8).reshape(-1)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB) if data.size else None
+    try:
+        size = image_size(data)
+    except ImageHeaderError as e:
+        raise OfflineError(f"CompressedImage ({fmt}, {data.size} bytes) could not be decoded: {e}") from None
+    check_pixels(size.width, size.height, max_pixels, f"CompressedImage ({fmt}) declaring a {size.kind} image")
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB)
+    except cv2.error as e:
+        raise OfflineError(f"CompressedImage ({fmt}, {data.size} bytes) could not be decoded: "
+                           f"OpenCV: {opencv_reason(e)}") from None
     if img is None:
         raise OfflineError(f"CompressedImage ({fmt}, {data.size} bytes) could not be decoded")
     return img
@@ -88,12 +104,17 @@ class BagInput:
 
     ``topic`` None picks the bag's only image topic. ``passthrough``: frames() also yields every
     other message as RawMessage, in bag order, and each Frame carries its own message in ``raw``.
+    ``count`` is the topic's message count from the bag's metadata: a full pass that decodes fewer is
+    an OfflineError at its end, or with ``allow_truncated`` a note in ``shortfall``.
     """
 
     kind = "bag"
 
-    def __init__(self, path: str, topic: Optional[str] = None, passthrough: bool = False):
+    def __init__(self, path: str, topic: Optional[str] = None, passthrough: bool = False,
+                 max_pixels: Optional[int] = None, allow_truncated: bool = False):
         self.path, self.passthrough = path, passthrough
+        self.max_pixels, self.allow_truncated = max_pixels, allow_truncated
+        self.shortfall: Optional[str] = None
         self.types = typestore()
         reader = _open_reader(path)
         try:
@@ -120,7 +141,8 @@ class BagInput:
         except Exception as e:          # rosbags raises several types for corrupt data
             raise OfflineError(f"message {index} on {self.topic} cannot be deserialized: {e}") from None
         try:
-            rgb = compressed_to_rgb(msg) if connection.msgtype == COMPRESSED_TYPE else image_to_rgb(msg)
+            rgb = (compressed_to_rgb(msg, self.max_pixels) if connection.msgtype == COMPRESSED_TYPE
+                   else image_to_rgb(msg, self.max_pixels))
         except OfflineError as e:
             raise OfflineError(f"message {index} on {self.topic}: {e}") from None
         s = msg.header.stamp
@@ -130,8 +152,8 @@ class BagInput:
         """Frames of the topic in bag order (and RawMessages of the other topics with passthrough)."""
         others = self.passthrough if with_others is None else with_others
         reader = _open_reader(self.path)
+        i = 0
         try:
-            i = 0
             for conn, ts, data in reader.messages(connections=self.connections if others else self._topic_conns):
                 raw = RawMessage(conn, ts, bytes(data)) if others else None
                 if conn.topic != self.topic:
@@ -140,8 +162,17 @@ class BagInput:
                 rgb, stamp = self.decode(conn, data, i)
                 yield Frame(i, f"{i:06d}", rgb, (ts - self.start_ns) / 1e9, stamp, raw)
                 i += 1
+        except OfflineError:
+            raise
+        except Exception as e:          # a damaged file: sqlite3 / mcap errors of several types
+            raise OfflineError(f"cannot read rosbag2 {self.path} after {i} messages on {self.topic}: "
+                               f"{describe_error(e)}") from None
         finally:
             reader.close()
+        problem = shortfall_problem(f"rosbag2 {self.path} ({self.topic})", i, self.count)
+        if problem and not self.allow_truncated:
+            raise OfflineError(f"{problem}; pass --allow-truncated to matte what it holds")
+        self.shortfall = problem
 
 
 def _is_mcap(path: str) -> bool:
@@ -182,7 +213,7 @@ class BagOutput:
         from rosbags.rosbag2 import StoragePlugin, Writer
         from rosbags.rosbag2.errors import WriterError
         self.types_store = typestore()
-        self.kinds, self.alpha_bits = tuple(types), alpha_bits
+        self.path, self.kinds, self.alpha_bits = path, tuple(types), alpha_bits
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
         try:
             self.writer = Writer(path, version=9, storage_plugin=plugin)      # checks the path; opened on first use
@@ -215,7 +246,13 @@ class BagOutput:
     def write_raw(self, raw: RawMessage) -> None:
         if not self._opened:
             self._open()
-        self.writer.write(self._out[(raw.connection.topic, raw.connection.msgtype)], raw.timestamp, raw.data)
+        self._write(self._out[(raw.connection.topic, raw.connection.msgtype)], raw.timestamp, raw.data)
+
+    def _write(self, connection, timestamp: int, data) -> None:
+        try:
+            self.writer.write(connection, timestamp, data)
+        except Exception as e:          # sqlite3.Error (disk full), OSError, rosbags' WriterError
+            raise OfflineError(f"writing rosbag2 {self.path} failed: {describe_error(e)}") from None
 
     def write(self, result: Result) -> None:
         f = result.frame
@@ -231,9 +268,12 @@ class BagOutput:
         for kind in self.kinds:
             enc, step, data = _image_fields(kind, getattr(result, kind), self.alpha_bits)
             msg = t[IMAGE_TYPE](header=header, height=h, width=w, encoding=enc, is_bigendian=0, step=step, data=data)
-            self.writer.write(self._matte[kind], stamp_ns, self.types_store.serialize_cdr(msg, IMAGE_TYPE))
+            self._write(self._matte[kind], stamp_ns, self.types_store.serialize_cdr(msg, IMAGE_TYPE))
 
     def close(self) -> None:
-        if not self._opened:
-            self._open()
-        self.writer.close()
+        try:
+            if not self._opened:
+                self._open()
+            self.writer.close()
+        except Exception as e:          # sqlite3.Error (disk full), OSError
+            raise OfflineError(f"closing rosbag2 {self.path} failed: {describe_error(e)}") from None

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .frames import Frame, OfflineError
-from .readers import ImageFolder, read_image
+from .readers import ImageFolder
 
 __all__ = ["ALIGN_METHODS", "average_frames", "frames_in_range", "FixedPlate", "FolderPlates", "Alignment",
            "PlateAligner", "AlignedPlates", "check_plate_size"]
@@ -83,8 +83,8 @@ class FixedPlate:
 class FolderPlates:
     """The i-th image (sorted by name) of a folder or glob is the plate of frame i."""
 
-    def __init__(self, spec: str, frame_count: Optional[int] = None):
-        self.folder = ImageFolder(spec)
+    def __init__(self, spec: str, frame_count: Optional[int] = None, max_pixels: Optional[int] = None):
+        self.folder = ImageFolder(spec, max_pixels, "background")
         if frame_count is not None and self.folder.count < frame_count:
             raise OfflineError(f"{spec} has {self.folder.count} background images for {frame_count} frames")
 
@@ -92,9 +92,8 @@ class FolderPlates:
         if frame.index >= self.folder.count:
             raise OfflineError(f"no background image for frame {frame.name}: {self.folder.spec} has "
                                f"{self.folder.count}")
-        path = self.folder.paths[frame.index]
-        plate = read_image(path)
-        check_plate_size(plate, frame, f"background {path}")
+        plate = self.folder.read(frame.index)
+        check_plate_size(plate, frame, f"background {self.folder.paths[frame.index]}")
         return plate
 
 

@@ -8,12 +8,12 @@ refinement):
                                     stores the foreground as RGBA
     bag    OUT itself               the input's messages plus /matte/<type>
 Every writer has write(result) and close(); PNG files appear atomically, a video is playable once closed.
+``suffix`` is added to each type's name (staging.py writes under ``<type>.partial`` and moves the
+outputs into place when the run succeeded).
 """
-import glob
 import os
-import shutil
 from fractions import Fraction
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -23,8 +23,8 @@ from matte_ros.core.files import atomic_write
 from .convert import rgba, to_u8, to_u16
 from .frames import OfflineError, Result
 
-__all__ = ["FORMATS", "VideoCodec", "VIDEO_CODECS", "png_image", "PngWriter", "VideoWriter", "output_targets",
-           "existing_targets", "clear_targets", "open_writer"]
+__all__ = ["FORMATS", "VideoCodec", "VIDEO_CODECS", "png_image", "PngWriter", "VideoWriter", "check_video_size",
+           "output_path", "open_writer"]
 
 FORMATS = ("png", "video", "bag")
 
@@ -65,42 +65,60 @@ def _write_bytes(path: str, data: bytes) -> None:
     atomic_write(path, write)
 
 
-class PngWriter:
-    """OUT/<type>/<frame name>.png for each type."""
+def output_path(fmt: str, out: str, kind: str, codec: str = "h264", suffix: str = "") -> str:
+    """Where output type ``kind`` goes: OUT/<kind><suffix> (png folder), OUT/<kind><suffix><ext>
+    (video file); a bag is OUT itself."""
+    if fmt == "png":
+        return os.path.join(out, kind + suffix)
+    if fmt == "video":
+        return os.path.join(out, kind + suffix + VIDEO_CODECS[codec].extension)
+    return out
 
-    def __init__(self, out: str, types: Sequence[str], alpha_bits: int = 8):
-        self.out, self.types, self.alpha_bits = out, tuple(types), alpha_bits
-        for t in self.types:
-            os.makedirs(os.path.join(out, t), exist_ok=True)
+
+def check_video_size(codec: str, size: Tuple[int, int]) -> None:
+    """OfflineError when ``codec`` cannot store frames of ``size`` (H, W)."""
+    h, w = size
+    if VIDEO_CODECS[codec].even_size and (h % 2 or w % 2):
+        raise OfflineError(f"video codec {codec} needs an even width and height, frames are {w}x{h}; "
+                           "use --video-codec png or prores")
+
+
+class PngWriter:
+    """OUT/<type><suffix>/<frame name>.png for each type."""
+
+    def __init__(self, out: str, types: Sequence[str], alpha_bits: int = 8, suffix: str = ""):
+        self.types, self.alpha_bits = tuple(types), alpha_bits
+        self.folders = {t: output_path("png", out, t, suffix=suffix) for t in self.types}
+        for folder in self.folders.values():
+            os.makedirs(folder, exist_ok=True)
 
     def write(self, result: Result) -> None:
         for t in self.types:
             ok, buf = cv2.imencode(".png", png_image(t, result, self.alpha_bits))
             if not ok:
                 raise OfflineError(f"PNG encoding of {t} frame {result.frame.name} failed")
-            _write_bytes(os.path.join(self.out, t, result.frame.name + ".png"), buf.tobytes())
+            _write_bytes(os.path.join(self.folders[t], result.frame.name + ".png"), buf.tobytes())
 
     def close(self) -> None:
         pass
 
 
 class VideoWriter:
-    """OUT/<type><ext> for each type, encoded with ``codec`` (a VIDEO_CODECS key) at ``fps``."""
+    """OUT/<type><suffix><ext> for each type, encoded with ``codec`` (a VIDEO_CODECS key) at ``fps``."""
 
-    def __init__(self, out: str, types: Sequence[str], codec: str, fps: float, size: Tuple[int, int]):
+    def __init__(self, out: str, types: Sequence[str], codec: str, fps: float, size: Tuple[int, int],
+                 suffix: str = ""):
         import av
         c = VIDEO_CODECS[codec]
+        check_video_size(codec, size)
         h, w = size
-        if c.even_size and (h % 2 or w % 2):
-            raise OfflineError(f"video codec {codec} needs an even width and height, frames are {w}x{h}; "
-                               "use --video-codec png or prores")
         os.makedirs(out, exist_ok=True)
         self.codec, self.types = c, tuple(types)
         rate = Fraction(fps).limit_denominator(100_000)
         self._containers, self._streams, self._n = {}, {}, 0
         try:
             for t in self.types:
-                container = av.open(os.path.join(out, t + c.extension), mode="w")
+                container = av.open(output_path("video", out, t, codec, suffix), mode="w")
                 self._containers[t] = container
                 stream = container.add_stream(c.encoder, rate=rate)
                 stream.width, stream.height = w, h
@@ -140,59 +158,32 @@ class VideoWriter:
         self._n += 1
 
     def _close_all(self) -> None:
+        import av
+        failed = None
         for t, container in self._containers.items():
             stream = self._streams.get(t)
             try:
                 if stream is not None and self._n:
                     container.mux(stream.encode(None))        # flush the encoder's delayed frames
-            finally:
                 container.close()
+            except (OSError, av.FFmpegError) as e:             # a full disk shows here too
+                failed = failed or OfflineError(f"finishing the {t} video failed: {e}")
         self._containers = {}
+        if failed is not None:
+            raise failed
 
     def close(self) -> None:
         self._close_all()
 
 
-def output_targets(fmt: str, out: str, types: Sequence[str], codec: str = "h264") -> List[str]:
-    """The paths a run would create: PNG folders, video files or the bag directory."""
-    if fmt == "png":
-        return [os.path.join(out, t) for t in types]
-    if fmt == "video":
-        return [os.path.join(out, t + VIDEO_CODECS[codec].extension) for t in types]
-    return [out]
-
-
-def existing_targets(targets: Sequence[str]) -> List[str]:
-    """The targets that exist already (a file, or a folder that is not empty)."""
-    return [p for p in targets if os.path.isfile(p) or (os.path.isdir(p) and bool(os.listdir(p)))]
-
-
-def clear_targets(fmt: str, targets: Sequence[str], overwrite: bool) -> None:
-    """Refuse existing outputs (OfflineError naming the first) unless ``overwrite``; then remove what
-    this program wrote there before: PNG files of a type folder, a video file, a rosbag2 directory."""
-    existing = existing_targets(targets)
-    if existing and not overwrite:
-        raise OfflineError(f"output {existing[0]} exists; pass --overwrite to replace it")
-    for p in existing:
-        if fmt == "png":
-            for f in glob.glob(os.path.join(p, "*.png")):
-                os.remove(f)
-        elif fmt == "video":
-            os.remove(p)
-        elif os.path.isdir(p) and os.path.isfile(os.path.join(p, "metadata.yaml")):
-            shutil.rmtree(p)
-        else:
-            raise OfflineError(f"output {p} exists and is not a rosbag2 directory; not removing it, "
-                               "choose another path")
-
-
 def open_writer(fmt: str, out: str, types: Sequence[str], source, alpha_bits: int = 8, codec: str = "h264",
-                fps: Optional[float] = None, bag_storage: Optional[str] = None):
-    """The writer of format ``fmt`` for frames of ``source`` (an opened input)."""
+                fps: Optional[float] = None, bag_storage: Optional[str] = None, suffix: str = ""):
+    """The writer of format ``fmt`` for frames of ``source`` (an opened input); ``out``: the output
+    folder (png, video; each type's name gets ``suffix``) or the bag's path."""
     if fmt == "png":
-        return PngWriter(out, types, alpha_bits)
+        return PngWriter(out, types, alpha_bits, suffix)
     if fmt == "video":
-        return VideoWriter(out, types, codec, fps or source.fps or 30.0, source.size)
+        return VideoWriter(out, types, codec, fps or source.fps or 30.0, source.size, suffix)
     if source.kind != "bag":
         raise OfflineError("--format bag needs a rosbag2 input (it copies the input's topics)")
     from .bags import BagOutput
