@@ -34,7 +34,7 @@ from .data import IMAGE_EXTENSIONS, read_image
 
 __all__ = ["TestItem", "METRICS", "OUTPUTS", "find_layout", "list_test_set", "load_test_set", "model_predictor",
            "closed_form_predictor", "difference_key_predictor", "evaluate", "write_text", "write_csv",
-           "format_table"]
+           "write_results", "format_table"]
 
 OUTPUTS = ("refine", "coarse")
 Predictor = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]
@@ -192,6 +192,8 @@ def evaluate(items: Iterator[TestItem], predict: Predictor, quantized: bool = Tr
     rows = []
     for i, item in enumerate(items):
         pha, fgr = predict(item.src, item.bgr)
+        if not (np.isfinite(pha).all() and (fgr is None or np.isfinite(fgr).all())):
+            raise ValueError(f"{item.name}: the predicted alpha or foreground holds NaN or infinity")
         if quantized:
             pha, fgr = quantize(pha), quantize(fgr)
         rows.append({"name": item.name, "height": item.pha.shape[0], "width": item.pha.shape[1],
@@ -210,14 +212,27 @@ def write_text(path: str, text: str) -> None:
     atomic_write(path, write)
 
 
-def write_csv(path: str, rows: Sequence[Dict]) -> None:
-    """Per-image rows as CSV, written atomically."""
+def _csv_text(rows: Sequence[Dict]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["name", "height", "width", *METRICS], lineterminator="\n")
     writer.writeheader()
     for r in rows:
         writer.writerow({k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in r.items()})
-    write_text(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_csv(path: str, rows: Sequence[Dict]) -> None:
+    """Per-image rows as CSV, written atomically."""
+    write_text(path, _csv_text(rows))
+
+
+def write_results(path: str, rows: Sequence[Dict], summary: str) -> str:
+    """The per-image CSV at ``path`` and ``summary`` at ``<path>.summary.txt``, each written atomically,
+    the summary (the file a reader of finished runs looks at) last; returns the summary's path."""
+    summary_path = path + ".summary.txt"
+    write_csv(path, rows)
+    write_text(summary_path, summary)
+    return summary_path
 
 
 def format_table(results: Dict[str, Dict[str, float]], count: int) -> str:

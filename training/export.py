@@ -34,14 +34,15 @@ from matte_ros.core.model import BaseOutput, MattingRefine, RefineOutput, Refine
 from matte_ros.core.model.fast import fold_batchnorm
 from matte_ros.core.model.patches import crop_patches, replace_patches
 
-__all__ = ["FORMATS", "ONNX_CROP_METHODS", "MIN_OPSET", "TENSORRT_MAX_TOPK", "output_names", "script_model",
-           "save_torchscript", "TopKRefiner", "onnx_model", "onnx_example_size", "save_onnx", "load_torchscript",
-           "apply_settings", "run_torchscript", "run_onnx", "compare"]
+__all__ = ["FORMATS", "ONNX_CROP_METHODS", "MIN_OPSET", "MAX_OPSET", "TENSORRT_MAX_TOPK", "output_names",
+           "script_model", "save_torchscript", "TopKRefiner", "onnx_model", "onnx_example_size", "save_onnx",
+           "load_torchscript", "apply_settings", "run_torchscript", "run_onnx", "compare"]
 
 FORMATS = ("torchscript", "onnx")
 ONNX_CROP_METHODS = ("roi_align", "gather")
 ONNX_REPLACE_METHOD = "scatter_element"
 MIN_OPSET = 17
+MAX_OPSET = 23           # the newest opset the TorchScript-based exporter of PyTorch 2.14 writes
 # TensorRT's TopK takes K < 3840 (and sorted=1): onnx-tensorrt's operator table, TensorRT 10.
 TENSORRT_MAX_TOPK = 3839
 
@@ -185,8 +186,8 @@ def save_onnx(model: nn.Module, path: str, opset: int = MIN_OPSET, crop_method: 
     """Export ``model`` to ONNX at ``path`` (atomically): dynamic batch, height and width, or a fixed
     (1, 3, H, W) input with ``static=(H, W)``; float16 compute with ``fp16``; the TensorRT-friendly
     sampling mode with ``tensorrt`` (see the module docstring)."""
-    if opset < MIN_OPSET:
-        raise ValueError(f"ONNX opset must be {MIN_OPSET} or newer, got {opset}")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"ONNX opset must be in {MIN_OPSET}..{MAX_OPSET}, got {opset}")
     if static is not None:
         if len(static) != 2 or not all(isinstance(v, int) and v >= 1 for v in static):
             raise ValueError(f"static size must be two positive integers H W, got {static!r}")

@@ -1,22 +1,27 @@
 """``python -m training export``: write a checkpoint as TorchScript or ONNX and check it.
 
-After writing, the export is loaded back and run next to the eager model on a random frame;
-the largest difference per output is printed (and the command fails above ``--tolerance``). An
+The export is written under a temporary name next to ``--output``, loaded back and run next to the
+eager model on a random frame; the largest difference per output is printed, and only an export
+within ``--tolerance`` is moved to ``--output`` (a failed check leaves ``--output`` as it was). An
 ``--fp16`` export is checked by the mean difference instead: float16 rounding can swap which
 patches the refiner picks near the cut, which moves single pixels a lot and the mean little.
 """
 import argparse
 import os
 import sys
+import tempfile
 from typing import Optional, Sequence
 
 import torch
 
-from matte_ros.core.cli import OneLineParser
+from matte_ros.core.cli import OneLineParser, number
+from matte_ros.core.files import TEMP_PREFIX
 from matte_ros.core.model import DEFAULT_WEIGHTS, REFINE_MODES, MattingRefine, load_checkpoint
+from matte_ros.core.settings import MAX_BACKBONE_SCALE, MIN_BACKBONE_SCALE
 
 from .export import (
     FORMATS,
+    MAX_OPSET,
     MIN_OPSET,
     ONNX_CROP_METHODS,
     compare,
@@ -33,6 +38,7 @@ __all__ = ["build_parser", "main"]
 
 # largest |export - eager| (float32), mean |export - eager| (ONNX --fp16 against the float32 model)
 TOLERANCE = {"torchscript": 1e-5, "onnx": 1e-4, "onnx-fp16": 2e-3}
+MAX_SIDE = 16384       # --static and --check-size sides
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,31 +46,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help=f"weight file (default: {DEFAULT_WEIGHTS})")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--output", required=True, help="file to write (.ts / .onnx)")
-    p.add_argument("--backbone-scale", type=float, default=None,
+    p.add_argument("--backbone-scale", type=number(float, MIN_BACKBONE_SCALE, MAX_BACKBONE_SCALE), default=None,
                    help="coarse-pass scale (TorchScript: the initial value, settable later; ONNX: fixed)")
     p.add_argument("--refine-mode", choices=REFINE_MODES, default=None)
-    p.add_argument("--refine-sample-pixels", type=int, default=None)
-    p.add_argument("--refine-threshold", type=float, default=None)
-    p.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET})")
-    p.add_argument("--crop-method", choices=ONNX_CROP_METHODS, default="roi_align", help="ONNX patch crop")
-    p.add_argument("--static", type=int, nargs=2, metavar=("H", "W"), default=None,
+    p.add_argument("--refine-sample-pixels", type=number(int, 16), default=None)
+    p.add_argument("--refine-threshold", type=number(float, 0, 1), default=None)
+    p.add_argument("--opset", type=number(int, MIN_OPSET, MAX_OPSET), default=None,
+                   help=f"ONNX opset ({MIN_OPSET}..{MAX_OPSET}, default {MIN_OPSET})")
+    p.add_argument("--crop-method", choices=ONNX_CROP_METHODS, default=None, help="ONNX patch crop (default roi_align)")
+    p.add_argument("--static", type=number(int, 1, MAX_SIDE), nargs=2, metavar=("H", "W"), default=None,
                    help="ONNX: a fixed (1, 3, H, W) input, shape arithmetic folded (default: dynamic)")
     p.add_argument("--fp16", action="store_true", help="ONNX: float16 weights and compute, float32 inputs/outputs")
     p.add_argument("--tensorrt", action="store_true",
                    help="ONNX: sampling mode without NonZero, sorted TopK under TensorRT's K limit")
-    p.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"],
-                   help="ONNX Runtime providers of the check (e.g. CUDAExecutionProvider)")
-    p.add_argument("--check-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+    p.add_argument("--providers", nargs="+", default=None,
+                   help="ONNX Runtime providers of the check (default CPUExecutionProvider; e.g. "
+                        "CUDAExecutionProvider)")
+    p.add_argument("--check-size", type=number(int, 1, MAX_SIDE), nargs=2, metavar=("H", "W"), default=None,
                    help="frame size of the check against the eager model (default: the --static or ONNX trace size)")
-    p.add_argument("--tolerance", type=float, default=None,
+    p.add_argument("--tolerance", type=number(float, 0), default=None,
                    help="accepted difference (default: largest 1e-5 TorchScript, 1e-4 ONNX; mean 2e-3 ONNX --fp16)")
     p.add_argument("--no-check", action="store_true", help="skip the comparison with the eager model")
     return p
 
 
+def _combination_problem(args: argparse.Namespace, checkpoint: str) -> Optional[str]:
+    """Why the flags make no sense together, or name an output that cannot be written (before any
+    model loads), or None."""
+    onnx_only = [f for f, on in (("--static", args.static), ("--fp16", args.fp16), ("--tensorrt", args.tensorrt),
+                                 ("--opset", args.opset is not None), ("--crop-method", args.crop_method),
+                                 ("--providers", args.providers)) if on]
+    if args.format == "torchscript" and onnx_only:
+        return f"{', '.join(onnx_only)} apply to --format onnx only"
+    checked = [f for f, on in (("--tolerance", args.tolerance is not None), ("--check-size", args.check_size),
+                               ("--providers", args.providers)) if on]
+    if args.no_check and checked:
+        return f"{', '.join(checked)} apply to the check, which --no-check skips"
+    if args.static and args.check_size and tuple(args.check_size) != tuple(args.static):
+        return (f"--check-size {args.check_size[0]} {args.check_size[1]} differs from the --static size "
+                f"{args.static[0]} {args.static[1]}")
+    if os.path.isdir(args.output):
+        return f"--output {args.output} is a directory; give a file name (.ts or .onnx)"
+    if os.path.isfile(args.output) and os.path.isfile(checkpoint) and os.path.samefile(args.output, checkpoint):
+        return f"--output {args.output} is the checkpoint being exported; give another file name"
+    return None
+
+
+def _temporary(path: str) -> str:
+    """A new empty file beside ``path``, named ``.tmp-<random><name>`` (the export is written there)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=os.path.basename(path))
+    os.close(fd)
+    return tmp
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     path = args.checkpoint or DEFAULT_WEIGHTS
+    problem = _combination_problem(args, path)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     overrides = {k: v for k, v in (("backbone_scale", args.backbone_scale), ("refine_mode", args.refine_mode),
                                    ("refine_sample_pixels", args.refine_sample_pixels),
                                    ("refine_threshold", args.refine_threshold)) if v is not None}
@@ -76,24 +119,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if overrides and not isinstance(model, MattingRefine):
         print("error: --backbone-scale and --refine-* apply to MattingRefine checkpoints only", file=sys.stderr)
         return 2
-    onnx_only = [f for f, on in (("--static", args.static), ("--fp16", args.fp16), ("--tensorrt", args.tensorrt)) if on]
-    if args.format == "torchscript" and onnx_only:
-        print(f"error: {', '.join(onnx_only)} apply to --format onnx only", file=sys.stderr)
-        return 2
-    if args.static and args.check_size and tuple(args.check_size) != tuple(args.static):
-        print(f"error: --check-size {args.check_size[0]} {args.check_size[1]} differs from the --static size "
-              f"{args.static[0]} {args.static[1]}", file=sys.stderr)
-        return 2
+    tmp = _temporary(args.output)
+    try:
+        code = _export_and_check(args, model, tmp)
+        if code == 0:
+            size = os.path.getsize(tmp)
+            os.replace(tmp, args.output)
+            print(f"wrote {args.output} ({size / 2 ** 20:.1f} MiB, {args.format}) from {path}")
+        return code
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _export_and_check(args: argparse.Namespace, model: torch.nn.Module, tmp: str) -> int:
+    """Write the export to ``tmp`` and compare it with the eager model; 0 when it may become ``--output``."""
     try:
         if args.format == "torchscript":
-            save_torchscript(model, args.output)
+            save_torchscript(model, tmp)
         else:
-            save_onnx(model, args.output, opset=args.opset, crop_method=args.crop_method, static=args.static,
-                      fp16=args.fp16, tensorrt=args.tensorrt)
+            save_onnx(model, tmp, opset=args.opset or MIN_OPSET, crop_method=args.crop_method or "roi_align",
+                      static=args.static, fp16=args.fp16, tensorrt=args.tensorrt)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {args.output} ({os.path.getsize(args.output) / 2 ** 20:.1f} MiB, {args.format}) from {path}")
     if args.no_check:
         return 0
     h, w = args.check_size or args.static or onnx_example_size(model)
@@ -102,12 +151,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     with torch.no_grad():
         expected = tuple(model(src, bgr))
     if args.format == "torchscript":
-        got = run_torchscript(load_torchscript(args.output), src, bgr)
+        got = run_torchscript(load_torchscript(tmp), src, bgr)
     else:
         try:
-            got = run_onnx(args.output, src, bgr, providers=args.providers)
+            got = run_onnx(tmp, src, bgr, providers=args.providers or ["CPUExecutionProvider"])
         except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {e}; {args.output} not written", file=sys.stderr)
             return 2
     kind, reduce = ("onnx-fp16", "mean") if args.fp16 else (args.format, "max")
     diffs = compare(expected, got, output_names(model), reduce)
@@ -115,8 +164,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     worst = max(diffs.values())
     print(f"check on a {h}x{w} frame, {reduce} |export - eager|: "
           + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
-    if worst > tolerance:
-        print(f"error: the export differs from the eager model by {worst:.2e} > {tolerance:.0e}", file=sys.stderr)
+    if not worst <= tolerance:
+        print(f"error: the export differs from the eager model by {worst:.2e} > {tolerance:.0e}; "
+              f"{args.output} not written", file=sys.stderr)
         return 1
     print(f"ok (tolerance {tolerance:.0e})")
     return 0
