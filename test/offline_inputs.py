@@ -47,13 +47,15 @@ def write_pngs(folder: str, images: Sequence[np.ndarray], prefix: str = "f") -> 
     return paths
 
 
-def write_video(path: str, images: Sequence[np.ndarray], fps: int = 10) -> None:
-    """A lossless (PNG codec) .mov, so decoded frames equal the images."""
+def write_video(path: str, images: Sequence[np.ndarray], fps: int = 10, codec: str = "png") -> None:
+    """A lossless (PNG codec) .mov, so decoded frames equal the images; or ``codec`` libx264 (mp4, mkv).
+    MP4 and MOV get their index first (faststart), so a file cut short still declares every frame."""
     import av
-    with av.open(path, mode="w") as c:
-        s = c.add_stream("png", rate=fps)
+    options = {"movflags": "faststart"} if path.endswith((".mov", ".mp4")) else {}
+    with av.open(path, mode="w", options=options) as c:
+        s = c.add_stream(codec, rate=fps)
         s.height, s.width = images[0].shape[:2]
-        s.pix_fmt = "rgb24"
+        s.pix_fmt = "rgb24" if codec == "png" else "yuv420p"
         for img in images:
             c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         c.mux(s.encode(None))
@@ -81,9 +83,10 @@ def image_msg(types, rgb: np.ndarray, i: int, encoding: str = "rgb8"):
 
 
 def write_bag(path: str, images: Sequence[np.ndarray], storage: str = "sqlite3", topic: str = "/camera/image",
-              encoding: str = "rgb8", compressed: bool = False) -> List[int]:
+              encoding: str = "rgb8", compressed: bool = False, corrupt: Sequence[int] = ()) -> List[int]:
     """A rosbag2 with ``images`` on ``topic`` (Image in ``encoding``, or CompressedImage png) and a
     std_msgs/String on NOTE_TOPIC between frames; bag timestamps differ from the header stamps.
+    The image messages at the indices in ``corrupt`` are stored as a few bytes that are no message.
     Returns the bag timestamps (ns) of the image messages."""
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -100,7 +103,8 @@ def write_bag(path: str, images: Sequence[np.ndarray], storage: str = "sqlite3",
                 data = np.frombuffer(cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1], np.uint8)
                 msg = ts.types[kind](header=msg.header, format="rgb8; png compressed bgr8", data=data)
             stamps.append(5_000_000_000 + i * 50_000_000)
-            w.write(conn, stamps[-1], ts.serialize_cdr(msg, kind))
+            data = b"\x00\x01\x00\x00\xff\xff" if i in corrupt else ts.serialize_cdr(msg, kind)
+            w.write(conn, stamps[-1], data)
             w.write(note, stamps[-1] + 1, ts.serialize_cdr(ts.types["std_msgs/msg/String"](data=f"n{i}"),
                                                            "std_msgs/msg/String"))
     return stamps
@@ -115,4 +119,41 @@ def read_bag(path: str):
     with Reader(path) as r:
         for conn, t, data in r.messages():
             out.setdefault(conn.topic, []).append((t, ts.deserialize_cdr(data, conn.msgtype)))
+    return out
+
+
+def drop_bag_messages(path: str, keep: int) -> None:
+    """Delete all but the first ``keep`` image messages of a sqlite3 bag written by write_bag; its
+    metadata still declares them all (a bag cut short)."""
+    import glob
+    import sqlite3
+    db = glob.glob(os.path.join(path, "*.db3"))[0]
+    with sqlite3.connect(db) as con:
+        topic_id = con.execute("SELECT id FROM topics WHERE name = '/camera/image'").fetchone()[0]
+        ids = [r[0] for r in con.execute("SELECT id FROM messages WHERE topic_id = ? ORDER BY timestamp", (topic_id,))]
+        con.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids[keep:]])
+    con.close()
+
+
+def png_declaring(w: int, h: int) -> bytes:
+    """A PNG whose IHDR declares w x h, holding two rows only (a few hundred bytes)."""
+    import struct
+    import zlib
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    rows = zlib.compress(b"\x00" * (w * 3 + 1) * 2)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+def checksums(*roots) -> dict:
+    """{path: sha256} of every file at or below each of ``roots``: what a run must leave unchanged."""
+    import hashlib
+    out = {}
+    for root in map(str, roots):
+        paths = [root] if os.path.isfile(root) else [os.path.join(t, n) for t, _, ns in os.walk(root) for n in ns]
+        for p in paths:
+            with open(p, "rb") as f:
+                out[p] = hashlib.sha256(f.read()).hexdigest()
     return out

@@ -171,7 +171,7 @@ class BagInput:
             reader.close()
         problem = shortfall_problem(f"rosbag2 {self.path} ({self.topic})", i, self.count)
         if problem and not self.allow_truncated:
-            raise OfflineError(f"{problem}; pass --allow-truncated to matte what it holds")
+            raise OfflineError(f"{problem}; pass --allow-truncated to matte the frames it holds")
         self.shortfall = problem
 
 

@@ -66,8 +66,8 @@ def shortfall_problem(what: str, decoded: int, declared: Optional[int], exact: b
     slack = 0 if exact else max(1, int(0.05 * declared))
     if decoded >= declared - slack:
         return None
-    says = "declares" if exact else "declares about (from its duration)"
-    return f"{what} {says} {declared} frames but holds only {decoded} (truncated or damaged)"
+    says = f"declares {declared} frames" if exact else f"declares about {declared} frames (from its duration)"
+    return f"{what} {says} but holds only {decoded} (truncated or damaged)"
 
 
 class ImageFolder:
@@ -151,11 +151,14 @@ class VideoFile:
                     start = t if start is None else start
                     yield Frame(n, f"{n:06d}", f.to_ndarray(format="rgb24"), None if t is None else t - start)
                     n += 1
-            except av.FFmpegError as e:
-                raise OfflineError(f"cannot decode video {self.path} after {n} frames: {e}") from None
-        problem = shortfall_problem(f"video {self.path}", n, self.count, self.exact_count)
+            except av.FFmpegError as e:        # cut short or damaged: the frames before it are whole
+                problem = f"video {self.path} cannot be decoded after {n} frames: {e}"
+                if self.count:
+                    problem += f" ({'about ' if not self.exact_count else ''}{self.count} declared)"
+            else:
+                problem = shortfall_problem(f"video {self.path}", n, self.count, self.exact_count)
         if problem and not self.allow_truncated:
-            raise OfflineError(f"{problem}; pass --allow-truncated to matte what it holds")
+            raise OfflineError(f"{problem}; pass --allow-truncated to matte the frames before it")
         self.shortfall = problem
 
 

@@ -4,7 +4,9 @@
     check_apart(written, roots, inputs)    OfflineError when a path the run writes is, contains or lies
                                            inside an input (an output root: is or lies inside)
     Manifest(root)                         root/.matte_offline.json: the files (relative to root) this
-                                           program wrote there; foreign(path) names the first one it did not
+                                           program wrote there, with the size and modification time they
+                                           had; foreign(path) names the first file at or below path that
+                                           is not listed, or was changed since
 
 Both checks run before anything is created or removed, and before the model loads. Paths are
 compared after resolving symbolic links (and as files by device and inode, so a hard link to an
@@ -14,7 +16,7 @@ import glob
 import json
 import os
 import shutil
-from typing import Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from matte_ros.core.files import atomic_write
 
@@ -91,44 +93,51 @@ def files_under(path: str) -> List[str]:
 
 
 class Manifest:
-    """The files this program wrote in ``root`` (relative paths), kept in root/MANIFEST."""
+    """The files this program wrote in ``root`` (relative path -> [size, mtime_ns]), kept in root/MANIFEST."""
 
     def __init__(self, root: str):
         self.root, self.path = root, os.path.join(root, MANIFEST)
-        self.files: Set[str] = self._load()
+        self.files: Dict[str, List[int]] = self._load()
 
-    def _load(self) -> Set[str]:
+    def _load(self) -> Dict[str, List[int]]:
         if not os.path.lexists(self.path):
-            return set()
+            return {}
         try:
             with open(self.path, encoding="utf-8") as f:
                 data = json.load(f)
         except (OSError, ValueError) as e:
             raise OfflineError(f"{self.path} is not matte_offline's manifest ({e}); not touching {self.root}") from None
         files = data.get("files") if isinstance(data, dict) and data.get("tool") == _TOOL else None
-        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        if not isinstance(files, dict) or not all(isinstance(v, list) for v in files.values()):
             raise OfflineError(f"{self.path} is not matte_offline's manifest; not touching {self.root}")
-        return set(files)
+        return files
 
     def _rel(self, path: str) -> str:
         return os.path.relpath(path, self.root)
 
+    @staticmethod
+    def _stamp(path: str) -> List[int]:
+        st = os.lstat(path)
+        return [st.st_size, st.st_mtime_ns]
+
     def foreign(self, path: str) -> Optional[str]:
-        """The first file at or below ``path`` that this program did not write (None: all of them are its)."""
+        """The first file at or below ``path`` that this program did not write or that was changed
+        since (None: all of them are its, as it left them)."""
         for f in files_under(path):
-            if f != self.path and self._rel(f) not in self.files:
+            if f != self.path and self.files.get(self._rel(f)) != self._stamp(f):
                 return f
         return None
 
     def add(self, path: str) -> None:
-        self.files.update(self._rel(f) for f in files_under(path) if f != self.path)
+        self.files.update((self._rel(f), self._stamp(f)) for f in files_under(path) if f != self.path)
 
     def remove(self, path: str) -> None:
         """Delete ``path`` (a file, or a folder of files all listed here) and forget its files."""
         stranger = self.foreign(path)
         if stranger is not None:
             raise OfflineError(f"{stranger} was not written by matte_offline; not removing {path}")
-        self.files.difference_update(self._rel(f) for f in files_under(path))
+        for f in files_under(path):
+            self.files.pop(self._rel(f), None)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
         elif os.path.lexists(path):
@@ -136,12 +145,12 @@ class Manifest:
 
     def save(self) -> None:
         """Write the manifest (atomically); with nothing listed, remove it."""
-        self.files = {f for f in self.files if os.path.lexists(os.path.join(self.root, f))}
+        self.files = {f: v for f, v in self.files.items() if os.path.lexists(os.path.join(self.root, f))}
         if not self.files:
             if os.path.lexists(self.path):
                 os.remove(self.path)
             return
-        text = json.dumps({"tool": _TOOL, "files": sorted(self.files)}, indent=1) + "\n"
+        text = json.dumps({"tool": _TOOL, "files": dict(sorted(self.files.items()))}, indent=1) + "\n"
 
         def write(tmp: str) -> None:
             with open(tmp, "w", encoding="utf-8") as f:

@@ -81,15 +81,15 @@ class Staging:
         write, or that it did and ``overwrite`` is not given."""
         if self.holder is None and os.path.lexists(self.out) and not os.path.isdir(self.out):
             raise OfflineError(f"output {self.out} exists and is not a folder; choose another output path")
-        for path, root in self._in_the_way():
-            if not _occupied(path):
-                continue
+        occupied = [(path, root) for path, root in self._in_the_way() if _occupied(path)]
+        for path, root in occupied:
             stranger = Manifest(root).foreign(path)
             if stranger is not None:
                 raise OfflineError(f"output {path} exists and matte_offline did not write {stranger} (its {MANIFEST} "
-                                   "does not list it); not touching it: choose another output path or move it away")
-            if not overwrite:
-                raise OfflineError(f"output {path} exists; pass --overwrite to replace it")
+                                   "does not list it as it was written); not touching it: choose another output "
+                                   "path or move it away")
+        if occupied and not overwrite:
+            raise OfflineError(f"output {occupied[0][0]} exists; pass --overwrite to replace it")
 
     # ---- the run --------------------------------------------------------------------------------
     def begin(self) -> Tuple[str, str]:
