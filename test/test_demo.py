@@ -20,6 +20,7 @@ from matte_ros.tools.demo_report import (
     alpha_u8,
     contact_sheet,
     format_summary,
+    mean_quality,
     percentile,
     pick_indices,
     run_summary,
@@ -96,7 +97,8 @@ def _summary():
     stamps = [0, 200 * MS, 400 * MS, 600 * MS, 800 * MS]                # every other frame matted
     received = [s + d * MS for s, d in zip(stamps, (50, 50, 60, 70, 150))]
     outputs = [-200 * MS] + stamps + [1000 * MS]                        # outside the window: not counted
-    quality = {"sad": 1.5, "mse": 0.25, "grad": 2.0, "conn": 1.25, "fgr_mse": float("nan")}
+    quality = {"sad": 1.5, "mse": 0.25, "grad": 2.0, "conn": 1.25, "hair_sad": 0.75, "hair_mse": 0.125,
+               "fgr_mse": float("nan")}
     return run_summary(stamps, received, camera, outputs, quality)
 
 
@@ -108,9 +110,16 @@ def test_summarize_counts_the_collection_window():
     assert s["latency_ms"]["median"] == pytest.approx(60.0)
     assert s["latency_ms"]["p90"] == pytest.approx(118.0)               # rank 3.6: 70 + 0.6 * 80
     assert (s["camera_frames"], s["matted_frames"], s["dropped"]) == (9, 5, 4)
-    assert s["quality"] == {"sad": 1.5, "mse": 0.25, "grad": 2.0, "conn": 1.25}
+    assert s["quality"] == {"sad": 1.5, "mse": 0.25, "grad": 2.0, "conn": 1.25, "hair_sad": 0.75, "hair_mse": 0.125}
     with pytest.raises(ValueError, match=">= 2"):
         run_summary([0], [1], [0], [0], s["quality"])
+
+
+def test_mean_quality_averages_every_key_over_the_frames():
+    rows = [{"sad": 1.0, "mse": 0.5, "grad": 2.0, "conn": 1.0, "hair_sad": 0.25, "hair_mse": 0.125, "fgr_mse": 9.0},
+            {"sad": 3.0, "mse": 0.25, "grad": 4.0, "conn": 2.0, "hair_sad": 0.75, "hair_mse": 0.375, "fgr_mse": 9.0}]
+    assert mean_quality(rows) == {"sad": 2.0, "mse": 0.375, "grad": 3.0, "conn": 1.5, "hair_sad": 0.5,
+                                  "hair_mse": 0.25}
 
 
 def test_format_summary_prints_every_number():
@@ -119,6 +128,7 @@ def test_format_summary_prints_every_number():
     assert "median 60.0 ms, p90 118.0 ms" in text
     assert "drops       4 of 9 camera frames" in text
     assert "SAD 1.5000  MSE 0.250000  Grad 2.0000  Conn 1.2500" in text
+    assert "hair band   SAD 0.7500  MSE 0.125000  where the true alpha is in 0.05..0.95" in text
     assert "mean over 5 frames" in text
 
 
@@ -291,7 +301,7 @@ def test_short_demo_writes_out_demo_and_finite_metrics(tiny_model_file, tmp_path
     assert rc == 0, stdout + stderr
     assert "capture_background: plate 64x48 averaged from 3 frames" in stdout
     assert f"6 frames of 64x48 matted by matte_node on cpu ({CPU_PRECISION})" in stdout
-    for line in ("throughput", "latency     stamp -> receipt: median", "drops", "quality     SAD"):
+    for line in ("throughput", "latency     stamp -> receipt: median", "drops", "quality     SAD", "hair band   SAD"):
         assert line in stdout, stdout
     files = sorted(os.listdir(out))
     assert files == ["camera.log", "contact_sheet.png", "frame_000_alpha.png", "frame_000_composite.png",
@@ -300,7 +310,7 @@ def test_short_demo_writes_out_demo_and_finite_metrics(tiny_model_file, tmp_path
     m = json.loads((out / "metrics.json").read_text())
     numbers = [m["output_hz"], m["camera_hz"], *m["latency_ms"].values(), *m["quality"].values()]
     assert all(isinstance(x, float) and np.isfinite(x) for x in numbers), m
-    assert set(m["quality"]) == {"sad", "mse", "grad", "conn"} and m["quality"]["mse"] >= 0
+    assert set(m["quality"]) == {"sad", "mse", "grad", "conn", "hair_sad", "hair_mse"} and m["quality"]["mse"] >= 0
     assert m["frames"] == 6 and m["matted_frames"] >= 6 and m["dropped"] == m["camera_frames"] - m["matted_frames"]
     assert m["latency_ms"]["median"] > 0 and (m["width"], m["height"], m["device"]) == (64, 48, "cpu")
     assert cv2.imread(str(out / "contact_sheet.png")).shape == (24 + 2 * 240, 4 * 320, 3)

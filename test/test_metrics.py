@@ -214,3 +214,16 @@ def test_connectivity_matches_a_flood_fill_reference():
         true = np.round(np.clip((base - 0.3) * 2.5, 0, 1) * 255) / 255
         pred = np.round(np.clip(true + rng.normal(0, 0.15, true.shape), 0, 1) * 255) / 255
         assert connectivity_error(pred, true) == pytest.approx(_reference_conn(pred, true), rel=1e-6, abs=1e-6)
+
+
+def test_hair_band_scores_count_only_fractional_true_alpha():
+    from matte_ros.core.metrics import hair_band, hair_band_scores
+    true = np.array([[0.0, 0.04, 0.05, 0.5], [0.94, 0.95, 1.0, 0.2]], np.float32)
+    pred = np.array([[0.5, 0.5, 0.5, 0.0], [0.5, 0.5, 0.5, 0.6]], np.float32)
+    band = hair_band(true)
+    np.testing.assert_array_equal(band, [[0, 0, 0, 128], [128, 0, 0, 128]])     # 0.05 and 0.95 excluded
+    s = hair_band_scores(pred, true)
+    # band pixels: 0.5 (err 0.5), 0.94 (err 0.44), 0.2 (err 0.4)
+    assert s["hair_sad"] == pytest.approx((0.5 + 0.44 + 0.4) / 1000, rel=1e-6)
+    assert s["hair_mse"] == pytest.approx((0.25 + 0.44 ** 2 + 0.16) / 3, rel=1e-6)
+    assert hair_band_scores(pred, np.zeros_like(true)) == {"hair_sad": 0.0, "hair_mse": 0.0}

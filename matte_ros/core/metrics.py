@@ -20,13 +20,15 @@ import cv2
 import numpy as np
 
 __all__ = ["UNKNOWN", "sad", "mse", "gradient_error", "connectivity_error", "foreground_mse",
-           "gauss_gradient", "GRAD_SIGMA", "CONN_STEP", "CONN_CUT", "METRICS", "quantize", "score", "mean_scores"]
+           "gauss_gradient", "GRAD_SIGMA", "CONN_STEP", "CONN_CUT", "METRICS", "HAIR_BAND", "hair_band",
+           "hair_band_scores", "quantize", "score", "mean_scores"]
 
 UNKNOWN = 128
 GRAD_SIGMA = 1.4
 CONN_STEP = 0.1
 CONN_CUT = 0.15
 METRICS = ("sad", "mse", "grad", "conn", "fgr_mse")
+HAIR_BAND = (0.05, 0.95)   # the true alpha's open range that holds hair strands, fur and soft edges
 
 
 def _pair(pred: np.ndarray, true: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -189,6 +191,20 @@ def foreground_mse(pred_fgr: np.ndarray, true_fgr: np.ndarray, true_pha: np.ndar
         return 0.0
     err = ((pred_fgr - true_fgr) ** 2)[mask]
     return float(err.sum(dtype=np.float64) / (3 * count))
+
+
+def hair_band(true: np.ndarray, band: Tuple[float, float] = HAIR_BAND) -> np.ndarray:
+    """(H, W) trimap of the pixels whose true alpha lies strictly inside ``band``: UNKNOWN there, 0 elsewhere."""
+    true = np.asarray(true, np.float32)
+    inside = (true > np.float32(band[0])) & (true < np.float32(band[1]))
+    return np.where(inside, UNKNOWN, 0).astype(np.uint8)
+
+
+def hair_band_scores(pred: np.ndarray, true: np.ndarray, band: Tuple[float, float] = HAIR_BAND) -> Dict[str, float]:
+    """SAD (/ 1000) and MSE restricted to the hair band of the true alpha (``band[0] < true < band[1]``):
+    {"hair_sad", "hair_mse"} (both 0.0 where the band is empty)."""
+    trimap = hair_band(true, band)
+    return {"hair_sad": sad(pred, true, trimap), "hair_mse": mse(pred, true, trimap)}
 
 
 def quantize(x: np.ndarray) -> np.ndarray:

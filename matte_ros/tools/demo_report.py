@@ -11,12 +11,13 @@ import cv2
 import numpy as np
 
 from matte_ros.core.files import atomic_write
+from matte_ros.core.metrics import HAIR_BAND
 
-__all__ = ["COLUMNS", "QUALITY_KEYS", "StampMatcher", "pick_indices", "percentile", "run_summary", "format_summary",
-           "alpha_u8", "contact_sheet", "write_png", "write_json"]
+__all__ = ["COLUMNS", "QUALITY_KEYS", "StampMatcher", "pick_indices", "percentile", "mean_quality", "run_summary",
+           "format_summary", "alpha_u8", "contact_sheet", "write_png", "write_json"]
 
 COLUMNS = ("input frame", "predicted alpha", "true alpha", "composite")
-QUALITY_KEYS = ("sad", "mse", "grad", "conn")
+QUALITY_KEYS = ("sad", "mse", "grad", "conn", "hair_sad", "hair_mse")   # hair_*: matte_ros.core.metrics.hair_band
 
 
 class StampMatcher:
@@ -75,6 +76,11 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, np.float64), q)) if len(values) else float("nan")
 
 
+def mean_quality(rows: Sequence[Mapping[str, float]]) -> Dict[str, float]:
+    """The mean of each of QUALITY_KEYS over the frames' rows."""
+    return {k: float(np.mean([r[k] for r in rows])) if len(rows) else float("nan") for k in QUALITY_KEYS}
+
+
 def run_summary(stamps: Sequence[int], received: Sequence[int], camera_stamps: Sequence[int],
               output_stamps: Sequence[int], quality: Mapping[str, float]) -> Dict[str, Any]:
     """The demo's numbers for the collected frames.
@@ -115,6 +121,8 @@ def format_summary(s: Mapping[str, Any]) -> str:
         f"drops       {s['dropped']} of {s['camera_frames']} camera frames skipped by the node "
         f"(it mattes only the newest frame)",
         f"quality     SAD {q['sad']:.4f}  MSE {q['mse']:.6f}  Grad {q['grad']:.4f}  Conn {q['conn']:.4f}",
+        f"hair band   SAD {q['hair_sad']:.4f}  MSE {q['hair_mse']:.6f}  where the true alpha is in "
+        f"{HAIR_BAND[0]:g}..{HAIR_BAND[1]:g} (strands, soft edges)",
         f"            mean over {s['frames']} frames against the camera's true alpha "
         f"(SAD, Grad, Conn divided by 1000)",
     ])

@@ -14,7 +14,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.time import Time
 from sensor_msgs.msg import Image
 
-from matte_ros.core.metrics import mean_scores, quantize, score
+from matte_ros.core.metrics import hair_band_scores, quantize, score
 from matte_ros.core.model import DEFAULT_WEIGHTS, read_checkpoint
 from matte_ros.ros import names
 from matte_ros.ros.imaging import image_to_rgb, msg_to_alpha
@@ -25,6 +25,7 @@ from .demo_report import (
     alpha_u8,
     contact_sheet,
     format_summary,
+    mean_quality,
     pick_indices,
     run_summary,
     write_json,
@@ -115,7 +116,7 @@ def _score_frame(joined: Dict[str, Any]) -> Dict[str, Any]:
     """Arrays of one joined set and its metrics against the truth (8-bit, as the evaluation does)."""
     src = image_to_rgb(joined["src"][0])
     pha, true = msg_to_alpha(joined["alpha"][0]), quantize(msg_to_alpha(joined["true"][0]))
-    row = score(pha, None, true)
+    row = {**score(pha, None, true), **hair_band_scores(pha, true)}
     return {"src": src, "pha": pha, "true": true, "fgr": image_to_rgb(joined["foreground"][0]),
             "comp": image_to_rgb(joined["composite"][0]), "row": row}
 
@@ -187,7 +188,7 @@ def run(opts: argparse.Namespace) -> Dict[str, Any]:
         node_status = dict(collector.node_status)
         camera_stamps, output_stamps = collector.stamps()
 
-    summary = run_summary(got["stamps"], got["received"], camera_stamps, output_stamps, mean_scores(got["rows"]))
+    summary = run_summary(got["stamps"], got["received"], camera_stamps, output_stamps, mean_quality(got["rows"]))
     summary.update(model=model, width=opts.width, height=opts.height, camera_rate=opts.rate,
                    device=node_status.get("device", "unknown"), precision=node_status.get("precision", "unknown"))
     write_png(os.path.join(opts.out, "contact_sheet.png"), contact_sheet(got["sheet"], COLUMNS))
