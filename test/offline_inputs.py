@@ -83,10 +83,12 @@ def image_msg(types, rgb: np.ndarray, i: int, encoding: str = "rgb8"):
 
 
 def write_bag(path: str, images: Sequence[np.ndarray], storage: str = "sqlite3", topic: str = "/camera/image",
-              encoding: str = "rgb8", compressed: bool = False, corrupt: Sequence[int] = ()) -> List[int]:
+              encoding: str = "rgb8", compressed: bool = False, corrupt: Sequence[int] = (),
+              huge: Sequence[int] = ()) -> List[int]:
     """A rosbag2 with ``images`` on ``topic`` (Image in ``encoding``, or CompressedImage png) and a
     std_msgs/String on NOTE_TOPIC between frames; bag timestamps differ from the header stamps.
-    The image messages at the indices in ``corrupt`` are stored as a few bytes that are no message.
+    The image messages at the indices in ``corrupt`` are stored as a few bytes that are no message,
+    those in ``huge`` declare 60000x60000 pixels (an Image's height and width, a PNG's header).
     Returns the bag timestamps (ns) of the image messages."""
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -101,7 +103,11 @@ def write_bag(path: str, images: Sequence[np.ndarray], storage: str = "sqlite3",
             msg = image_msg(ts, rgb, i, encoding)
             if compressed:
                 data = np.frombuffer(cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1], np.uint8)
+                if i in huge:
+                    data = np.frombuffer(png_declaring(60000, 60000), np.uint8)
                 msg = ts.types[kind](header=msg.header, format="rgb8; png compressed bgr8", data=data)
+            elif i in huge:
+                msg.height = msg.width = 60000
             stamps.append(5_000_000_000 + i * 50_000_000)
             data = b"\x00\x01\x00\x00\xff\xff" if i in corrupt else ts.serialize_cdr(msg, kind)
             w.write(conn, stamps[-1], data)

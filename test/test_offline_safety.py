@@ -20,7 +20,7 @@ def no_engine(monkeypatch):
     """Refusals come before the model loads: loading it fails the test."""
     def load(*a):
         raise AssertionError("the engine was loaded")
-    monkeypatch.setattr("matte_ros.tools.offline.job._engine", load)
+    monkeypatch.setattr("matte_ros.core.engine.MattingEngine.__init__", load)
 
 
 def cli(*args, model_path):
