@@ -28,9 +28,9 @@ from matte_ros.ros.node import MatteNode
 
 
 def domain_id(offset: int) -> int:
-    """A DDS domain (1..200) of this test process, distinct per module ``offset`` (0 .. 7), so test
+    """A DDS domain (1..200) of this test process, distinct per module ``offset`` (0 .. 9), so test
     runs in other processes on this machine do not see each other's topics."""
-    return 1 + (os.getpid() * 8 + offset) % 200
+    return 1 + (os.getpid() * 10 + offset) % 200
 
 
 def context_fixture(offset: int):

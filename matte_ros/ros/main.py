@@ -19,6 +19,7 @@ from .stop import StopSignals
 __all__ = ["POLL", "StopSignals", "init_ros", "run_node"]
 
 POLL = 0.1      # seconds between checks of the stop request while spinning
+STOP_WAIT = 10.0    # seconds the executor's shutdown waits for running callbacks (their answers sent)
 
 
 def init_ros(args=None) -> None:
@@ -35,7 +36,9 @@ def run_node(name: str, make_node: Callable[[], "rclpy.node.Node"], start_errors
     ...`` and returns 2), build the node (a start error prints the same and returns 1), call
     ``on_started(node)`` (process-wide settings that depend on its parameters), spin until SIGINT /
     SIGTERM, then stop the node (its ``stop()`` if it has one: ends waits inside callbacks), shut
-    the executor down, destroy the node and shut rclpy down; returns the process exit code."""
+    the executor down (waiting up to STOP_WAIT for running callbacks where the executor can, e.g.
+    ``executor.WaitingExecutor``: their service answers are sent before the node goes), destroy the
+    node and shut rclpy down; returns the process exit code."""
     with StopSignals() as signals:
         problem = command_line_problem(sys.argv if args is None else args)
         if problem is None:
@@ -73,7 +76,7 @@ def run_node(name: str, make_node: Callable[[], "rclpy.node.Node"], start_errors
             stop = getattr(node, "stop", None)
             if stop is not None:
                 stop()
-            executor.shutdown()
+            executor.shutdown(timeout_sec=STOP_WAIT)
             node.destroy_node()
             rclpy.try_shutdown()
     return 0

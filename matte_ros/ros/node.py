@@ -10,7 +10,9 @@ moves every one). Lazy: while no output has a subscriber, frames are neither con
 A thin rclpy shell over :class:`matte_ros.core.engine.MattingEngine`: the subscription callback only
 stores the newest message (``LatestFrame``); one worker thread converts it, feeds a running plate
 capture and mattes it; the capture service waits for its plate in its own callback group, so
-spinning goes on. Run it on a MultiThreadedExecutor (``main`` does).
+spinning goes on. Run it on a multi-threaded executor (``main`` uses ``executor.WaitingExecutor``,
+whose shutdown lets every capture caller have its answer, "the node is shutting down", before the
+node is destroyed).
 """
 import copy
 import dataclasses
@@ -27,7 +29,6 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.exceptions import ParameterException
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rclpy.time import Time
@@ -41,6 +42,7 @@ from matte_ros.core.model import DEFAULT_WEIGHTS
 from matte_ros.core.plate import PlateCapture, load_plates, remove_plates, save_plate
 
 from . import names
+from .executor import WaitingExecutor
 from .imaging import (
     FrameTooLargeError,
     ImageFormatError,
@@ -66,6 +68,7 @@ from .stats import LatestFrame, NodeStats
 __all__ = ["MatteNode", "build_engine", "main"]
 
 WARN_PERIOD = 5.0               # seconds between repeats of a throttled warning
+SHUTTING_DOWN = "the node is shutting down"     # a capture's answer once stop() has begun
 # camera input: sensor-data QoS (best effort, volatile) keeping only the newest frame
 INPUT_QOS = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
                        durability=qos_profile_sensor_data.durability)
@@ -312,7 +315,10 @@ class MatteNode(Node):
 
     def _on_capture(self, request, response):
         s = self.settings
-        with self._capture_lock:
+        with self._capture_lock:            # stop() sets _stop under this lock: no capture starts after it
+            if self._stop.is_set():
+                response.success, response.message = False, SHUTTING_DOWN
+                return response
             if self._capture is not None and not self._capture.done:
                 response.success, response.message = False, "a capture is already running; wait for its answer"
                 return response
@@ -402,12 +408,13 @@ class MatteNode(Node):
     def stop(self) -> None:
         """Stop the worker (joined) and end a waiting capture, so that no callback is left waiting;
         the node stays valid until ``destroy_node``. Idempotent."""
-        self._stop.set()
+        with self._capture_lock:
+            self._stop.set()
+            capture = self._capture
         self._wake.set()
         self._latest.close()
-        capture = self._capture
         if capture is not None:
-            capture.cancel("the node is shutting down")
+            capture.cancel(SHUTTING_DOWN)
         self._worker.join(timeout=10.0)
 
     def destroy_node(self) -> None:
@@ -426,7 +433,7 @@ def main(args=None) -> int:
     keep_freed_memory()     # before any worker thread starts (matte_ros.core.host_memory)
     # bad parameters or a missing model stop the start with a clear message and exit code 1
     return run_node("matte_node", MatteNode, (ValueError, OSError, ParameterException), args,
-                    make_executor=lambda: MultiThreadedExecutor(num_threads=4), on_started=_configure_process)
+                    make_executor=lambda: WaitingExecutor(num_threads=4), on_started=_configure_process)
 
 
 if __name__ == "__main__":
