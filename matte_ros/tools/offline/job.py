@@ -147,8 +147,9 @@ def matte(args) -> int:
         else:
             finals = staging.commit()
     if interrupted:
-        print(f"{PROG}: interrupted after {frames} frames; partial outputs (complete files of those frames, "
-              f"not moved into place): {', '.join(kept)}", file=sys.stderr)
+        where = (f"partial outputs (complete files of those frames, not moved into place): {', '.join(kept)}"
+                 if kept else "no output was written")
+        print(f"{PROG}: interrupted after {frames} frames; {where}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if source.shortfall:
         print(f"{PROG}: warning: {source.shortfall}; matted the {frames} frames it holds (--allow-truncated)",
