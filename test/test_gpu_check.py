@@ -3,6 +3,7 @@
 lacks and a fake numpy it already has, and CUDA is hidden. The missing package must be installed from
 the folder (and the fake numpy left out, or every import would fail), the GPU steps must say "no CUDA",
 the gpu tests must be collected, and at most 8 result files must land in $OUT within a minute."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -28,6 +29,33 @@ def write_wheel(folder: str, name: str, version: str, init: str) -> str:
         for member, text in files.items():
             z.writestr(member, text)
     return path
+
+
+def _wheel_list_module():
+    spec = importlib.util.spec_from_file_location("gpu_wheel_list", os.path.join(REPO, ".ci", "gpu_wheel_list.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_wheel_list_brings_what_the_gpu_machine_lacks_pinned_once():
+    wl = _wheel_list_module()
+    reqs = wl.read_requirements(os.path.join(REPO, "requirements.txt"))
+    machine = wl.read_requirements(os.path.join(REPO, ".ci", "gpu-machine.txt"))
+    lines = wl.wheel_list(reqs, machine, "3.12")
+    names = [line.split("==")[0] for line in lines]
+    assert len(names) == len(set(names)) and all("==" in line for line in lines), lines
+    pins = {r.name: str(r.specifier) for r in reqs}
+    for name in ("kornia", "onnxscript", "ros-jazzy-rclpy", "ros-jazzy-sensor-msgs"):    # as requirements.txt pins
+        assert name + pins[name] in lines
+    for name in ("kornia-rs", "ros-rclpy", "ros-rmw-fastrtps-cpp", "ros-wheels-bootstrapper"):   # their dependencies
+        assert name in names
+    # the machine holds these and what they depend on; the linter and the offline tools stay here
+    for name in ("torch", "numpy", "pyyaml", "typing-extensions", "ml-dtypes", "ruff", "av", "pymatting", "numba",
+                 "rosbags"):
+        assert name not in names
+    everything = [line.split("==")[0] for line in wl.wheel_list(reqs, machine, "3.12", wl.DEV_ONLY)]
+    assert set(everything) - set(names) >= {"av", "pymatting", "numba", "llvmlite", "rosbags"}
 
 
 @pytest.mark.slow
