@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
+import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -39,7 +40,6 @@ class NonFiniteLossError(RuntimeError):
 
 
 def _worker_init(_: int) -> None:
-    import cv2
     cv2.setNumThreads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C stops the main process cleanly, not the workers
 
@@ -53,6 +53,10 @@ class Trainer:
         self.refine = cfg.model_type != "base"
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
+        # Data loader workers are forked while this process runs: an OpenCV thread pool started here
+        # (JPEG batches, colour conversions) can be forked holding its lock, and the worker then hangs
+        # in its first OpenCV call. One OpenCV thread in this process starts no pool.
+        cv2.setNumThreads(1)
         torch.manual_seed(cfg.seed)                        # identical initial weights on every rank
         self._build_data()
         self._build_networks()
