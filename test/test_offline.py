@@ -262,7 +262,7 @@ def test_sigint_to_the_command_closes_the_video(tmp_path, model_path):
     import time
     plate, frames = scene(4)
     write_video(str(tmp_path / "long.mov"), [plate] + frames * 150)         # 601 frames: seconds of work
-    out = tmp_path / "out" / "alpha.mov"
+    out = tmp_path / "out" / "alpha.partial.mov"                   # moved to alpha.mov only when the run completes
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "matte_ros.tools.offline", str(tmp_path / "long.mov"), "-o",
                              str(tmp_path / "out"), "--plate-frames", "1", "--video-codec", "png", "--output-types",
@@ -275,5 +275,5 @@ def test_sigint_to_the_command_closes_the_video(tmp_path, model_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     n = int(re.search(r"interrupted after (\d+) frames", err).group(1))
-    assert 0 < n < 601
+    assert 0 < n < 601 and str(out) in err and not (tmp_path / "out" / "alpha.mov").exists()
     assert len(read_video(str(out), "gray")) == n                  # the index was written: the file plays
