@@ -4,6 +4,7 @@
     engine.set_background(plate)            # (H, W, 3) uint8 RGB, the empty scene
     res = engine.process(frame, composite=(0, 255, 0))
     res.alpha, res.foreground, res.composite, res.plate_difference
+    res = engine.process(frame, maps=True)  # also res.error, res.refinement, from the same coarse pass
     engine.configure(upkeep=UpkeepSettings(exposure="frame", health=True))   # plate upkeep, all off by default
     res.plate_health                        # PlateHealth (None while upkeep is off)
 
@@ -14,8 +15,9 @@ device). The settings (backbone scale, refine mode, sample pixels, threshold) ar
 to the network with each call; the network's own attributes are never changed.
 
 The network is called in exactly two places, :meth:`MattingEngine._prepare_plate` (once per plate)
-and :meth:`MattingEngine._infer` (once per frame), so another execution path can be swapped in
-by overriding those two methods. With plate upkeep on (:mod:`matte_ros.core.upkeep`), the plate
+and :meth:`MattingEngine._infer` (once per frame: one coarse pass, which also gives the error and
+refinement maps when asked), so another execution path can be swapped in by overriding those two
+methods. With plate upkeep on (:mod:`matte_ros.core.upkeep`), the plate
 the network sees is compensated per frame (motion, exposure, drift) and prepared again then.
 """
 import os
@@ -26,15 +28,16 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from .model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
+from .model import DEFAULT_WEIGHTS, MattingBase, MattingRefine, load_checkpoint
 from .model.fast import FastRefine, RefineSettings
 from .model.graphs import GraphedRefine
 from .settings import auto_precision, resolve_device
 from .transfer import FrameIO, Pending
 from .upkeep import PlateHealth, PlateUpkeep, UpkeepSettings, UpkeepStep, invert_gain
 
-__all__ = ["MattingEngine", "MatteResult", "NoBackgroundError", "SizeMismatchError", "PRECISIONS",
+__all__ = ["MattingEngine", "MatteResult", "NetOutput", "NoBackgroundError", "SizeMismatchError", "PRECISIONS",
            "PLATE_DIFF_THRESHOLD", "UpkeepSettings", "PlateHealth"]
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -53,12 +56,28 @@ class MatteResult(NamedTuple):
     or None; plate_difference: fraction (0..1) of pixels where some channel of frame and plate
     differ by more than PLATE_DIFF_THRESHOLD (near 1 means the plate is not this scene's); while
     upkeep compensates, between the compensated frame and plate on their reduced copies;
-    plate_health: the plate's health for this frame when upkeep is on, else None."""
+    plate_health: the plate's health for this frame when upkeep is on, else None;
+    error: (H, W) float32 0..1, the coarse pass's predicted error upsampled bilinearly (the published
+    programs' error map), and refinement: (H, W) float32, 1 where the refiner re-estimated the pixel's
+    4x4 patch, else 0, both from the frame's own coarse pass, when ``process(maps=True)`` asked for
+    them, else None (refinement is None for a model without refiner)."""
     alpha: np.ndarray
     foreground: np.ndarray
     composite: Optional[np.ndarray]
     plate_difference: float
     plate_health: Optional[PlateHealth] = None
+    error: Optional[np.ndarray] = None
+    refinement: Optional[np.ndarray] = None
+
+
+class NetOutput(NamedTuple):
+    """What ``MattingEngine._infer`` returns: pha: (1, 1, H, W), fgr: (1, 3, H, W) in 0..1; with maps
+    asked, err: (1, 1, h, w) the coarse error 0..1 at the coarse pass's size (padded to a multiple of 4
+    before scaling) or at (H, W), ref: (1, 1, H4/4, W4/4) the refined patches (None without refiner)."""
+    pha: torch.Tensor
+    fgr: torch.Tensor
+    err: Optional[torch.Tensor] = None
+    ref: Optional[torch.Tensor] = None
 
 
 class NoBackgroundError(RuntimeError):
@@ -120,6 +139,15 @@ def _plate_difference(frame: np.ndarray, plate: np.ndarray) -> float:
     strided channels."""
     _, over = cv2.threshold(cv2.absdiff(frame, plate), _DIFF_LEVELS, 255, cv2.THRESH_BINARY)
     return cv2.countNonZero(cv2.cvtColor(over, cv2.COLOR_RGB2GRAY)) / (frame.shape[0] * frame.shape[1])
+
+
+def _to_frame_size(m: torch.Tensor, h: int, w: int, mode: str) -> torch.Tensor:
+    """m: (1, 1, h', w') a map of the frame padded to a multiple of 4 -> (h, w) float32: resized
+    (``mode``) to the padded size and cropped, as the published programs write their maps."""
+    h4, w4 = -(-h // 4) * 4, -(-w // 4) * 4
+    if m.shape[2:] != (h4, w4) and m.shape[2:] != (h, w):
+        m = F.interpolate(m, (h4, w4), mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+    return m[0, 0, :h, :w].float()
 
 
 def _regain_(x: torch.Tensor, gain: np.ndarray, offset: np.ndarray) -> torch.Tensor:
@@ -344,10 +372,12 @@ class MattingEngine:
 
     # ---- frames ---------------------------------------------------------------------------
     @torch.inference_mode()
-    def process(self, frame: np.ndarray, composite: Composite = None) -> MatteResult:
+    def process(self, frame: np.ndarray, composite: Composite = None, maps: bool = False) -> MatteResult:
         """frame: (H, W, 3) uint8 RGB of any size with a plate of that size set.
         composite: None, an (r, g, b) colour (ints 0..255) or an (H, W, 3) uint8 RGB image to put
-        the foreground over (``fgr * pha + bg * (1 - pha)``, computed on the device)."""
+        the foreground over (``fgr * pha + bg * (1 - pha)``, computed on the device).
+        maps: also return the error and refinement maps of the same pass (``MatteResult.error``,
+        ``refinement``); on CUDA such a frame runs eagerly, not as a captured graph."""
         frame = _check_frame(frame)
         h, w = frame.shape[:2]
         step: Optional[UpkeepStep] = None
@@ -363,19 +393,22 @@ class MattingEngine:
                         prepared = plate.upkeep.prepared(step.plate, self._settings, self._prepare_upkept)
                     if step.normalise:               # the frame in the plate's exposure
                         _regain_(src, *invert_gain(step.gain, step.offset))
-                pha, fgr = self._infer(src, prepared, self._settings)
+                pha, fgr, err, ref = (self._infer(src, prepared, self._settings, maps=True) if maps
+                                      else self._infer(src, prepared, self._settings))
             if step is not None and step.normalise:   # the foreground back in the camera's exposure
                 _regain_(fgr, step.gain, step.offset)
             comp = None if bg is None else _to_u8_hwc(torch.lerp(bg, fgr.float(), pha.float()), self._io)
-            pending = (self._io.download(pha[0, 0].float()), _to_u8_hwc(fgr, self._io), comp)
+            pending = (self._io.download(pha[0, 0].float()), _to_u8_hwc(fgr, self._io), comp,
+                       None if err is None else self._io.download(_to_frame_size(err, h, w, "bilinear")),
+                       None if ref is None else self._io.download(_to_frame_size(ref, h, w, "nearest")))
             # host work while the copies are in flight on CUDA
             if step is not None and step.frame_small is not None:
                 diff = _plate_difference(step.frame_small, step.plate_small)        # as compensated, reduced
             else:
                 diff = _plate_difference(frame, plate.rgb if step is None or step.plate is None else step.plate)
-        alpha, foreground, comp = self._io.finish(*pending)
+        alpha, foreground, comp, err, ref = self._io.finish(*pending)
         health = None if step is None else plate.upkeep.observe(frame, alpha, step, upkeep)
-        return MatteResult(alpha, foreground, comp, diff, health)
+        return MatteResult(alpha, foreground, comp, diff, health, err, ref)
 
     def _prepare_upkept(self, rgb: np.ndarray) -> Any:
         """A compensated plate ((H, W, 3) uint8) prepared for the network (under the lock)."""
@@ -406,11 +439,15 @@ class MattingEngine:
         lock. settings: None for a model without them."""
         return bgr if self._fast is None else self._fast.prepare_plate(bgr, settings)
 
-    def _infer(self, src: torch.Tensor, plate: Any,
-               settings: Optional[RefineSettings]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """src: (1, 3, H, W) frame in 0..1 -> pha: (1, 1, H, W), fgr: (1, 3, H, W), both 0..1.
-        Called under the engine lock and torch.inference_mode."""
+    def _infer(self, src: torch.Tensor, plate: Any, settings: Optional[RefineSettings],
+               maps: bool = False) -> NetOutput:
+        """src: (1, 3, H, W) frame in 0..1 -> NetOutput: pha, fgr and, with ``maps``, the error and
+        refinement maps of the same coarse pass. Called under the engine lock and torch.inference_mode."""
         if self._fast is not None:
-            return self._run(src, plate, settings)
+            if maps:
+                out = self._fast.forward(src, plate, settings, maps=True)
+                return NetOutput(out.pha, out.fgr, out.err_sm, out.ref_sm)
+            return NetOutput(*self._run(src, plate, settings))
         out = self.model(src, plate)
-        return out[0], out[1]
+        err = out[2] if maps and isinstance(self.model, MattingBase) else None
+        return NetOutput(out[0], out[1], err)

@@ -29,7 +29,7 @@ are a folded copy made at construction, and the model itself is not kept.
 """
 import copy
 import math
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
@@ -49,7 +49,7 @@ from .stage2 import PhaseStage2, to_phases
 from .tiles import TILE_SIDES, tile_sides, tiles_of
 from .windows import bilinear_windows, windows
 
-__all__ = ["FastRefine", "PreparedPlate", "RefineSettings", "fold_batchnorm"]
+__all__ = ["FastRefine", "FastOutput", "PreparedPlate", "RefineSettings", "fold_batchnorm"]
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -140,6 +140,24 @@ def _permuted_conv1(conv: nn.Conv2d) -> nn.Conv2d:
     return out.to(memory_format=torch.channels_last).eval()
 
 
+class FastOutput(NamedTuple):
+    """pha: (B, 1, H, W), fgr: (B, 3, H, W) as ``FastRefine.__call__`` returns them; with maps asked,
+    err_sm: (B, 1, Hc, Wc) the coarse error clamped to 0..1 and ref_sm: (B, 1, H4/4, W4/4), 1 where
+    a 4x4 patch was refined (MattingRefine's outputs of those names); else None."""
+    pha: torch.Tensor
+    fgr: torch.Tensor
+    err_sm: Optional[torch.Tensor] = None
+    ref_sm: Optional[torch.Tensor] = None
+
+
+def _refined(err: torch.Tensor, idx: Tuple[torch.Tensor, ...], keep: Optional[torch.Tensor]) -> torch.Tensor:
+    """err: (B, 1, h4, w4); the selected patches idx = (b, row, col) and their keep mask (None: all
+    kept) -> (B, 1, h4, w4), 1 at each kept patch, 0 elsewhere."""
+    ref = torch.zeros_like(err)
+    ref[idx[0], 0, idx[1], idx[2]] = 1.0 if keep is None else keep.to(err.dtype)
+    return ref
+
+
 def _pad4(x: torch.Tensor) -> torch.Tensor:
     H, W = x.shape[2], x.shape[3]
     pad_h, pad_w = (4 - H % 4) % 4, (4 - W % 4) % 4
@@ -224,6 +242,14 @@ class FastRefine:
     @torch.inference_mode()
     def __call__(self, src: torch.Tensor, plate: PreparedPlate,
                  settings: Optional[RefineSettings] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        out = self.forward(src, plate, settings)
+        return out.pha, out.fgr
+
+    @torch.inference_mode()
+    def forward(self, src: torch.Tensor, plate: PreparedPlate, settings: Optional[RefineSettings] = None,
+                maps: bool = False) -> FastOutput:
+        """As ``__call__``; with ``maps``, also the coarse error and the refinement map of the same
+        pass (``FastOutput.err_sm``, ``ref_sm``), as MattingRefine returns them."""
         self.check(src, plate)
         s = self.settings_or_default(settings)
         H, W = src.shape[2], src.shape[3]
@@ -243,11 +269,13 @@ class FastRefine:
         coarse = torch.cat([pha_sm, x[:, 1:4]], dim=1)                      # pha_sm ++ fgr_sm residual
         if s.mode == "full":
             out = self._refine_full(src, plate, x, coarse)
+            ref_sm = src.new_ones(B, 1, src.shape[2] // 4, src.shape[3] // 4) if maps else None
         else:
-            out = self._refine_patches(src, plate, CoarseWindows(self._head, xl, skip, x), coarse, s)
+            out, ref_sm = self._refine_patches(src, plate, CoarseWindows(self._head, xl, skip, x), coarse, s, maps)
         out[:, :1].clamp_(0.0, 1.0)
         out[:, 1:].add_(src).clamp_(0.0, 1.0)
-        return out[:, :1, :H, :W], out[:, 1:, :H, :W]
+        err_sm = x[:, 4:5].clamp(0.0, 1.0) if maps else None
+        return FastOutput(out[:, :1, :H, :W], out[:, 1:, :H, :W], err_sm, ref_sm)
 
     def _select(self, err: torch.Tensor,
                 r: RefineSettings) -> Tuple[Tuple[torch.Tensor, ...], Optional[torch.Tensor]]:
@@ -268,20 +296,22 @@ class FastRefine:
         return tuple(i[keep] for i in idx), None
 
     def _refine_patches(self, src: torch.Tensor, plate: PreparedPlate, x: CoarseWindows, coarse: torch.Tensor,
-                        settings: RefineSettings) -> torch.Tensor:
-        """Sampling / thresholding: refine the selected 4x4 patches -> (B, 4, H4, W4) pha ++ fgr residual."""
+                        settings: RefineSettings, maps: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Sampling / thresholding: refine the selected 4x4 patches -> (B, 4, H4, W4) pha ++ fgr residual
+        and, with ``maps``, ref_sm: (B, 1, H4/4, W4/4), 1 where a patch was refined (else None)."""
         H, W = src.shape[2], src.shape[3]
         err = F.interpolate(x.x5[:, 4:5].clamp(0.0, 1.0), (H // 4, W // 4), mode="bilinear", align_corners=False)
         idx, keep = self._select(err, settings)
+        ref_sm = _refined(err, idx, keep) if maps else None
         out = bilinear_resize(coarse, (H, W), src.dtype)
         if idx[0].numel() == 0:
-            return out
+            return out, ref_sm
         if self.sync_free:                                                  # no host sync: one patch per tile
             y = self._refine_tiles(src, plate, x, idx[0], idx[1], idx[2], 1)    # (P, 4, 4, 4)
             if keep is not None:
                 grid = out.view(out.shape[0], 4, H // 4, 4, W // 4, 4).permute(0, 2, 4, 1, 3, 5)
                 y = torch.where(keep[:, None, None, None], y, grid[idx])
-            return replace_patches(out, y.contiguous(), idx, "scatter_nd")
+            return replace_patches(out, y.contiguous(), idx, "scatter_nd"), ref_sm
         ratio = x.shape[2] / (H // 2)
         sides = tile_sides(idx, err.shape, lambda m: self._tile_cost(m, ratio))
         if self._phase_tiles(2, x.shape, H, W):          # tiles crossing the frame's edge: single patches
@@ -297,7 +327,7 @@ class FastRefine:
                 parts.append(self._refine_tiles_of(src, plate, x, sub, err.shape, m))
                 order.append(sub)
         idx = tuple(torch.cat(i) for i in zip(*order))
-        return replace_patches(out, torch.cat(parts).contiguous(), idx, "scatter_nd")
+        return replace_patches(out, torch.cat(parts).contiguous(), idx, "scatter_nd"), ref_sm
 
     def _phase_tiles(self, m: int, coarse_shape: Tuple[int, ...], H: int, W: int) -> bool:
         """Whether stage 1 of tiles of side m runs by phases (:mod:`.stage1`): refiner kernel 3,
