@@ -1,20 +1,18 @@
 """matte_offline on image folders and videos: every output type read back and compared with the
-engine on the same frames; the plate sources, alignment, error maps, refusals and Ctrl-C."""
+engine on the same frames; the plate sources, alignment, error maps (one coarse pass per frame),
+refusals and Ctrl-C."""
 import os
 
 import cv2
 import numpy as np
 import pytest
-import torch
-from offline_inputs import read_video, save_model, scene, tiny_model, write_pngs, write_video
-from torch.nn import functional as F
+from offline_inputs import read_video, save_model, scene, write_pngs, write_video
 
 from matte_ros.core.engine import MattingEngine
 from matte_ros.core.model import MattingRefine, load_checkpoint
-from matte_ros.core.model.fast import RefineSettings
+from matte_ros.core.model.backbones import MobileNetV2Encoder
 from matte_ros.tools.offline.cli import main
 from matte_ros.tools.offline.frames import OfflineError, parse_output_types
-from matte_ros.tools.offline.maps import coarse_maps
 from matte_ros.tools.offline.pipeline import bench_offline, run
 from matte_ros.tools.offline.plate import FixedPlate, PlateAligner
 from matte_ros.tools.offline.readers import open_input
@@ -37,9 +35,8 @@ def engine_results(model_path, plate, frames, composite=(0, 255, 0)):
     engine.set_background(plate)
     out = []
     for f in frames:
-        r = engine.process(f, composite=composite)
-        err, ref = coarse_maps(engine.model, f, plate, engine.refine_settings)
-        out.append((r.alpha, r.foreground, r.composite, err, ref))
+        r = engine.process(f, composite=composite, maps=True)
+        out.append((r.alpha, r.foreground, r.composite, r.error, r.refinement))
     return out
 
 
@@ -61,19 +58,18 @@ def test_output_types_parse_with_published_names():
         parse_output_types("alpha,matte")
 
 
-def test_coarse_maps_equal_the_models_error_and_refinement_outputs():
-    model = tiny_model()
-    rng = np.random.default_rng(0)
-    for h, w in ((64, 96), (62, 90)):                      # the second is padded to a multiple of 4
-        frame, plate = (rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(2))
-        err, ref = coarse_maps(model, frame, plate, RefineSettings.of(model).replace(backbone_scale=0.5))
-        t = [torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255 for x in (frame, plate)]
-        with torch.no_grad():
-            out = model(*t)
-        h4, w4 = -(-h // 4) * 4, -(-w // 4) * 4
-        assert np.array_equal(err, F.interpolate(out.err_sm, (h4, w4), mode="bilinear")[0, 0, :h, :w].numpy())
-        assert np.array_equal(ref, F.interpolate(out.ref_sm, (h4, w4), mode="nearest")[0, 0, :h, :w].numpy())
-        assert 0 < ref.sum() < ref.size and err.std() > 0.01
+def test_error_and_refinement_maps_cost_no_second_coarse_pass(tmp_path, model_path, monkeypatch):
+    """The maps come from the frame's own coarse pass: the backbone runs once per frame."""
+    plate, frames = scene(3)
+    write_pngs(tmp_path / "in", frames)
+    write_pngs(tmp_path / "plate", [plate], "p")
+    runs = []
+    forward = MobileNetV2Encoder.forward
+    monkeypatch.setattr(MobileNetV2Encoder, "forward", lambda self, x: runs.append(x.shape) or forward(self, x))
+    assert cli(tmp_path / "in", "-o", tmp_path / "out", "--plate", tmp_path / "plate" / "p000.png",
+               "--output-types", "alpha,error,refinement", model_path=model_path) == 0
+    assert len(runs) == len(frames)
+    assert sorted(n for n in os.listdir(tmp_path / "out") if not n.startswith(".")) == ["alpha", "error", "refinement"]
 
 
 def test_image_folder_every_output_type_matches_the_engine(tmp_path, model_path):

@@ -7,7 +7,6 @@ from matte_ros.core.engine import MattingEngine
 from matte_ros.tools.offline.bags import BagOutput, compressed_to_rgb, image_to_rgb, typestore
 from matte_ros.tools.offline.cli import main
 from matte_ros.tools.offline.frames import OfflineError
-from matte_ros.tools.offline.maps import coarse_maps
 from matte_ros.tools.offline.pipeline import run
 from matte_ros.tools.offline.plate import FixedPlate
 from matte_ros.tools.offline.readers import open_input
@@ -73,8 +72,8 @@ def engine_results(model_path, plate, frames):
     engine.set_background(plate)
     out = []
     for f in frames:
-        r = engine.process(f, composite=(0, 255, 0))
-        out.append((r, coarse_maps(engine.model, f, plate, engine.refine_settings)))
+        r = engine.process(f, composite=(0, 255, 0), maps=True)
+        out.append((r, (r.error, r.refinement)))
     return out
 
 

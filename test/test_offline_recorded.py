@@ -20,7 +20,6 @@ from matte_ros.core.engine import MattingEngine  # noqa: E402
 from matte_ros.ros.fake_camera import FakeCamera  # noqa: E402
 from matte_ros.tools.offline.bags import image_to_rgb, typestore  # noqa: E402
 from matte_ros.tools.offline.cli import main  # noqa: E402
-from matte_ros.tools.offline.maps import coarse_maps  # noqa: E402
 from matte_ros.tools.offline.plate import average_frames  # noqa: E402
 
 TOPICS = {"/image": "sensor_msgs/msg/Image", "/camera_info": "sensor_msgs/msg/CameraInfo",
@@ -86,8 +85,8 @@ def test_fake_camera_recording_to_every_output_type(tmp_path):
     engine = MattingEngine(checkpoint=model, device="cpu")
     engine.set_background(plate)
     for i, f in enumerate(frames):
-        r = engine.process(f, composite=(0, 255, 0))
-        err, ref = coarse_maps(engine.model, f, plate, engine.refine_settings)
+        r = engine.process(f, composite=(0, 255, 0), maps=True)
+        err, ref = r.error, r.refinement
         want = {"alpha": np.rint(r.alpha * 255), "foreground": r.foreground, "composite": r.composite,
                 "error": np.rint(err * 255), "refinement": ref * 255}
         for t in ALL:

@@ -2,7 +2,6 @@
 
 readers.py   inputs: image folder / glob, video (PyAV); bags.py: rosbag2 in and out (rosbags)
 plate.py     plate sources: an image, averaged frames, per-frame backgrounds, alignment
-maps.py      the error and refinement maps of the published programs
 writers.py   PNG sequences, videos, the output bag
 pipeline.py  reading, inference and writing overlapped; the throughput benchmark
 safety.py    inputs are never written; the manifest of what this program wrote

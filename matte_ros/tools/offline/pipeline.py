@@ -1,7 +1,7 @@
 """The offline run: reading, inference and writing overlapped in three threads joined by bounded queues.
 
     reader thread   source.frames() -> in queue          (decoding, bag deserialisation)
-    calling thread  in queue -> plate, engine.process, maps -> out queue   (the network)
+    calling thread  in queue -> plate, engine.process (with the maps when asked) -> out queue   (the network)
     writer thread   out queue -> writer.write / write_raw (encoding, files)
 
 Inference runs in the calling thread so that Ctrl-C (KeyboardInterrupt) lands there: the run then
@@ -21,7 +21,6 @@ import numpy as np
 from matte_ros.core.engine import MattingEngine, SizeMismatchError
 
 from .frames import Frame, OfflineError, RawMessage, Result
-from .maps import coarse_maps
 
 __all__ = ["RunStats", "matte_frame", "run", "FirstFrames", "bench_offline", "no_interrupts"]
 
@@ -69,21 +68,18 @@ def no_interrupts():
 
 def matte_frame(engine: MattingEngine, frame: Frame, plates, types: Sequence[str], composite=None) -> Result:
     """One frame through the engine: its plate from ``plates`` (set when new), alpha and foreground,
-    the composite when asked, and the error / refinement maps when asked."""
+    the composite when asked, and the error / refinement maps of the same coarse pass when asked."""
     plate = plates.for_frame(frame)
     if plate is not None:
         engine.set_background(plate)
     try:
-        res = engine.process(frame.rgb, composite=composite if "composite" in types else None)
+        res = engine.process(frame.rgb, composite=composite if "composite" in types else None,
+                             maps="error" in types or "refinement" in types)
     except SizeMismatchError:
         h, w = frame.rgb.shape[:2]
         raise OfflineError(f"frame {frame.name} is {w}x{h} but the plate is another size; "
                            "every frame must have the plate's size") from None
-    err = ref = None
-    if "error" in types or "refinement" in types:
-        h, w = frame.rgb.shape[:2]
-        err, ref = coarse_maps(engine.model, frame.rgb, engine.background((h, w)), engine.refine_settings)
-    return Result(frame, res.alpha, res.foreground, res.composite, err, ref)
+    return Result(frame, res.alpha, res.foreground, res.composite, res.error, res.refinement)
 
 
 def _read(source, q: "queue.Queue", stop: threading.Event) -> None:
