@@ -262,8 +262,9 @@ def test_cli_writes_dataset_and_rejects_bad_arguments(tmp_path, capsys):
             "--test-size", "40", "48", "--workers", "1"]
     assert synth_main(argv) == 0
     assert "wrote 9 files" in capsys.readouterr().out
-    assert synth_main(["--out", str(tmp_path), "--count", "-1"]) == 2
-    assert "count must be" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        synth_main(["--out", str(tmp_path), "--count", "-1"])
+    assert "argument --count: must be in 0..99999, got -1" in capsys.readouterr().err
 
 
 # ---- the fake camera's scene --------------------------------------------------------------------------------

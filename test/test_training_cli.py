@@ -69,8 +69,10 @@ def test_train_on_cuda_without_cuda_is_one_line(data, tmp_path, capsys):
 
 def test_other_commands_wrong_input_is_one_line(tmp_path, capsys):
     cases = [
-        (["synth", "--out", str(tmp_path / "s"), "--count", "-1"], "error: "),
-        (["synth", "--out", str(tmp_path / "s"), "--workers", "0"], "error: --workers must be >= 1"),
+        (["synth", "--out", str(tmp_path / "s"), "--count", "-1"],
+         "python -m training synth: error: argument --count: must be in 0..99999, got -1 (see --help)"),
+        (["synth", "--out", str(tmp_path / "s"), "--workers", "0"],
+         "python -m training synth: error: argument --workers: must be in 1..256, got 0 (see --help)"),
         (["synth", "--out", str(tmp_path / "s"), "--size", "8"], "python -m training synth: error: argument --size"),
         (["export", "--format", "zip", "--output", "x"], "python -m training export: error: argument --format"),
         (["export", "--format", "onnx", "--output", "x", "--checkpoint", str(tmp_path / "none.pth")],
@@ -129,4 +131,6 @@ def test_ctrl_c_while_synth_workers_render_exits_quietly(tmp_path, interrupt):
     cmd = [sys.executable, "-m", "training", "synth", "--out", str(tmp_path / "s"), "--count", "400", "--workers",
            "2", "--size", "128", "128", "--test-count", "0"]
     rc, out, err = interrupt(cmd, after="worker(s))")
-    assert rc == 130 and err == "python -m training synth: interrupted\n", err
+    assert rc == 130 and err == (f"python -m training synth: interrupted; {tmp_path / 's'} is partial (see "
+                                 f"{tmp_path / 's' / 'PARTIAL.txt'}; no dataset.yaml)\n"), err
+    assert (tmp_path / "s" / "PARTIAL.txt").is_file() and not (tmp_path / "s" / "dataset.yaml").exists()

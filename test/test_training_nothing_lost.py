@@ -1,13 +1,16 @@
-"""``python -m training {train,eval,export}``: every numeric flag checked at parse time (one line naming
-the flag, exit 2, nothing loaded or written), nonsensical combinations refused, inputs never
-overwritten, and a run that fails writes nothing: no eval table of NaN, no export that failed its check."""
+"""``python -m training {train,eval,export,synth}``: every numeric flag checked at parse time (one line
+naming the flag, exit 2, nothing loaded or written), nonsensical combinations refused, inputs never
+overwritten, and a run that fails writes nothing that looks finished: no eval table of NaN, no export
+that failed its check, no dataset.yaml of a synthetic dataset that was not completed."""
 import os
 
 import cv2
 import numpy as np
 import pytest
+import yaml
 
-from training import eval_cli, export_cli
+import training.synth
+from training import eval_cli, export_cli, synth_cli
 from training.__main__ import main
 
 
@@ -149,3 +152,78 @@ def test_an_export_that_fails_its_check_is_not_left_behind(tiny_model_file, tmp_
     assert export_cli.main(["--checkpoint", tiny_model_file, "--format", "torchscript", "--output", str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith(f"wrote {out} (")
     assert out.read_bytes()[:2] == b"PK" and sorted(os.listdir(tmp_path)) == ["m.ts"]
+
+
+SMALL = ["--size", "32", "32", "--test-size", "32", "32", "--workers", "1"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--count", "0"], "error: --count 0 writes no training data: give --count N for a training dataset, or "
+                       "--count 0 with --test-count N for a test-only dataset"),
+    (["--count", "0", "--test-count", "0"], "error: --count 0 writes no training data"),
+    (["--count", "0", "--test-count", "2", "--backgrounds", "3"],
+     "error: --count 0 makes a test-only dataset: --backgrounds must be 0 or left out"),
+    (["--count", "4", "--valid-count", "0"],
+     "error: --valid-count 0 leaves the training data without validation images or backgrounds"),
+    (["--count", "4", "--valid-backgrounds", "0"], "error: --valid-backgrounds 0 leaves the training data"),
+    (["--photo-share", "0.5"], "error: --photo-share applies with --photos only"),
+    (["--photo-share", "nan"], "python -m training synth: error: argument --photo-share: must be a finite number"),
+    (["--seed", "-1"], "python -m training synth: error: argument --seed: must be at least 0, got -1"),
+    (["--count", "100000"], "python -m training synth: error: argument --count: must be in 0..99999, got 100000"),
+    (["--size", "64", "9000"], "python -m training synth: error: argument --size: must be in 32..8192, got 9000"),
+])
+def test_synth_refuses_datasets_that_cannot_be_used(argv, message, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert _exit_code(["synth", "--out", str(out)] + SMALL + argv) == 2
+    assert _one_line(capsys).startswith(message)
+    assert not out.exists()
+
+
+def test_synth_refuses_photo_folders_without_photographs_or_holding_the_output(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "sub" / "notes.txt").write_text("no pictures here")
+    out = tmp_path / "s"
+    assert _exit_code(["synth", "--out", str(out), "--photos", str(empty)] + SMALL) == 2
+    assert _one_line(capsys) == f"error: --photos {empty}: no JPEG or PNG photographs found there"
+    assert _exit_code(["synth", "--out", str(empty / "sub" / "s"), "--photos", str(empty)] + SMALL) == 2
+    assert _one_line(capsys).startswith(f"error: --out {empty / 'sub' / 's'} and --photos {empty} overlap")
+    assert not out.exists() and sorted(os.listdir(empty / "sub")) == ["notes.txt"]
+
+
+def test_a_test_only_dataset_holds_no_training_data(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert synth_cli.main(["--out", str(out), "--count", "0", "--test-count", "2"] + SMALL) == 0
+    assert sorted(os.listdir(out)) == ["dataset.yaml", "test"]
+    assert sorted(os.listdir(out / "test" / "pha")) == ["00000.png", "00001.png"]
+    assert yaml.safe_load((out / "dataset.yaml").read_text()) == {}
+
+
+@pytest.mark.parametrize("stop", [OSError(28, "No space left on device", "x.png"), KeyboardInterrupt()])
+def test_a_synth_run_that_stops_leaves_no_finished_dataset(stop, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "s"
+    argv = ["--out", str(out), "--count", "4", "--test-count", "1"] + SMALL
+    assert synth_cli.main(argv) == 0                       # a finished dataset of another seed first
+    assert (out / "dataset.yaml").is_file() and not (out / "PARTIAL.txt").exists()
+    job, calls = training.synth._job, []
+
+    def failing(args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise stop
+        return job(args)
+    monkeypatch.setattr(training.synth, "_job", failing)
+    code = synth_cli.main(argv + ["--seed", "5"])
+    err = capsys.readouterr().err
+    partial = f"{out} is partial (see {out / 'PARTIAL.txt'}; no dataset.yaml)\n"
+    if isinstance(stop, KeyboardInterrupt):
+        assert (code, err) == (130, f"python -m training synth: interrupted; {partial}")
+    else:
+        assert (code, err) == (1, f"error: No space left on device: x.png; {partial}")
+    assert not (out / "dataset.yaml").exists()
+    assert "--seed 5" in (out / "PARTIAL.txt").read_text()
+    monkeypatch.undo()
+    assert _exit_code(["eval", "--data", str(out), "--method", "difference-key", "--out", str(tmp_path / "e.csv")]) == 2
+    assert _one_line(capsys).startswith(f"error: {out} is a partial synthetic dataset")
+    assert synth_cli.main(argv + ["--seed", "5"]) == 0      # the same command again finishes it
+    assert (out / "dataset.yaml").is_file() and not (out / "PARTIAL.txt").exists()

@@ -26,6 +26,7 @@ from .evaluate import (
     model_predictor,
     write_results,
 )
+from .synth import PARTIAL_MARKER
 
 __all__ = ["METHODS", "build_parser", "main"]
 
@@ -80,6 +81,13 @@ def _combination_problem(args: argparse.Namespace) -> Optional[str]:
     return None
 
 
+def _partial_dataset(data: str) -> Optional[str]:
+    """The folder of ``data`` (it, or the parent of a ``test`` folder) that an unfinished synth run left, or None."""
+    data = os.path.normpath(data)
+    folders = [data] + ([os.path.dirname(data) or "."] if os.path.basename(data) == "test" else [])
+    return next((f for f in folders if os.path.isfile(os.path.join(f, PARTIAL_MARKER))), None)
+
+
 def _overwrites_input(out: str, inputs: Sequence[Optional[str]]) -> Optional[str]:
     """The input file that the CSV or its summary would replace, or None."""
     targets = {os.path.realpath(p) for p in (out, out + ".summary.txt")}
@@ -97,6 +105,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
+        partial = _partial_dataset(args.data)
+        if partial is not None:
+            raise ValueError(f"{partial} is a partial synthetic dataset (a synth run did not finish; "
+                             f"{os.path.join(partial, PARTIAL_MARKER)} names the command that completes it)")
         entries = list_test_set(args.data, args.backgrounds, args.seed)
         count = len(entries[:args.limit])
         clash = _overwrites_input(args.out, [e[k] for e in entries for k in ("src", "bgr", "pha", "fgr", "trimap")]

@@ -5,8 +5,12 @@ Layout (see CONTRACTS.md)::
     DIR/foregrounds/{train,valid}/NNNNN.png   RGBA, 4th channel = alpha
     DIR/backgrounds/{train,valid}/NNNNN.png   RGB
     DIR/test/{src,bgr,pha,fgr}/NNNNN.png      held-out test set with ground truth
-    DIR/dataset.yaml
+    DIR/dataset.yaml                    written last: only a finished run leaves one
     DIR/photos/{train,valid,test}.txt   with --photos: which photograph files each split used
+    DIR/PARTIAL.txt                     while a run writes (left by a run that failed or was stopped)
+
+A spec with no training foregrounds (``count`` 0) is a test-only dataset: its dataset.yaml names no
+training data.
 
 With photographs (``SynthSpec.photos``), backgrounds and the subjects' surfaces are random crops of
 the split's own photos (a share ``photo_share`` of them; procedural textures for the rest), and the
@@ -29,6 +33,7 @@ import cv2
 import numpy as np
 import yaml
 
+from matte_ros.core.cli import describe_error
 from matte_ros.core.files import atomic_write
 from matte_ros.core.synthetic import (
     HAIR_DENSITIES,
@@ -48,7 +53,7 @@ from .photos import SPLITS, load_photo, photo_crop, pick_photo, write_split_list
 
 __all__ = ["SynthSpec", "TestSample", "dataset_palette", "photo_texture", "subject_options", "make_foreground",
            "make_background", "make_test_sample", "make_photo_test_sample", "dataset_config", "describe", "plan_files",
-           "write_dataset"]
+           "PARTIAL_MARKER", "PartialDatasetError", "write_dataset"]
 
 BACKGROUND_MARGIN = 1.25  # backgrounds are this much larger than foregrounds (room for the trainer's crops)
 _STREAMS = {("foregrounds", "train"): 1, ("foregrounds", "valid"): 2, ("backgrounds", "train"): 3,
@@ -57,6 +62,12 @@ _STREAMS = {("foregrounds", "train"): 1, ("foregrounds", "valid"): 2, ("backgrou
 ORIGINAL_MIX = 0.5   # share of foregrounds drawn as before the families: persons (3/4) and organic objects
 FLAT_SHARE = 0.2     # share of the other foregrounds with flat-coloured surfaces
 _NAME = re.compile(r"^\d{5}\.png$")
+PARTIAL_MARKER = "PARTIAL.txt"   # in DIR from the first file a run writes until its dataset.yaml is in place
+
+
+class PartialDatasetError(Exception):
+    """Writing the dataset failed part-way (the cause is chained); the folder holds PARTIAL.txt and no
+    dataset.yaml."""
 
 
 class SynthSpec(NamedTuple):
@@ -313,10 +324,37 @@ def write_dataset(out: str, spec: SynthSpec, workers: int = 1, overwrite: bool =
     if stale and not overwrite:
         raise FileExistsError(f"{out} holds {len(stale)} PNG file(s) this dataset would not write (first: {stale[0]}); "
                          "use a fresh --out or pass --overwrite to delete them")
+    _mark_partial(out, spec)
+    try:
+        files, seconds = _write_files(out, spec, workers, stale, log)
+    except Exception as e:      # Ctrl-C (KeyboardInterrupt) also leaves the marker, and no dataset.yaml
+        raise PartialDatasetError(f"{describe_error(e)}; {out} is partial (see "
+                                  f"{os.path.join(out, PARTIAL_MARKER)}; no dataset.yaml)") from e
+    os.remove(os.path.join(out, PARTIAL_MARKER))
+    return {"files": files, "seconds": seconds}
+
+
+def _mark_partial(out: str, spec: SynthSpec) -> None:
+    """Write DIR/PARTIAL.txt, then remove an earlier run's dataset.yaml: until this run ends, the folder
+    does not look finished."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write("This folder is incomplete: a run of the command below was stopped or failed while writing "
+                    f"it; run it again to finish it.\n{describe(spec)} --out {out}\n")
+    atomic_write(os.path.join(out, PARTIAL_MARKER), write)
+    config = os.path.join(out, "dataset.yaml")
+    if os.path.lexists(config):
+        os.remove(config)
+
+
+def _write_files(out: str, spec: SynthSpec, workers: int, stale: List[str],
+                 log: Callable[[str], None]) -> Tuple[int, float]:
+    """Delete ``stale``, render every image, then write dataset.yaml; (files written, seconds)."""
     for path in stale:
         os.remove(path)
-    for sub in plan:
-        os.makedirs(os.path.join(out, sub), exist_ok=True)
+    for sub, n in plan_files(spec).items():
+        if n:
+            os.makedirs(os.path.join(out, sub), exist_ok=True)
     if any(spec.photos):
         write_split_lists(out, {k: list(spec.split_photos(k)) for k in SPLITS})
     jobs = [(out, spec, g, s, i) for g, s, n in (("foregrounds", "train", spec.count),
@@ -347,11 +385,14 @@ def write_dataset(out: str, spec: SynthSpec, workers: int = 1, overwrite: bool =
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     text = f"# {describe(spec)}\n# held-out test set with ground truth: test/{{src,bgr,pha,fgr}}\n"
-    text += yaml.safe_dump(dataset_config(), sort_keys=False)
+    if spec.count:
+        text += yaml.safe_dump(dataset_config(), sort_keys=False)
+    else:
+        text += "# test-only: no training or validation images (python -m training eval --data DIR)\n{}\n"
 
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:
             f.write(text)
 
     atomic_write(os.path.join(out, "dataset.yaml"), write)
-    return {"files": files + 1, "seconds": time.perf_counter() - start}
+    return files + 1, time.perf_counter() - start
