@@ -5,6 +5,7 @@ import time
 
 import pytest
 import torch
+from ros_domain import claim, ros_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "test", "data")
@@ -24,6 +25,27 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ros_domain():
+    """The test module's own DDS domain id (test/ros_domain.py), with ROS_DOMAIN_ID and
+    ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST set in os.environ while the module runs, so rclpy.init in
+    this process and every child process (node, launch, ros2) land in it, discovering on this host only."""
+    domain = claim()
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in ros_env(domain.id).items():
+            mp.setenv(name, value)
+        yield domain.id
+    domain.release()
+
+
+@pytest.fixture
+def other_ros_domain():
+    """A second domain id, held for one test (ROS processes that must not see the module's)."""
+    domain = claim()
+    yield domain.id
+    domain.release()
 
 
 @pytest.fixture

@@ -27,24 +27,24 @@ from matte_ros.ros.imaging import rgb_to_msg
 from matte_ros.ros.node import MatteNode
 
 
-def domain_id(offset: int) -> int:
-    """A DDS domain (1..200) of this test process, distinct per module ``offset`` (0 .. 9), so test
-    runs in other processes on this machine do not see each other's topics."""
-    return 1 + (os.getpid() * 10 + offset) % 200
+def child_env(**extra: str) -> dict:
+    """The environment of a child process of a ROS test: os.environ (the module's DDS domain and
+    local discovery, set by conftest's ``ros_domain``), unbuffered Python output, ``extra``."""
+    return dict(os.environ, PYTHONUNBUFFERED="1", **extra)
 
 
-def context_fixture(offset: int):
-    """A module-scoped fixture: a private rclpy context in this module's DDS domain (``domain_id(offset)``)."""
+def context_fixture():
+    """A module-scoped fixture: a private rclpy context in the module's DDS domain (conftest's ``ros_domain``)."""
     @pytest.fixture(scope="module")
-    def context():
+    def context(ros_domain):
         ctx = rclpy.Context()
-        rclpy.init(context=ctx, domain_id=domain_id(offset))
+        rclpy.init(context=ctx, domain_id=ros_domain)
         yield ctx
         rclpy.shutdown(context=ctx)
     return context
 
 
-def node_fixtures(offset: int, size):
+def node_fixtures(size):
     """The fixtures of an in-process node test module: ``context`` (see context_fixture), ``model``
     (tiny_model, once per module), ``scene`` (a noise-free SceneSequence of ``size`` = (H, W)) and
     ``harness`` (a Harness per test; indirect parametrisation passes its keyword arguments)."""
@@ -64,7 +64,7 @@ def node_fixtures(offset: int, size):
         yield rig
         rig.close()
 
-    return context_fixture(offset), model, scene, harness
+    return context_fixture(), model, scene, harness
 
 
 def tiny_model() -> MattingRefine:

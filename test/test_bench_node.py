@@ -19,9 +19,8 @@ def test_wrong_options_are_one_line(capsys):
 
 @pytest.mark.ros
 @pytest.mark.slow
-def test_one_run_measures_and_logs_the_children_to_files(tiny_model_file, tmp_path):
-    domain = 1 + (os.getpid() * 7 + 13) % 100
-    got = bench_node._listen(48, 64, rate=10.0, seconds=2.0, weights=tiny_model_file, threads=1, domain_id=domain,
+def test_one_run_measures_and_logs_the_children_to_files(tiny_model_file, tmp_path, ros_domain):
+    got = bench_node._listen(48, 64, rate=10.0, seconds=2.0, weights=tiny_model_file, threads=1, domain_id=ros_domain,
                              log_dir=str(tmp_path))
     assert got["received"] >= 2 and got["rate_hz"] > 0 and got["latency_recv_ms"] > 0
     assert sorted(os.listdir(tmp_path)) == ["camera.log", "node.log"]

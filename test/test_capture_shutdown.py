@@ -15,20 +15,17 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from node_harness import domain_id, node_fixtures, tiny_model, wait_for  # noqa: E402
+from node_harness import child_env, node_fixtures, tiny_model, wait_for  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from matte_ros.core.model import save_safetensors  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OFFSET = 8                  # node_harness.domain_id: this module's own DDS domain
-ENV = dict(os.environ, ROS_DOMAIN_ID=str(domain_id(OFFSET)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-           PYTHONUNBUFFERED="1")
 TRIES = 3
 WAITING = "capturing a plate: averaging the next"      # the node's log line once the capture waits
 
-context, model, scene, harness = node_fixtures(OFFSET, (48, 64))
+context, model, scene, harness = node_fixtures((48, 64))
 
 
 def test_stop_answers_a_waiting_capture_and_any_later_one(harness):
@@ -71,7 +68,7 @@ def test_a_waiting_capture_is_answered_when_the_node_is_stopped(sig, attempt, cl
         p = subprocess.Popen([sys.executable, "-m", "matte_ros.ros.node", "--ros-args", "-r", f"__ns:={ns}",
                               "-p", f"model_path:={model_file}", "-p", "device:=cpu", "-p", "backbone_scale:=0.5",
                               "-p", "refine_sample_pixels:=512", "-p", "plate_timeout:=120.0"],
-                             cwd=REPO, env=ENV, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                             cwd=REPO, env=child_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         cli = client.create_client(Trigger, f"{ns}/matte_node/capture_background")
         assert wait_for(cli.service_is_ready, 60, 0.05), log.read_text()

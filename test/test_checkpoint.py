@@ -120,13 +120,28 @@ def test_unreadable_and_missing_files(tmp_path):
         load_checkpoint(str(other))
 
 
+def _save_as_if_on_cuda(obj, path) -> None:
+    """torch.save with every storage tagged "cuda:0", as a GPU machine writes it (no GPU needed)."""
+    from torch import serialization
+    entry = (-1, lambda storage: "cuda:0", lambda storage, location: None)     # consulted before the CPU tag
+    serialization._package_registry.insert(0, entry)
+    try:
+        torch.save(obj, path)
+    finally:
+        serialization._package_registry.remove(entry)
+
+
 def test_cuda_saved_checkpoint_maps_to_cpu(tmp_path):
-    """Tensors come back on the CPU whatever device they were saved from (map_location='cpu')."""
+    """Tensors saved from CUDA come back on the CPU (map_location='cpu'), even where CUDA is absent."""
     path = tmp_path / "m.pth"
-    torch.save(MattingBase("mobilenetv2").state_dict(), path)
+    state = MattingBase("mobilenetv2").state_dict()
+    _save_as_if_on_cuda(state, path)
+    if not torch.cuda.is_available():           # the file really asks for CUDA: a plain load fails here
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=True)
     ck = read_checkpoint(str(path))
     assert all(v.device.type == "cpu" for v in ck.state_dict.values())
-    assert os.path.getsize(path) > 0
+    assert all(torch.equal(ck.state_dict[k], v) for k, v in state.items())
 
 
 def _bad_files(tmp_path):

@@ -272,10 +272,6 @@ def _processes_in_domain(domain: int):
     return found
 
 
-def _domain(offset: int) -> int:
-    return 1 + (os.getpid() * 3 + 50 + offset) % 100
-
-
 def _run_demo(cmd, timeout=150.0):
     """Run the demo; past ``timeout`` SIGTERM it (so it stops its children) before failing."""
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -294,9 +290,9 @@ def _run_demo(cmd, timeout=150.0):
 
 @pytest.mark.ros
 @pytest.mark.slow
-def test_short_demo_writes_out_demo_and_finite_metrics(tiny_model_file, tmp_path, tagged):
+def test_short_demo_writes_out_demo_and_finite_metrics(tiny_model_file, tmp_path, tagged, ros_domain):
     pytest.importorskip("rclpy")
-    out, domain = tmp_path / "demo", _domain(0)
+    out, domain = tmp_path / "demo", ros_domain
     rc, stdout, stderr = _run_demo(_demo_cmd(tiny_model_file, out, domain))
     assert rc == 0, stdout + stderr
     assert "capture_background: plate 64x48 averaged from 3 frames" in stdout
@@ -320,10 +316,10 @@ def test_short_demo_writes_out_demo_and_finite_metrics(tiny_model_file, tmp_path
 
 
 @pytest.mark.ros
-def test_a_child_that_dies_stops_the_wait_with_its_log(tmp_path):
+def test_a_child_that_dies_stops_the_wait_with_its_log(tmp_path, ros_domain):
     pytest.importorskip("rclpy")
     from matte_ros.tools.launcher import ChildExited, Launch, LaunchError
-    launch = Launch(_domain(1), str(tmp_path), "test_launcher")
+    launch = Launch(ros_domain, str(tmp_path), "test_launcher")
     try:
         launch.start_camera({"compressed": "gif"})
         with pytest.raises(ChildExited) as e:
@@ -339,17 +335,17 @@ def test_a_child_that_dies_stops_the_wait_with_its_log(tmp_path):
 
 
 @pytest.mark.ros
-def test_ctrl_c_while_the_demo_starts_exits_quietly(tiny_model_file, tmp_path, interrupt, tagged):
-    rc, out, err = interrupt(_demo_cmd(tiny_model_file, tmp_path / "demo", _domain(3)))
+def test_ctrl_c_while_the_demo_starts_exits_quietly(tiny_model_file, tmp_path, interrupt, tagged, ros_domain):
+    rc, out, err = interrupt(_demo_cmd(tiny_model_file, tmp_path / "demo", ros_domain))
     assert rc == 130 and err in ("", "matte_demo: interrupted\n"), err
-    assert _processes_in_domain(_domain(3)) == []
+    assert _processes_in_domain(ros_domain) == []
 
 
 @pytest.mark.ros
 @pytest.mark.slow
-def test_sigterm_stops_the_demo_and_its_children(tiny_model_file, tmp_path, tagged):
+def test_sigterm_stops_the_demo_and_its_children(tiny_model_file, tmp_path, tagged, ros_domain):
     pytest.importorskip("rclpy")
-    domain = _domain(2)
+    domain = ros_domain
     proc = subprocess.Popen(_demo_cmd(tiny_model_file, tmp_path, domain, "--empty-seconds", "60"), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -54,7 +54,7 @@ def test_compressed_round_trip():
         encode_compressed(rgb, "webp")
 
 
-context = context_fixture(2)
+context = context_fixture()
 
 
 def test_node_publishes_frames_and_true_alpha_with_matching_headers(context):
@@ -64,39 +64,49 @@ def test_node_publishes_frames_and_true_alpha_with_matching_headers(context):
         Parameter("compressed", value="png")])
     sub = rclpy.create_node("fake_camera_listener", context=context)
     frames, alphas, packed = [], [], []
-    sub.create_subscription(Image, "image", frames.append, 100)
-    sub.create_subscription(Image, "/fake_camera/alpha_true", alphas.append, 100)
-    sub.create_subscription(CompressedImage, "image/compressed", packed.append, 100)
+    subs = [sub.create_subscription(Image, "image", frames.append, 100),
+            sub.create_subscription(Image, "/fake_camera/alpha_true", alphas.append, 100),
+            sub.create_subscription(CompressedImage, "image/compressed", packed.append, 100)]
+    # the camera publishes only once spun: spin after its publishers matched the listener, so that
+    # the listener gets every frame from the first (reliable, depth 100)
+    pubs = (cam._pub, cam._pub_alpha, cam._pub_c)
+    assert wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs)
+                    and all(r.get_publisher_count() > 0 for r in subs), 10)
     ex = SingleThreadedExecutor(context=context)
     ex.add_node(cam)
     ex.add_node(sub)
     t = threading.Thread(target=ex.spin, daemon=True)
     t.start()
+    by_stamp = {}
+
+    def subject_matched():          # an alpha showing the subject with its frame and compressed copy
+        by_stamp.update({_stamp(m): m for m in list(frames)})
+        packed_stamps = {_stamp(c) for c in list(packed)}
+        return [a for a in list(alphas) if msg_to_alpha(a).max() > 0.5 and _stamp(a) in by_stamp
+                and _stamp(a) in packed_stamps]
     try:
         assert cam.empty_frames == 25
-        assert wait_for(lambda: len(alphas) >= 35 and len(frames) >= 35 and len(packed) >= 35, 10)
+        assert wait_for(subject_matched, 60), f"{len(frames)} frames, {len(alphas)} alphas, {len(packed)} compressed"
     finally:
         ex.shutdown()
         t.join(5)
         cam.destroy_node()
         sub.destroy_node()
-    by_stamp = {(m.header.stamp.sec, m.header.stamp.nanosec): m for m in frames}
-    matched = 0
-    for a in alphas:
-        f = by_stamp.get((a.header.stamp.sec, a.header.stamp.nanosec))
-        if f is None:
-            continue
-        matched += 1
+    matched = [(a, by_stamp[_stamp(a)]) for a in alphas if _stamp(a) in by_stamp]
+    for a, f in matched:
         assert a.header.frame_id == f.header.frame_id == "cam_test"
         assert (a.width, a.height, a.encoding) == (64, 48, "32FC1")
         assert (f.width, f.height, f.encoding) == (64, 48, "rgb8")
-    assert matched >= 30
-    # the first 25 frames are the empty scene (discovery may miss a few), later ones show the subject
-    assert msg_to_alpha(alphas[0]).max() == 0.0 and msg_to_alpha(alphas[-1]).max() > 0.5
+    # the first 25 frames are the empty scene, later ones show the subject
+    empty = next(i for i, a in enumerate(alphas) if msg_to_alpha(a).max() > 0.0)
+    assert 0 < empty <= 25 and msg_to_alpha(alphas[-1]).max() > 0.5
     # the compressed copy decodes to the raw frame with the same header
-    c = packed[-1]
-    f = by_stamp[(c.header.stamp.sec, c.header.stamp.nanosec)]
-    np.testing.assert_array_equal(compressed_to_rgb(c), image_to_rgb(f))
+    c = next(c for c in reversed(packed) if _stamp(c) in by_stamp)
+    np.testing.assert_array_equal(compressed_to_rgb(c), image_to_rgb(by_stamp[_stamp(c)]))
+
+
+def _stamp(msg):
+    return msg.header.stamp.sec, msg.header.stamp.nanosec
 
 
 def test_bad_compressed_option_is_refused(context):

@@ -16,7 +16,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-from node_harness import context_fixture, domain_id, wait_for  # noqa: E402
+from node_harness import child_env, context_fixture, wait_for  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
@@ -25,7 +25,6 @@ from matte_ros.ros.imaging import msg_to_alpha  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_ROS = os.path.join(os.path.dirname(REPO), "shared", "ros")
 BIN = os.path.dirname(sys.executable)
-DOMAIN = domain_id(4)
 
 
 def _skip_reason():
@@ -57,14 +56,13 @@ def install(tmp_path_factory):
     return ws / "install" / "matte_ros"
 
 
-context = context_fixture(4)
+context = context_fixture()
 
 
 def _launch_env(prefix):
     site = prefix / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    return dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-                PYTHONUNBUFFERED="1", AMENT_PREFIX_PATH=str(prefix),
-                PYTHONPATH=os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p))
+    return child_env(AMENT_PREFIX_PATH=str(prefix),
+                     PYTHONPATH=os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p))
 
 
 def test_ros2_launch_with_fake_camera_mattes_and_stops_cleanly_on_ctrl_c(install, context, tmp_path):

@@ -10,17 +10,10 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
-from node_harness import domain_id  # noqa: E402
-
 from matte_ros.ros.cli import command_line_problem, one_line  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "config", "matte.yaml")
-
-
-@pytest.fixture(autouse=True)
-def private_domain(monkeypatch):
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain_id(6)))
 
 
 @pytest.fixture
@@ -118,8 +111,7 @@ def test_fake_camera_bad_command_lines(capfd, args, code, says):
                                                                                   "fake_camera")])
 def test_an_unknown_argument_is_an_error_not_ignored(module, name):
     # in a child process: a program that ignored it would run until the timeout
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id(6)))
     out = subprocess.run([sys.executable, "-m", module, "--foo", "--ros-args", "-p", "device:=cpu"], cwd=REPO,
-                         env=env, capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and out.stdout == ""
     assert _one_line_error(out.stderr, name).startswith(f"{name}: cannot start: unknown argument --foo;")

@@ -25,7 +25,7 @@ from matte_ros.ros.params import LIVE, SPECS, check_value  # noqa: E402
 H, W = 48, 64
 
 
-context, model, scene, harness = node_fixtures(3, (H, W))
+context, model, scene, harness = node_fixtures((H, W))
 
 
 def _alpha_for_new_frame(h: Harness, rgb: np.ndarray, timeout: float = 10.0):

@@ -1,4 +1,5 @@
 """The node's parameters declared once (matte_ros.ros.params): pure checks, no running node."""
+import ast
 import dataclasses
 import os
 
@@ -99,11 +100,32 @@ def test_cpu_threads_auto_leaves_one_core_and_an_explicit_count_wins():
     assert check_value("cpu_threads", -1) == "cpu_threads must be in [0, 1024], got -1"
 
 
-def test_live_set_is_what_the_node_reads_per_frame_or_per_call():
-    # engine settings, plate upkeep, output encodings (read per frame), capture settings (read per call), rate
-    assert set(LIVE) == {"backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold", "max_rate",
-                         "alpha_encoding", "foreground_encoding", "plate_frames", "plate_timeout",
-                         "plate_max_moving", "plate_warn_difference", *UPKEEP_PARAMS}
+def _settings_read_after_start() -> set:
+    """Settings fields the node reads outside its start-up (``__init__``, ``_setup``): through
+    ``self.settings.X`` or a local bound to ``self.settings``."""
+    tree = ast.parse(open(os.path.join(REPO, "matte_ros", "ros", "node.py")).read())
+    node_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MatteNode")
+
+    def is_settings(e):
+        return isinstance(e, ast.Attribute) and e.attr == "settings" and isinstance(e.value, ast.Name) \
+            and e.value.id == "self"
+    read = set()
+    for fn in node_class.body:
+        if not isinstance(fn, ast.FunctionDef) or fn.name in ("__init__", "_setup"):
+            continue
+        aliases = {t.id for a in ast.walk(fn) if isinstance(a, ast.Assign) and is_settings(a.value)
+                   for t in a.targets if isinstance(t, ast.Name)}
+        read |= {e.attr for e in ast.walk(fn) if isinstance(e, ast.Attribute)
+                 and (is_settings(e.value) or isinstance(e.value, ast.Name) and e.value.id in aliases)}
+    return read
+
+
+def test_every_live_parameter_takes_effect_after_start_up():
+    # a live parameter the node read only at start-up would accept changes that change nothing: each one
+    # is read per frame or per call, or handed to the engine on change (engine_config)
+    handed_to_engine = set(engine_config(NodeSettings())) - {"upkeep"} | set(UPKEEP_PARAMS)
+    unused = set(LIVE) - _settings_read_after_start() - handed_to_engine
+    assert unused == set(), f"live but never read after start-up: {sorted(unused)}"
 
 
 @pytest.mark.parametrize("name,value,expected", [

@@ -10,7 +10,8 @@ pytestmark = pytest.mark.ros
 
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 
-from matte_ros.ros.stats import LatestFrame, NodeStats  # noqa: E402
+from matte_ros.ros.stats import IDLE, MATTING, LatestFrame, NodeStats, work_state  # noqa: E402
+from matte_ros.ros.throttle import ReasonThrottle, reason_key  # noqa: E402
 
 
 def test_latest_frame_keeps_only_the_newest_and_reports_replacements():
@@ -23,24 +24,31 @@ def test_latest_frame_keeps_only_the_newest_and_reports_replacements():
     assert box.put("d") is False
 
 
+def _waiting(box: LatestFrame, timeout: float = 10.0) -> bool:
+    """Wait until a thread is inside ``box.take``'s wait (the condition has a waiter)."""
+    end = time.monotonic() + timeout
+    while not box._cond._waiters and time.monotonic() < end:
+        time.sleep(0.001)
+    return bool(box._cond._waiters)
+
+
 def test_latest_frame_take_wakes_on_put_and_on_close():
     box = LatestFrame()
     got = []
-    t = threading.Thread(target=lambda: got.append(box.take(5.0)))
+    t = threading.Thread(target=lambda: got.append(box.take()))     # no timeout: only put or close end it
     t.start()
-    time.sleep(0.05)
+    assert _waiting(box)
     box.put(7)
-    t.join(2.0)
-    assert got == [7]
-    t = threading.Thread(target=lambda: got.append(box.take(5.0)))
+    t.join(10)
+    assert not t.is_alive() and got == [7]
+    t = threading.Thread(target=lambda: got.append(box.take()))
     t.start()
-    time.sleep(0.05)
-    t0 = time.monotonic()
+    assert _waiting(box)
     box.close()
-    t.join(2.0)
-    assert not t.is_alive() and time.monotonic() - t0 < 1.0
+    t.join(10)
+    assert not t.is_alive()
     assert got == [7, None] and box.closed
-    assert box.take(5.0) is None         # closed: returns at once
+    assert box.take() is None            # closed: returns at once
 
 
 class _Clock:
@@ -93,10 +101,37 @@ def test_status_message_has_every_figure():
     assert kv["input_rate_hz"] == "3.00" and kv["output_rate_hz"] == "0.00" and kv["latency_median_ms"] == "12.3"
     assert kv["engine_median_ms"] == "8.1"
     assert kv["malformed"] == "1" and kv["device"] == "cpu" and kv["precision"] == "fp32"
-    st = NodeStats.status(NodeStats().report(), "n", "cpu", {}, problem="no background plate")
+    st = NodeStats.status(NodeStats().report(), "n", "cpu", {}, (DiagnosticStatus.WARN, "no background plate"))
     assert st.level == DiagnosticStatus.WARN and st.message == "no background plate"
     kv = {v.key: v.value for v in st.values}
     assert kv["latency_median_ms"] == kv["engine_median_ms"] == "n/a"
+
+
+@pytest.mark.parametrize("problem,subscribed,rates,expected", [
+    ("no background plate", True, (5.0, 5.0), (DiagnosticStatus.WARN, "no background plate")),
+    (None, False, (5.0, 0.0), (DiagnosticStatus.OK, IDLE)),                # nobody listens: not "matting"
+    (None, False, (0.0, 0.0), (DiagnosticStatus.OK, IDLE)),
+    (None, True, (5.0, 4.0), (DiagnosticStatus.OK, MATTING)),
+    (None, True, (0.0, 0.0), (DiagnosticStatus.WARN, "no frames on /cam/image since the last report: is the "
+                                                     "camera publishing?")),
+    (None, True, (5.0, 0.0), (DiagnosticStatus.WARN, "frames arrive on /cam/image but none was matted since the "
+                                                     "last report (see the refused, malformed and errors counts)")),
+])
+def test_work_state_follows_what_the_node_does(problem, subscribed, rates, expected):
+    report = {"input_rate": rates[0], "output_rate": rates[1]}
+    assert work_state(report, subscribed, "/cam/image", problem) == expected
+
+
+def test_reason_throttle_keeps_each_reason_apart():
+    clock = _Clock()
+    throttle = ReasonThrottle(5.0, clock)
+    assert reason_key("rgb8 image 64x48: data has 10 bytes, 0.5 s") == "rgb# image #x#: data has # bytes, # s"
+    a10, a20, b = "data has 10 bytes", "data has 20 bytes", "unsupported encoding 'rgb13'"
+    assert [throttle.ready(m) for m in (a10, b, a20, b)] == [True, True, False, False]
+    clock.t = 104.9
+    assert not throttle.ready(a10)
+    clock.t = 105.0                         # 5 s after each reason's first report
+    assert throttle.ready(a20) and throttle.ready(b) and not throttle.ready(a10)
 
 
 def test_in_flight_is_received_minus_every_outcome():

@@ -36,7 +36,7 @@ def test_names_resolve_in_a_namespace():
         service_of_node("capture_background")
 
 
-context = context_fixture(6)
+context = context_fixture()
 
 
 class Rig:
@@ -117,7 +117,7 @@ def test_no_conversion_or_inference_without_a_subscriber(context, monkeypatch):
         assert len(converted) == n_capture and matted == [] and node.stats.counts["published"] == 0
 
         def work_value():
-            values = {kv.key: kv.value for d in diags if d.status[0].name.startswith("matte_node")
+            values = {kv.key: kv.value for d in diags if d.status[0].name == "/lazy/matte_node: matting"
                       for kv in d.status[0].values}
             return values.get("work")
         assert wait_for(lambda: (work_value() or "").startswith("idle"), 5)

@@ -10,7 +10,7 @@ import torch
 rclpy = pytest.importorskip("rclpy")
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-from node_harness import domain_id, wait_for  # noqa: E402
+from node_harness import wait_for  # noqa: E402
 from offline_inputs import read_bag, save_model  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
@@ -31,7 +31,7 @@ def record(path, frames=30):
     """Run the fake camera (96x64, 50 Hz, 0.4 s of empty scene) and record TOPICS into a rosbag2."""
     from rosbags.rosbag2 import Writer
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=domain_id(7))
+    rclpy.init(context=ctx)      # in the module's domain (conftest's ros_domain)
     got = []
     lock = threading.Lock()
     try:

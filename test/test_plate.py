@@ -128,13 +128,6 @@ def test_remove_one_size_or_all(tmp_path):
     assert sorted(os.listdir(d)) == ["keep.txt"]
 
 
-def test_started_marks_when_the_capture_was_asked_for():
-    import time
-    t0 = time.monotonic()
-    cap = PlateCapture(2)
-    assert t0 <= cap.started <= time.monotonic()
-
-
 def test_thumbnail_is_the_grey_mean_of_4x4_cells():
     frame = np.zeros((8, 12, 3), np.uint8)
     frame[:4, :4] = (30, 60, 90)            # grey 60 in the top-left cell

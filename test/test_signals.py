@@ -15,7 +15,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-from node_harness import context_fixture, domain_id, tiny_model, wait_for  # noqa: E402
+from node_harness import child_env, context_fixture, tiny_model, wait_for  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
@@ -27,8 +27,6 @@ from matte_ros.core.synthetic import SceneSequence  # noqa: E402
 from matte_ros.ros.imaging import rgb_to_msg  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOMAIN = domain_id(5)
-ENV = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
 MODES = ("sigint", "group_sigint_and_forwarded", "sigterm")
 
 
@@ -42,7 +40,7 @@ def _send(p: subprocess.Popen, mode: str) -> None:
         p.send_signal(signal.SIGINT)
 
 
-context = context_fixture(5)
+context = context_fixture()
 
 
 @pytest.fixture
@@ -75,7 +73,8 @@ class Child:
             ["-c", f"import sys; from matte_ros.ros.entry import {script}; sys.exit({script}())"]
         with open(self.log, "w") as out:
             self.p = subprocess.Popen([sys.executable, *run, "--ros-args", "-r", f"__ns:={ns}", *ros_args],
-                                      cwd=REPO, env=ENV, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                      cwd=REPO, env=child_env(), stdout=out, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
 
     def catches_sigterm(self) -> bool:
         """Whether the process has its own SIGTERM handler yet (Python installs none by default)."""

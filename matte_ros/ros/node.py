@@ -56,6 +56,7 @@ from .main import run_node
 from .params import (
     ENGINE_LIVE,
     PARAMS,
+    SPECS,
     NodeSettings,
     check_changes,
     cpu_threads_for,
@@ -63,11 +64,12 @@ from .params import (
     engine_config,
     settings_from,
 )
-from .stats import LatestFrame, NodeStats
+from .stats import IDLE, MATTING, LatestFrame, NodeStats, work_state
+from .throttle import ReasonThrottle
 
 __all__ = ["MatteNode", "build_engine", "main"]
 
-WARN_PERIOD = 5.0               # seconds between repeats of a throttled warning
+WARN_PERIOD = 5.0               # seconds between repeats of a warning for the same reason (throttle.py)
 SHUTTING_DOWN = "the node is shutting down"     # a capture's answer once stop() has begun
 # camera input: sensor-data QoS (best effort, volatile) keeping only the newest frame
 INPUT_QOS = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
@@ -124,6 +126,7 @@ class MatteNode(Node):
                              "set backbone:='' to accept the weight file's own")
         self.engine = engine
         self.stats = NodeStats()
+        self._throttle = ReasonThrottle(WARN_PERIOD)     # repeated warnings, per reason
         self.plate_sizes = set()            # (H, W) of every plate the engine holds
         self._latest = LatestFrame()
         self._capture: Optional[PlateCapture] = None
@@ -161,10 +164,12 @@ class MatteNode(Node):
             self._reload_plates(s.plate_path)
         self._worker = threading.Thread(target=self._work, name="matte_worker", daemon=True)
         self._worker.start()
-        self.get_logger().info(
-            f"matting {self.input_topic} on {engine.device} ({engine.precision}) to "
-            f"{self.resolve_topic_name(names.ALPHA)}; with the scene empty, call "
-            f"{self.capture_service} (std_srvs/Trigger)")
+        plates = ", ".join(f"{w}x{h}" for h, w in sorted(self.plate_sizes))
+        then = (f"using the {plates} plate(s) reloaded from {s.plate_path} (to replace them, call "
+                f"{self.capture_service} with the scene empty)" if plates else
+                f"with the scene empty, call {self.capture_service} (std_srvs/Trigger)")
+        self.get_logger().info(f"matting {self.input_topic} on {engine.device} ({engine.precision}) to "
+                               f"{self.resolve_topic_name(names.ALPHA)}; {then}")
 
     # ---- subscription: never blocks ------------------------------------------------------------
     def _on_image(self, msg) -> None:
@@ -207,8 +212,8 @@ class MatteNode(Node):
                 if not self.context.ok():
                     break               # Ctrl-C / SIGTERM shut ROS down while this frame was in flight
                 self.stats.add("errors")
-                self.get_logger().error(f"frame dropped by an unexpected error: {type(e).__name__}: {e}",
-                                        throttle_duration_sec=WARN_PERIOD)
+                self._throttled(self.get_logger().error, f"frame dropped by an unexpected error: "
+                                f"{type(e).__name__}: {e}")
 
     def _handle(self, msg, arrived: float) -> None:
         """Matte one message that arrived at ``arrived`` (time.monotonic())."""
@@ -223,12 +228,11 @@ class MatteNode(Node):
             rgb = compressed_to_rgb(msg, limit) if isinstance(msg, CompressedImage) else image_to_rgb(msg, limit)
         except FrameTooLargeError as e:
             self.stats.add("refused")
-            self.get_logger().warning(f"frame on {self.input_topic} refused: {e}", throttle_duration_sec=WARN_PERIOD)
+            self._throttled(self.get_logger().warning, f"frame on {self.input_topic} refused: {e}")
             return
         except ImageFormatError as e:
             self.stats.add("malformed")
-            self.get_logger().warning(f"malformed image on {self.input_topic} dropped: {e}",
-                                      throttle_duration_sec=WARN_PERIOD)
+            self._throttled(self.get_logger().warning, f"malformed image on {self.input_topic} dropped: {e}")
             return
         self._frame_id = msg.header.frame_id
         if capturing and arrived >= capture.started:
@@ -256,19 +260,21 @@ class MatteNode(Node):
                 f"empty, recapture it with {self.capture_service}")
         self.plate_health = res.plate_health
         if res.plate_health is not None and res.plate_health.stale:
-            self.get_logger().warning(f"the plate looks stale: {res.plate_health.reason}; with the scene empty, "
-                                      f"recapture it with {self.capture_service}", throttle_duration_sec=WARN_PERIOD)
+            self._throttled(self.get_logger().warning, f"the plate looks stale: {res.plate_health.reason}; with the "
+                            f"scene empty, recapture it with {self.capture_service}")
         self._publish(msg.header, res)
+
+    def _throttled(self, log, message: str) -> None:
+        """``log(message)`` unless the same reason was logged within WARN_PERIOD (other reasons pass)."""
+        if self._throttle.ready(message):
+            log(message)
 
     def _warn_refused(self, e: Exception) -> None:
         if isinstance(e, NoBackgroundError):
-            self.get_logger().warning(
-                f"no background plate yet, nothing is published: with the scene empty, call "
-                f"{self.capture_service} (std_srvs/srv/Trigger)",
-                throttle_duration_sec=WARN_PERIOD)
+            self._throttled(self.get_logger().warning, f"no background plate yet, nothing is published: with the "
+                            f"scene empty, call {self.capture_service} (std_srvs/srv/Trigger)")
         else:
-            self.get_logger().warning(f"frame refused: {e} (call {self.capture_service} again)",
-                                      throttle_duration_sec=WARN_PERIOD)
+            self._throttled(self.get_logger().warning, f"frame refused: {e} (call {self.capture_service} again)")
 
     def _composite_for(self, h: int, w: int):
         if self._pub_comp is None:
@@ -375,7 +381,11 @@ class MatteNode(Node):
 
     # ---- parameters, diagnostics, shutdown -------------------------------------------------------
     def _on_set_parameters(self, params) -> SetParametersResult:
-        changes = {p.name: p.value for p in params}
+        # only this node's own parameters: rclpy's (use_sim_time, start_type_description_service) are
+        # checked and applied by rclpy's callbacks
+        changes = {p.name: p.value for p in params if p.name in SPECS}
+        if not changes:
+            return SetParametersResult(successful=True)
         reason = check_changes(changes)
         if reason is None:
             try:
@@ -398,11 +408,16 @@ class MatteNode(Node):
         if problem is None and health is not None and health.stale:
             problem = f"plate stale ({health.reason}): with the scene empty, call {self.capture_service}"
         plates = ", ".join(f"{w}x{h}" for h, w in sorted(self.plate_sizes)) or "none"
-        work = "matting" if self.outputs_subscribed() else "idle: no output has a subscriber, frames are not matted"
-        status = NodeStats.status(self.stats.report(), f"{self.get_name()}: matting", str(self.engine.device),
-                                  {"device": str(self.engine.device), "precision": self.engine.precision,
-                                   "input_topic": self.input_topic, "plates": plates, "work": work,
-                                   "plate_health": "off" if health is None else health.summary()}, problem)
+        subscribed = self.outputs_subscribed()
+        report = self.stats.report()
+        # named by the node's full name: nodes in other namespaces report apart
+        name, device = self.get_fully_qualified_name(), str(self.engine.device)
+        status = NodeStats.status(report, f"{name}: matting", f"{device} ({name})",
+                                  {"device": device, "precision": self.engine.precision,
+                                   "input_topic": self.input_topic, "plates": plates,
+                                   "work": MATTING if subscribed else IDLE,
+                                   "plate_health": "off" if health is None else health.summary()},
+                                  work_state(report, subscribed, self.input_topic, problem))
         self._pub_diag.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
     def stop(self) -> None:

@@ -8,11 +8,37 @@ import statistics
 import threading
 import time
 from collections import deque
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-__all__ = ["LatestFrame", "NodeStats"]
+__all__ = ["LatestFrame", "NodeStats", "work_state", "IDLE", "MATTING"]
+
+MATTING = "matting"
+IDLE = "idle: no output has a subscriber, frames are not matted"
+
+
+def work_state(report: Dict[str, float], subscribed: bool, input_topic: str,
+               problem: Optional[str] = None) -> Tuple[bytes, str]:
+    """(level, message) of the node's status for ``report`` (NodeStats.report: rates since the last
+    report), whether an output has a subscriber and the plate ``problem`` (None when the plate is fine):
+
+    - a plate problem: WARN with it;
+    - nobody subscribed: OK, idle (frames are left alone on purpose);
+    - frames matted since the last report: OK, matting;
+    - subscribed but no frame arrived: WARN, the camera is silent;
+    - frames arrived but none was matted: WARN, what became of them.
+    """
+    if problem:
+        return DiagnosticStatus.WARN, problem
+    if not subscribed:
+        return DiagnosticStatus.OK, IDLE
+    if report["output_rate"] > 0:
+        return DiagnosticStatus.OK, MATTING
+    if report["input_rate"] <= 0:
+        return DiagnosticStatus.WARN, f"no frames on {input_topic} since the last report: is the camera publishing?"
+    return DiagnosticStatus.WARN, (f"frames arrive on {input_topic} but none was matted since the last report "
+                                   "(see the refused, malformed and errors counts)")
 
 
 class LatestFrame:
@@ -113,8 +139,8 @@ class NodeStats:
 
     @staticmethod
     def status(report: Dict[str, float], name: str, hardware_id: str, extra: Dict[str, str],
-               problem: Optional[str] = None) -> DiagnosticStatus:
-        """A DiagnosticStatus of ``report``: WARN with ``problem`` as message, else OK."""
+               state: Tuple[bytes, str] = (DiagnosticStatus.OK, MATTING)) -> DiagnosticStatus:
+        """A DiagnosticStatus of ``report`` with ``state`` = (level, message), see work_state."""
         values = [("input_rate_hz", f"{report['input_rate']:.2f}"),
                   ("output_rate_hz", f"{report['output_rate']:.2f}")]
         for key in ("latency_median", "engine_median"):
@@ -122,6 +148,6 @@ class NodeStats:
             values.append((key + "_ms", "n/a" if v != v else f"{v * 1000.0:.1f}"))
         values += [(k, str(int(report[k]))) for k in NodeStats.COUNTERS + ("in_flight",)]
         values += list(extra.items())
-        level = DiagnosticStatus.WARN if problem else DiagnosticStatus.OK
-        return DiagnosticStatus(level=level, name=name, hardware_id=hardware_id,
-                                message=problem or "matting", values=[KeyValue(key=k, value=v) for k, v in values])
+        level, message = state
+        return DiagnosticStatus(level=level, name=name, hardware_id=hardware_id, message=message,
+                                values=[KeyValue(key=k, value=v) for k, v in values])
