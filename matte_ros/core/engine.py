@@ -22,7 +22,7 @@ the network sees is compensated per frame (motion, exposure, drift) and prepared
 """
 import os
 import threading
-from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -327,17 +327,23 @@ class MattingEngine:
                                                           PlateUpkeep(rgb) if self._upkeep.enabled else None)
             self._io.finish()                    # the plate is ready before any frame reads it
 
-    def clear_background(self, size: Optional[Tuple[int, int]] = None) -> None:
-        """Forget the plate of ``size`` = (H, W), or every plate when size is None."""
+    def clear_background(self, size: Optional[Tuple[int, int]] = None) -> int:
+        """Forget the plate of ``size`` = (H, W), or every plate when size is None; how many were forgotten."""
         with self._lock:
             if size is None:
+                n = len(self._plates)
                 self._plates.clear()
-            else:
-                self._plates.pop(tuple(size), None)
+                return n
+            return int(self._plates.pop(tuple(size), None) is not None)
 
     def has_background(self, size: Tuple[int, int]) -> bool:
         with self._lock:
             return tuple(size) in self._plates
+
+    def plate_sizes(self) -> List[Tuple[int, int]]:
+        """(H, W) of every plate the engine holds, sorted."""
+        with self._lock:
+            return sorted(self._plates)
 
     def background(self, size: Tuple[int, int]) -> Optional[np.ndarray]:
         """The plate of ``size`` = (H, W) as given to set_background ((H, W, 3) uint8, read-only), or None."""

@@ -6,8 +6,8 @@ publishes ``/left/matte/alpha``, and two cameras (a stereo pair) work side by si
 private (``~/``): ``/matte_node/capture_background``, or ``/left/matte_node/capture_background``.
 """
 __all__ = ["NODE_NAME", "FAKE_CAMERA_NAME", "IMAGE", "CAMERA_INFO", "ALPHA", "FOREGROUND", "COMPOSITE",
-           "BACKGROUND", "MATTE_CAMERA_INFO", "DIAGNOSTICS", "TRUE_ALPHA", "CAPTURE_SERVICE", "CLEAR_SERVICE",
-           "resolve", "service_of_node"]
+           "ERROR_MAP", "REFINEMENT_MAP", "BACKGROUND", "MATTE_CAMERA_INFO", "DIAGNOSTICS", "TRUE_ALPHA",
+           "CAPTURE_SERVICE", "CLEAR_SERVICE", "resolve", "service_of_node"]
 
 NODE_NAME = "matte_node"
 FAKE_CAMERA_NAME = "fake_camera"
@@ -20,6 +20,8 @@ CAMERA_INFO = "camera_info"             # sensor_msgs/CameraInfo, optional
 ALPHA = "matte/alpha"
 FOREGROUND = "matte/foreground"
 COMPOSITE = "matte/composite"
+ERROR_MAP = "matte/error"                   # with publish_debug_maps: the coarse error map
+REFINEMENT_MAP = "matte/refinement"         # with publish_debug_maps: the refined patches
 MATTE_CAMERA_INFO = "matte/camera_info"     # the camera's CameraInfo, republished with the outputs' header
 BACKGROUND = "matte/background"             # the plate, latched (transient local)
 DIAGNOSTICS = "/diagnostics"                # absolute, as diagnostic_aggregator expects

@@ -127,7 +127,6 @@ class MatteNode(Node):
         self.engine = engine
         self.stats = NodeStats()
         self._throttle = ReasonThrottle(WARN_PERIOD)     # repeated warnings, per reason
-        self.plate_sizes = set()            # (H, W) of every plate the engine holds
         self._latest = LatestFrame()
         self._capture: Optional[PlateCapture] = None
         self._capture_lock = threading.Lock()
@@ -145,6 +144,9 @@ class MatteNode(Node):
         self._pub_alpha = self.create_publisher(Image, names.ALPHA, out_qos)
         self._pub_fgr = self.create_publisher(Image, names.FOREGROUND, out_qos) if s.publish_foreground else None
         self._pub_comp = self.create_publisher(Image, names.COMPOSITE, out_qos) if s.publish_composite else None
+        self._pub_maps = ((self.create_publisher(Image, names.ERROR_MAP, out_qos),
+                           self.create_publisher(Image, names.REFINEMENT_MAP, out_qos))
+                          if s.publish_debug_maps else ())
         self._pub_info = self.create_publisher(CameraInfo, names.MATTE_CAMERA_INFO, out_qos)
         self._bg_qos = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._pub_bg = self.create_publisher(Image, names.BACKGROUND, self._bg_qos)
@@ -164,7 +166,7 @@ class MatteNode(Node):
             self._reload_plates(s.plate_path)
         self._worker = threading.Thread(target=self._work, name="matte_worker", daemon=True)
         self._worker.start()
-        plates = ", ".join(f"{w}x{h}" for h, w in sorted(self.plate_sizes))
+        plates = ", ".join(f"{w}x{h}" for h, w in engine.plate_sizes())
         then = (f"using the {plates} plate(s) reloaded from {s.plate_path} (to replace them, call "
                 f"{self.capture_service} with the scene empty)" if plates else
                 f"with the scene empty, call {self.capture_service} (std_srvs/Trigger)")
@@ -187,7 +189,7 @@ class MatteNode(Node):
 
     def outputs_subscribed(self) -> bool:
         """Whether any output (alpha, foreground, composite, camera_info) has a subscriber."""
-        pubs = (self._pub_alpha, self._pub_fgr, self._pub_comp, self._pub_info)
+        pubs = (self._pub_alpha, self._pub_fgr, self._pub_comp, self._pub_info) + self._pub_maps
         return any(p is not None and p.get_subscription_count() > 0 for p in pubs)
 
     # ---- worker thread ---------------------------------------------------------------------------
@@ -244,7 +246,8 @@ class MatteNode(Node):
         h, w = rgb.shape[:2]
         try:
             t = time.perf_counter()
-            res = self.engine.process(rgb, composite=self._composite_for(h, w))
+            maps = any(p.get_subscription_count() > 0 for p in self._pub_maps)
+            res = self.engine.process(rgb, composite=self._composite_for(h, w), maps=maps)
             self.stats.engine(time.perf_counter() - t)
         except (NoBackgroundError, SizeMismatchError) as e:
             self.stats.add("refused")
@@ -293,6 +296,9 @@ class MatteNode(Node):
             self._pub_fgr.publish(foreground_to_msg(res.foreground, header, s.foreground_encoding, alpha=res.alpha))
         if self._pub_comp is not None:
             self._pub_comp.publish(rgb_to_msg(res.composite, header, "rgb8"))
+        for pub, debug_map in zip(self._pub_maps, (res.error, res.refinement)):
+            if debug_map is not None:         # None: not asked for this frame, or a model without refiner
+                pub.publish(alpha_to_msg(debug_map, header, s.alpha_encoding))
         if self._camera_info is not None:         # the camera model, with the outputs' header
             info = copy.copy(self._camera_info)
             info.header = header
@@ -306,7 +312,6 @@ class MatteNode(Node):
     def _install_plate(self, plate: np.ndarray) -> None:
         with self._plate_lock:
             self.engine.set_background(plate)
-            self.plate_sizes.add(plate.shape[:2])
             self.plate_hint_given = False
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self._frame_id)
             self._pub_bg.publish(rgb_to_msg(plate, header, "rgb8"))
@@ -364,9 +369,7 @@ class MatteNode(Node):
 
     def _on_clear(self, request, response):
         with self._plate_lock:
-            self.engine.clear_background()
-            n = len(self.plate_sizes)
-            self.plate_sizes.clear()
+            n = self.engine.clear_background()
             # a new publisher drops the latched plate, so late subscribers do not get a stale one
             self.destroy_publisher(self._pub_bg)
             self._pub_bg = self.create_publisher(Image, names.BACKGROUND, self._bg_qos)
@@ -402,12 +405,13 @@ class MatteNode(Node):
 
     def _publish_diagnostics(self) -> None:
         problem = None
-        if not self.plate_sizes:
+        sizes = self.engine.plate_sizes()
+        if not sizes:
             problem = f"no background plate: call {self.capture_service} with the scene empty"
         health = self.plate_health
         if problem is None and health is not None and health.stale:
             problem = f"plate stale ({health.reason}): with the scene empty, call {self.capture_service}"
-        plates = ", ".join(f"{w}x{h}" for h, w in sorted(self.plate_sizes)) or "none"
+        plates = ", ".join(f"{w}x{h}" for h, w in sizes) or "none"
         subscribed = self.outputs_subscribed()
         report = self.stats.report()
         # named by the node's full name: nodes in other namespaces report apart

@@ -97,6 +97,10 @@ class NodeSettings:
     publish_foreground: bool = _param(True, "Publish the foreground")
     publish_composite: bool = _param(False, "Publish the composite: the foreground over composite_image or "
                                      "composite_color")
+    publish_debug_maps: bool = _param(
+        False, "Publish the coarse pass's error map on matte/error and the refinement map (1 where the refiner "
+        "re-estimated a 4x4 patch) on matte/refinement, encoded like the alpha, with the frame's header; "
+        "computed in the same pass, only for frames one of them has a subscriber for")
     composite_color: Tuple[int, int, int] = _param((0, 255, 0), "Composite background colour [r, g, b]",
                                                    check=_color_problem, accepted="three integers 0..255")
     composite_image: str = _param("", "Composite background image file (resized to the frame); '' = use "
