@@ -119,7 +119,7 @@ def test_stage2_on_phases_is_the_refiners_stage2(kernel):
     with torch.no_grad():
         z = torch.cat([F.interpolate(y, scale_factor=2, mode="nearest"), src.permute(0, 3, 1, 2),
                        bgr.permute(0, 3, 1, 2)], dim=1)
-        want = refiner._stage2(z)
+        want = refiner.stage2(z)
         got = stage(stage.input(y, to_phases(src), to_phases(bgr)))
     assert got.shape == want.shape == (T, 4, 2 * s - 2 * (kernel - 1), 2 * s - 2 * (kernel - 1))
     assert (got - want).abs().max().item() < 1e-5

@@ -33,6 +33,7 @@ from matte_ros.core.files import atomic_write
 from matte_ros.core.model import BaseOutput, MattingRefine, RefineOutput, Refiner
 from matte_ros.core.model.fast import fold_batchnorm
 from matte_ros.core.model.patches import crop_patches, replace_patches
+from matte_ros.core.model.refiner import patch_context
 
 __all__ = ["FORMATS", "ONNX_CROP_METHODS", "MIN_OPSET", "MAX_OPSET", "TENSORRT_MAX_TOPK", "output_names",
            "script_model", "save_torchscript", "TopKRefiner", "onnx_model", "onnx_example_size", "save_onnx",
@@ -113,15 +114,15 @@ class TopKRefiner(Refiner):
         idx = (torch.arange(B, device=err.device).view(B, 1).expand_as(top.indices).reshape(-1), row, i - row * w4)
         out = F.interpolate(torch.cat([pha, fgr], dim=1), (H, W), mode="bilinear", align_corners=False)
         # from here as Refiner.forward: crop with context, two conv stages
-        pad_half, pad_full = (3, 2) if self.kernel_size == 3 else (0, 0)
+        pad_half, pad_full = patch_context(self.kernel_size)
         method, half = self.patch_crop_method, (H // 2, W // 2)
         src_bgr = torch.cat([src, bgr], dim=1)
         x = F.interpolate(torch.cat([hid, pha, fgr], dim=1), half, mode="bilinear", align_corners=False)
         y = F.interpolate(src_bgr, half, mode="bilinear", align_corners=False)
-        x = self._stage1(torch.cat([crop_patches(x, idx, 2, pad_half, method),
+        x = self.stage1(torch.cat([crop_patches(x, idx, 2, pad_half, method),
                                     crop_patches(y, idx, 2, pad_half, method)], dim=1))
         x = F.interpolate(x, (4 + 2 * pad_full, 4 + 2 * pad_full), mode="nearest")
-        x = self._stage2(torch.cat([x, crop_patches(src_bgr, idx, 4, pad_full, method)], dim=1))
+        x = self.stage2(torch.cat([x, crop_patches(src_bgr, idx, 4, pad_full, method)], dim=1))
         if self.prevent_oversampling:
             x = torch.where(top.values.reshape(-1, 1, 1, 1).gt(0), x, crop_patches(out, idx, 4, 0, method))
         out = replace_patches(out, x, idx, self.patch_replace_method)

@@ -44,10 +44,9 @@ from .matting import MattingRefine, check_inputs
 from .patches import replace_patches
 from .refine_settings import RefineSettings
 from .resize import bilinear_resize
-from .stage1 import PhaseStage1
-from .stage2 import PhaseStage2, to_phases
+from .stage2 import to_phases
+from .tile_refine import TileRefiner, Tiles
 from .tiles import TILE_SIDES, tile_sides, tiles_of
-from .windows import bilinear_windows, windows
 
 __all__ = ["FastRefine", "FastOutput", "PreparedPlate", "RefineSettings", "fold_batchnorm"]
 
@@ -119,27 +118,6 @@ class PreparedPlate:
 _PLATE_TENSORS = ("bgr", "half", "phases", "_small")
 
 
-def _coarse_activations(block: torch.Tensor) -> None:
-    """In place on (..., 37) channels of the decoder output: what the refiner reads of them
-    (pha clamped to 0..1, the hidden channels ReLU'd; fgr residual and err unchanged)."""
-    block[..., 0].clamp_(0.0, 1.0)
-    block[..., 5:].relu_()
-
-
-def _permuted_conv1(conv: nn.Conv2d) -> nn.Conv2d:
-    """The refiner's first conv reading [pha, fgr(3), err, hid(32), src(3), bgr(3)] (the decoder
-    output's own order, err with weight 0) instead of [hid(32), pha, fgr(3), src(3), bgr(3)]."""
-    w = conv.weight
-    hid = w.shape[1] - 10
-    out = nn.Conv2d(w.shape[1] + 1, w.shape[0], conv.kernel_size, bias=conv.bias is not None)
-    out = out.to(w.device, w.dtype)
-    with torch.no_grad():
-        out.weight.copy_(torch.cat([w[:, hid:hid + 4], torch.zeros_like(w[:, :1]), w[:, :hid], w[:, hid + 4:]], 1))
-        if conv.bias is not None:
-            out.bias.copy_(conv.bias)
-    return out.to(memory_format=torch.channels_last).eval()
-
-
 class FastOutput(NamedTuple):
     """pha: (B, 1, H, W), fgr: (B, 3, H, W) as ``FastRefine.__call__`` returns them; with maps asked,
     err_sm: (B, 1, Hc, Wc) the coarse error clamped to 0..1 and ref_sm: (B, 1, H4/4, W4/4), 1 where
@@ -194,12 +172,8 @@ class FastRefine:
         dec, ref = folded.decoder, folded.refiner
         # From the float32 folded weights, before the cast: the phase forms of the head and stages.
         self._head = SplitHead(dec.conv4, dec.conv3.out_channels, self.dtype, self.device)
-        conv1 = _permuted_conv1(ref.conv1)
-        self._stage1 = (PhaseStage1(conv1, dec.conv4.out_channels, self.dtype, self.device)
-                        if ref.kernel_size == 3 else None)
-        self._stage2 = PhaseStage2(ref, self.dtype, self.device)
+        self.tiles = TileRefiner(ref, dec.conv4.out_channels, self.dtype, self.device)
         self.net = folded.to(self.device, self.dtype, memory_format=torch.channels_last)
-        self._conv1 = conv1.to(self.device, self.dtype, memory_format=torch.channels_last)
         self.sync_free = self.device.type == "cuda"
 
     def settings_or_default(self, settings: Optional[RefineSettings]) -> RefineSettings:
@@ -315,9 +289,7 @@ class FastRefine:
         ratio = x.shape[2] / (H // 2)
         sides = tile_sides(idx, err.shape, lambda m: self._tile_cost(m, ratio))
         if self._phase_tiles(2, x.shape, H, W):          # tiles crossing the frame's edge: single patches
-            r, c = idx[1] // sides, idx[2] // sides
-            inside = ((sides * r >= 2) & (sides * c >= 2)
-                      & (2 * sides * (r + 1) + 3 <= H // 2) & (2 * sides * (c + 1) + 3 <= W // 2))
+            inside = self.tiles.inside(sides, idx[1] // sides, idx[2] // sides, H, W)
             sides = torch.where(inside, sides, torch.ones_like(sides))
         parts, order = [], []
         for m in TILE_SIDES:
@@ -333,22 +305,16 @@ class FastRefine:
         """Whether stage 1 of tiles of side m runs by phases (:mod:`.stage1`): refiner kernel 3,
         tiles of more than one patch, the half resolution exactly twice the coarse size, not
         sync-free (the tiles' windows must lie inside the frame, which ``_refine_patches`` sees to)."""
-        return (self._stage1 is not None and m > 1 and not self.sync_free
+        return (self.tiles.phase_stage1 is not None and m > 1 and not self.sync_free
                 and (H // 2, W // 2) == (2 * coarse_shape[2], 2 * coarse_shape[3]))
 
     def _tile_cost(self, m: int, ratio: float) -> float:
         """Estimated multiply-adds of refining one tile of m x m patches: the refiner's four
         convolutions on its windows and the decoder's hidden channels on the coarse block they read
         (ratio: coarse size / half size)."""
-        ref, hid = self.net.refiner, self._head
-        c0, c1 = self._conv1.in_channels, self._conv1.out_channels
-        c2, c3, cf = ref.conv2.out_channels, ref.conv3.out_channels, ref.conv3.in_channels
-        k = ref.kernel_size // 2                                  # context per conv: 1 (k3) or 0 (k1)
-        h, f = 2 * m, 4 * m
-        refiner = ((h + 4 * k) ** 2 * c1 * c0 + (h + 2 * k) ** 2 * c2 * c1
-                   + (f + 2 * k) ** 2 * c3 * cf + f * f * 4 * c3) * ref.kernel_size ** 2
-        side = math.ceil((h + 6 * k - 1) * ratio) + 2
-        return refiner + side * side * (hid.out_channels - 5) * hid.in_channels * 9
+        hid = self._head
+        side = math.ceil((self.tiles.window(m).half_side - 1) * ratio) + 2
+        return self.tiles.cost(m) + side * side * (hid.out_channels - 5) * hid.in_channels * 9
 
     def _refine_tiles_of(self, src: torch.Tensor, plate: PreparedPlate, x: CoarseWindows, idx: Tuple[torch.Tensor, ...],
                          grid_shape: torch.Size, m: int) -> torch.Tensor:
@@ -363,40 +329,10 @@ class FastRefine:
 
     def _refine_tiles(self, src: torch.Tensor, plate: PreparedPlate, x: CoarseWindows, b: torch.Tensor,
                       row: torch.Tensor, col: torch.Tensor, m: int) -> torch.Tensor:
-        """The refiner on tiles of (m x m) patches at (b, row, col) in units of tiles -> (T, 4, 4m, 4m).
-        Valid convolutions make every output pixel the same as the published per-patch refinement's."""
-        ref = self.net.refiner
-        H, W = src.shape[2], src.shape[3]
-        bp = b if plate.bgr.shape[0] > 1 else torch.zeros_like(b)
-        ph, pf = (3, 2) if ref.kernel_size == 3 else (0, 0)
-        sh, sf = 2 * m + 2 * ph, 4 * m + 2 * pf
-        T, dev, dt = b.shape[0], src.device, self.dtype
-        hy, hx, fy, fx = 2 * m * row - ph, 2 * m * col - ph, 4 * m * row - pf, 4 * m * col - pf
-        # Stage 1 input, channels last: x's 37 channels (pha clamped, fgr, err, hid ReLU'd) upsampled
-        # to half resolution inside the windows, then src and plate at half resolution. conv1's weight
-        # was permuted to this order at construction (err gets weight 0).
-        # src once at full resolution over stage 1's footprint: its 2x2 means are src at half resolution
-        # (the taps of a 2x bilinear downsample), its middle is stage 2's window.
-        src_win = windows(src, b, 2 * hy, 2 * hx, 2 * sh)                     # (T, 2sh, 2sh, 3)
-        pairs = src_win.view(T, sh, 2, sh, 2, 3)
-        cols = pairs[:, :, :, :, 0] + pairs[:, :, :, :, 1]                   # (T, sh, 2, sh, 3)
-        src_half = (cols[:, :, 0] + cols[:, :, 1]).mul_(0.25)               # (T, sh, sh, 3)
-        if self._phase_tiles(m, x.shape, H, W):                              # inside the frame, by phases
-            block = x.block(b, m * row - 2, m * col - 2, m + 4, m + 4)
-            _coarse_activations(block)
-            y = self._stage1(block, src_half.to(dt), windows(plate.half, bp, hy, hx, sh))
-        else:
-            y = torch.empty(T, sh, sh, x.shape[1] + 6, dtype=dt, device=dev)
-            bilinear_windows(x, (H // 2, W // 2), b, hy, hx, sh, out=y[..., :x.shape[1]],
-                             transform=_coarse_activations)
-            y[..., -6:-3] = src_half
-            windows(plate.half, bp, hy, hx, sh, out=y[..., -3:])
-            y = F.relu(self._conv1(y.permute(0, 3, 1, 2)))
-        y = ref.relu(ref.conv2(y))                                           # (T, 16, sf/2, sf/2)
-        # Stage 2 on pixel phases at half resolution: y (its nearest upsample), src and plate.
-        o = 2 * ph - pf                                                      # stage 2's window inside src_win
-        bgr_phases = windows(plate.phases, bp, fy // 2, fx // 2, sf // 2)
-        return self._stage2(self._stage2.input(y, src_win[:, o:o + sf, o:o + sf], bgr_phases)).to(src.dtype)
+        """The refiner on tiles of (m x m) patches at (b, row, col) in units of tiles -> (T, 4, 4m, 4m)
+        (:mod:`.tile_refine`)."""
+        by_phases = self._phase_tiles(m, x.shape, src.shape[2], src.shape[3])
+        return self.tiles(src, plate, x, Tiles(b, row, col, m), by_phases)
 
     def _refine_full(self, src: torch.Tensor, plate: PreparedPlate, x: torch.Tensor,
                      coarse: torch.Tensor) -> torch.Tensor:
@@ -407,10 +343,5 @@ class FastRefine:
         bgr, bgr_half = plate.bgr.expand(B, -1, -1, -1), plate.half.expand(B, -1, -1, -1)
         y = F.interpolate(torch.cat([x[:, 5:].relu(), coarse], dim=1), half, mode="bilinear", align_corners=False)
         src_half = F.interpolate(src, half, mode="bilinear", align_corners=False).to(dt)
-        k3 = ref.kernel_size == 3
-        y = torch.cat([y, src_half, bgr_half], dim=1)
-        y = ref._stage1(F.pad(y, (3, 3, 3, 3)) if k3 else y)
-        y = F.interpolate(y, (H + 4, W + 4) if k3 else (H, W), mode="nearest")
-        full = torch.cat([src.to(dt), bgr], dim=1)
-        y = ref._stage2(torch.cat([y, F.pad(full, (2, 2, 2, 2)) if k3 else full], dim=1))
+        y = ref.dense(torch.cat([y, src_half, bgr_half], dim=1), torch.cat([src.to(dt), bgr], dim=1))
         return y.to(src.dtype).contiguous()

@@ -1,5 +1,9 @@
 """The BGMv2 refiner: re-estimates alpha and foreground on 4x4 patches where the coarse
-error is largest, at full resolution, and pastes them into the upsampled coarse result."""
+error is largest, at full resolution, and pastes them into the upsampled coarse result.
+
+Its two stages (``Refiner.stage1``, ``Refiner.stage2``) and their context (:func:`patch_context`)
+are public: the fast path (:mod:`.tile_refine`, :mod:`.fast`) runs the same stages on tiles of
+patches and is tested stage by stage against them."""
 from typing import Tuple
 
 import torch
@@ -8,9 +12,19 @@ from torch.nn import functional as F
 
 from .patches import CROP_METHODS, REPLACE_METHODS, crop_patches, replace_patches
 
-__all__ = ["REFINE_MODES", "Refiner", "select_regions"]
+__all__ = ["REFINE_MODES", "Refiner", "patch_context", "select_regions"]
 
 REFINE_MODES = ("full", "sampling", "thresholding")
+
+
+def patch_context(kernel_size: int) -> Tuple[int, int]:
+    """(half, full): the pixels of context around a patch that stage 1 reads at half resolution
+    and stage 2 at full resolution. Each valid k x k convolution eats k // 2 pixels a side: stage
+    2's two at full resolution need full = 2 (k // 2); stage 1's two at half resolution need
+    2 (k // 2) more than the full / 2 = k // 2 that stage 2's window adds: half = 3 (k // 2).
+    (3, 2) for the published 3x3 refiner, (0, 0) for kernel 1."""
+    k = kernel_size // 2
+    return 3 * k, 2 * k
 
 
 @torch.jit.unused
@@ -79,12 +93,30 @@ class Refiner(nn.Module):
         self.conv4 = nn.Conv2d(ch[3], ch[4], kernel_size, bias=True)
         self.relu = nn.ReLU(True)
 
-    def _stage1(self, x: torch.Tensor) -> torch.Tensor:
+    def stage1(self, x: torch.Tensor) -> torch.Tensor:
+        """Stage 1, at half resolution: x (P, 42, s, s) = [hid (32), pha, fgr residual (3), src (3),
+        bgr (3)] in windows of s = 2n + 2 * half pixels around n x n half pixels (half from
+        ``patch_context``) -> (P, 16, s - 4 (k // 2), s - 4 (k // 2)): conv1, BN, ReLU, conv2, BN, ReLU."""
         x = self.relu(self.bn1(self.conv1(x)))
         return self.relu(self.bn2(self.conv2(x)))
 
-    def _stage2(self, x: torch.Tensor) -> torch.Tensor:
+    def stage2(self, x: torch.Tensor) -> torch.Tensor:
+        """Stage 2, at full resolution: x (P, 22, s, s) = [stage 1's output nearest-upsampled 2x (16),
+        src (3), bgr (3)] in windows of s = 4n + 2 * full pixels (full from ``patch_context``)
+        -> (P, 4, 4n, 4n) = [pha, fgr residual]: conv3, BN, ReLU, conv4."""
         return self.conv4(self.relu(self.bn3(self.conv3(x))))
+
+    def dense(self, x: torch.Tensor, src_bgr: torch.Tensor) -> torch.Tensor:
+        """Both stages on every pixel (full mode): x (B, 42, H/2, W/2) stage 1's input at half
+        resolution, src_bgr (B, 6, H, W) -> (B, 4, H, W); zeros around the frame stand for the
+        context, as around a patch at the frame's edge."""
+        H, W = src_bgr.shape[2], src_bgr.shape[3]
+        half, full = patch_context(self.kernel_size)
+        if half > 0:
+            x = F.pad(x, (half, half, half, half))
+            src_bgr = F.pad(src_bgr, (full, full, full, full))
+        x = F.interpolate(self.stage1(x), (H + 2 * full, W + 2 * full), mode="nearest")
+        return self.stage2(torch.cat([x, src_bgr], dim=1))
 
     def forward(self, src: torch.Tensor, bgr: torch.Tensor, pha: torch.Tensor, fgr: torch.Tensor,
                 err: torch.Tensor, hid: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -95,17 +127,7 @@ class Refiner(nn.Module):
         if self.mode == "full":
             x = F.interpolate(torch.cat([hid, pha, fgr], dim=1), half, mode="bilinear", align_corners=False)
             y = F.interpolate(src_bgr, half, mode="bilinear", align_corners=False)
-            if self.kernel_size == 3:
-                x = F.pad(x, (3, 3, 3, 3))
-                y = F.pad(y, (3, 3, 3, 3))
-            x = self._stage1(torch.cat([x, y], dim=1))
-            if self.kernel_size == 3:
-                x = F.interpolate(x, (H + 4, W + 4), mode="nearest")
-                y = F.pad(src_bgr, (2, 2, 2, 2))
-            else:
-                x = F.interpolate(x, (H, W), mode="nearest")
-                y = src_bgr
-            x = self._stage2(torch.cat([x, y], dim=1))
+            x = self.dense(torch.cat([x, y], dim=1), src_bgr)
             ref = torch.ones((src.shape[0], 1, quarter[0], quarter[1]), device=src.device, dtype=src.dtype)
             return x[:, :1], x[:, 1:], ref
 
@@ -117,15 +139,14 @@ class Refiner(nn.Module):
         if nz.shape[0] == 0 and not torch.jit.is_tracing():  # a traced graph keeps the general path
             return out[:, :1], out[:, 1:], ref
 
-        pad_half = 3 if self.kernel_size == 3 else 0
-        pad_full = 2 if self.kernel_size == 3 else 0
+        pad_half, pad_full = patch_context(self.kernel_size)
         x = F.interpolate(torch.cat([hid, pha, fgr], dim=1), half, mode="bilinear", align_corners=False)
         x = crop_patches(x, idx, 2, pad_half, self.patch_crop_method)
         y = F.interpolate(src_bgr, half, mode="bilinear", align_corners=False)
         y = crop_patches(y, idx, 2, pad_half, self.patch_crop_method)
-        x = self._stage1(torch.cat([x, y], dim=1))
+        x = self.stage1(torch.cat([x, y], dim=1))
         x = F.interpolate(x, (4 + 2 * pad_full, 4 + 2 * pad_full), mode="nearest")
         y = crop_patches(src_bgr, idx, 4, pad_full, self.patch_crop_method)
-        x = self._stage2(torch.cat([x, y], dim=1))
+        x = self.stage2(torch.cat([x, y], dim=1))
         out = replace_patches(out, x, idx, self.patch_replace_method)
         return out[:, :1], out[:, 1:], ref
