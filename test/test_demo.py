@@ -238,6 +238,15 @@ def test_a_broken_model_file_is_one_line_and_exit_2(demo, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_help_describes_the_demo_in_whole_sentences(demo, capsys):
+    with pytest.raises(SystemExit) as e:
+        demo.parse_args(["--help"])
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("the fake camera and the matting node in their own processes, the plate captured automatically, a "
+            "fixed number of frames matted and scored. options:") in text
+
+
 # ---- across processes -----------------------------------------------------------------------------------
 def _demo_cmd(model, out, domain, *extra):
     return [sys.executable, "-m", "matte_ros.tools.demo", "--model", model, "--out", str(out), "--domain-id",

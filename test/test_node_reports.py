@@ -2,6 +2,8 @@
 level and message that follow the work state, warnings throttled per reason, the start-up log after
 plates were reloaded, and rclpy's own parameters (use_sim_time) settable at run time."""
 import array
+import os
+import re
 import threading
 
 import numpy as np
@@ -25,6 +27,7 @@ from matte_ros.ros.params import PARAMS  # noqa: E402
 from matte_ros.ros.stats import IDLE, MATTING  # noqa: E402
 
 H, W = 48, 64
+NODE_MD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "node.md")
 
 context, model, scene, harness = node_fixtures((H, W))
 
@@ -66,6 +69,8 @@ def test_diagnostics_name_each_node_and_follow_its_work(context, scene, tmp_path
         assert wait_for(lambda: pair.status(left) and pair.status(right), 10)
         sl, sr = pair.status(left), pair.status(right)
         assert (sl.hardware_id, sr.hardware_id) == ("cpu (/left/matte_node)", "cpu (/right/matte_node)")
+        documented = _diagnostics_keys_in_docs()
+        assert [v.key for v in sl.values if v.key not in documented] == []
         # a plate, nobody subscribed: idle, which is fine, and said so
         assert (sl.level, sl.message) == (DiagnosticStatus.OK, IDLE) == (sr.level, sr.message)
         # subscribed, but the camera is silent: a warning naming the input topic
@@ -87,6 +92,22 @@ def test_diagnostics_name_each_node_and_follow_its_work(context, scene, tmp_path
     log = capfd.readouterr().err
     assert log.count(f"using the 64x48 plate(s) reloaded from {tmp_path} (to replace them, call ") == 2, log
     assert "with the scene empty, call" not in log
+
+
+def _diagnostics_keys_in_docs() -> set:
+    """The value keys the Diagnostics section of docs/node.md documents (backticked, first column)."""
+    text = open(NODE_MD).read()
+    section = text[text.index("## Diagnostics"):text.index("\n## ", text.index("## Diagnostics") + 1)]
+    return {key for row in section.splitlines() if row.startswith("| `")
+            for key in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
+
+
+def test_the_stereo_example_remaps_camera_info_with_each_camera():
+    launches = [line for line in open(NODE_MD).read().splitlines() if "matte.launch.py namespace:=" in line]
+    assert len(launches) >= 2
+    for line in launches:
+        args = dict(a.split(":=", 1) for a in line.split() if ":=" in a)
+        assert args.get("camera_info") == args["camera"].rsplit("/", 1)[0] + "/camera_info", line
 
 
 def _bad_message(harness, **change):

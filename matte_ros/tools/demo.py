@@ -35,7 +35,7 @@ CAMERA_RANGES = {"width": (32, 7680), "height": (32, 4320), "rate": (0.1, 240.0)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = OneLineParser(prog="matte_demo", description=__doc__.split("\n")[0],
+    p = OneLineParser(prog="matte_demo", description=" ".join(__doc__.split("\n\n")[0].split()),   # first paragraph
                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default="", help="weight file; '' = the packaged default model")
     p.add_argument("--width", type=int, default=640, help="camera frame width")
