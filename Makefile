@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-slow test-all lint demo bench soak clean-venv gpu-wheels
+.PHONY: venv test test-slow test-all lint demo bench soak clean-venv gpu-wheels gpu-wheels-train gpu-photos
 
 $(STAMP): requirements.txt setup.py setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,3 +49,11 @@ soak: $(STAMP)
 ## Wheels for a GPU machine without network (.ci/gpu-check, docs/deployment.md): the packages its Python 3.12 lacks, into .whl/.
 gpu-wheels: $(STAMP)
 	.ci/gpu-wheels
+
+## The GPU training recipe's wheels alone (training/recipes/gpu.sh): kornia and its dependencies, no ROS, into .whl-train/.
+gpu-wheels-train: $(STAMP)
+	GPU_WHEELS=.whl-train .ci/gpu-wheels --only kornia
+
+## The GPU training recipe's photographs (training and stress suite) into .photos/, with the size that would travel.
+gpu-photos: $(STAMP)
+	$(PY) .ci/gpu_photos.py

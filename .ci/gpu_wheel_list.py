@@ -1,10 +1,13 @@
 """The packages a GPU machine lacks, one ``name==version`` a line, for ``pip download`` (.ci/gpu-wheels).
 
     .venv/bin/python .ci/gpu_wheel_list.py requirements.txt .ci/gpu-machine.txt [--python-version 3.12] [--all]
+        [--only NAME...]
 
 The packages of requirements.txt and everything they depend on, less what the machine holds (the
 packages of gpu-machine.txt and everything they depend on), the development tools and, unless
-``--all``, the packages that no GPU run uses (``NOT_ON_GPU``: they would not fit). Dependencies
+``--all``, the packages that no GPU run uses (``NOT_ON_GPU``: they would not fit); with ``--only``,
+just the named packages of requirements.txt and their dependencies (``--only kornia``: what the GPU
+training recipe needs, without the ROS wheels, to leave room for its photographs). Dependencies
 are read from this environment's installed metadata (``make venv``), their markers evaluated for the
 machine's Python; each is pinned to the version requirements.txt names, else to the version
 installed here. A dependency this Python's markers left out (so not installed here) keeps its
@@ -84,8 +87,18 @@ def main(argv: List[str] = None) -> int:
     p.add_argument("machine", help="the packages the machine holds, one a line")
     p.add_argument("--python-version", default="3.12", help="the machine's Python (default 3.12)")
     p.add_argument("--all", action="store_true", help=f"also {', '.join(sorted(NOT_ON_GPU))} (too large to travel)")
+    p.add_argument("--only", nargs="+", metavar="NAME", default=None,
+                   help="only these packages of the requirements and their dependencies (the GPU training "
+                        "recipe: --only kornia)")
     args = p.parse_args(argv)
-    for line in wheel_list(read_requirements(args.requirements), read_requirements(args.machine),
+    requirements = read_requirements(args.requirements)
+    if args.only is not None:
+        wanted = {canonicalize_name(n) for n in args.only}
+        unknown = wanted - {canonicalize_name(r.name) for r in requirements}
+        if unknown:
+            p.error(f"--only: not in {args.requirements}: {', '.join(sorted(unknown))}")
+        requirements = [r for r in requirements if canonicalize_name(r.name) in wanted]
+    for line in wheel_list(requirements, read_requirements(args.machine),
                            args.python_version, DEV_ONLY if args.all else DEV_ONLY | NOT_ON_GPU):
         print(line)
     return 0

@@ -132,7 +132,7 @@ def test_markdown_marks_the_best_per_category_and_column():
 
 
 def test_command_runs_a_tiny_suite_and_fails_in_one_line_without_photos(tmp_path, photos, monkeypatch, capsys):
-    monkeypatch.setattr(stress_cli, "stress_photos", lambda: photos)
+    monkeypatch.setattr(stress_cli, "stress_photos", lambda folder=None: photos)
     out = tmp_path / "r" / "stress.csv"
     os.makedirs(out.parent)
     argv = ["--suite", "stress", "--data", str(tmp_path / "suite"), "--method", "difference-key", "--count", "1",
@@ -141,7 +141,7 @@ def test_command_runs_a_tiny_suite_and_fails_in_one_line_without_photos(tmp_path
     table = (tmp_path / "r" / "stress.md").read_text()
     assert "| wall | difference-key |" in table and "| jpeg | difference-key |" in table
     assert len(out.read_text().splitlines()) == 3
-    monkeypatch.setattr(stress_cli, "stress_photos", lambda: [])
+    monkeypatch.setattr(stress_cli, "stress_photos", lambda folder=None: [])
     capsys.readouterr()
     assert eval_main(argv + ["--regenerate"]) == 2
     err = capsys.readouterr().err.strip()

@@ -3,7 +3,9 @@
 At a constant learning rate the weights of successive checkpoints scatter around a better point;
 their mean (stochastic weight averaging, Izmailov et al. 2018) usually scores better than any one
 of them. Float tensors are averaged (BatchNorm running statistics included); integer tensors
-(BatchNorm's batch counters) are taken from the last checkpoint.
+(BatchNorm's batch counters) are taken from the last checkpoint. An ``--out`` ending in
+``.safetensors`` is written in fp16 (a shipping candidate, e.g. the training recipes' export; one
+checkpoint alone is just converted); the training steps of the inputs are printed.
 """
 import argparse
 import sys
@@ -11,7 +13,7 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-from matte_ros.core.model import load_checkpoint, load_weights, read_checkpoint, save_checkpoint
+from matte_ros.core.model import load_checkpoint, load_weights, read_checkpoint, save_checkpoint, save_safetensors
 
 __all__ = ["average_state_dicts", "main"]
 
@@ -40,17 +42,23 @@ def average_state_dicts(state_dicts: Sequence[Dict[str, torch.Tensor]]) -> Dict[
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.average", description=__doc__.splitlines()[0])
     p.add_argument("checkpoints", nargs="+", help="checkpoints of one network (same architecture)")
-    p.add_argument("--out", required=True, help="output checkpoint (.pth, weights only)")
+    p.add_argument("--out", required=True,
+                   help="output: .pth (weights only, float32) or .safetensors (fp16, as the package ships weights)")
     args = p.parse_args(argv)
     try:
         model = load_checkpoint(args.checkpoints[-1])
-        mean = average_state_dicts([read_checkpoint(c).state_dict for c in args.checkpoints])
-        load_weights(model, mean, source="the average")
-        save_checkpoint(args.out, model, averaged=list(args.checkpoints))
+        ckpts = [read_checkpoint(c) for c in args.checkpoints]
+        load_weights(model, average_state_dicts([c.state_dict for c in ckpts]), source="the average")
+        if args.out.endswith(".safetensors"):
+            save_safetensors(args.out, model, dtype=torch.float16)
+        else:
+            save_checkpoint(args.out, model, averaged=list(args.checkpoints))
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"averaged {len(args.checkpoints)} checkpoint(s) -> {args.out}")
+    steps = [c.extra.get("training", {}).get("step") for c in ckpts]
+    at = (" at step(s) " + ", ".join(str(s) for s in steps)) if all(isinstance(s, int) for s in steps) else ""
+    print(f"averaged {len(args.checkpoints)} checkpoint(s){at} -> {args.out}")
     return 0
 
 

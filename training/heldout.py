@@ -100,9 +100,23 @@ def check_training_photos(paths: Iterable[str], **kw) -> None:
                          f"training or validation, e.g. {bad[0]} (see training/heldout.py; pass narrower folders)")
 
 
-def stress_photos() -> List[str]:
-    """The held-out photographs installed here: STRESS_PHOTOS present with the expected bytes, then the
-    library samples (sorted)."""
-    found = [p for p, digest in STRESS_PHOTOS.items() if os.path.isfile(p) and file_sha256(p) == digest]
+def stress_photos(folder: Optional[str] = None) -> List[str]:
+    """The held-out photographs: STRESS_PHOTOS present with the expected bytes, then the library
+    samples (sorted). With ``folder`` (copies carried to another machine, e.g. ``.photos/stress`` of
+    ``.ci/gpu_photos.py``) the STRESS_PHOTOS are looked up there by SHA-256 instead, in the same order,
+    so the suite is the same one; ValueError for a photograph there that is not one of them."""
+    if folder is None:
+        found = [p for p, digest in STRESS_PHOTOS.items() if os.path.isfile(p) and file_sha256(p) == digest]
+    else:
+        if not os.path.isdir(folder):
+            raise ValueError(f"no such folder of stress photographs: {folder}")
+        by_digest = {}
+        for path in find_photos([folder]):
+            digest = file_sha256(path)
+            if digest not in STRESS_PHOTOS.values():
+                raise ValueError(f"{path} is not one of the stress suite's photographs (training/heldout.py "
+                                 "STRESS_PHOTOS, checked by SHA-256)")
+            by_digest.setdefault(digest, path)
+        found = [by_digest[d] for d in STRESS_PHOTOS.values() if d in by_digest]
     dirs = library_sample_dirs()
     return found + (find_photos(dirs) if dirs else [])

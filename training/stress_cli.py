@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                    help="run the model on the engine's fast path in this precision (default: the published "
                         "forward in fp32)")
+    p.add_argument("--photos", default=None, metavar="DIR",
+                   help="a folder holding copies of the held-out photographs (only those, checked by SHA-256; "
+                        "the same suite), e.g. .photos/stress on a GPU machine (default: where their packages "
+                        "install them)")
     p.add_argument("--regenerate", action="store_true", help="generate the suite anew even if the cache matches")
     p.add_argument("--out", default="stress.csv",
                    help="per-image CSV; the markdown table goes next to it (<out without .csv>.md)")
@@ -73,7 +77,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      categories=tuple(args.categories or CATEGORIES))
     methods = STRESS_METHODS if args.method == "all" else (args.method,)
     try:
-        root = ensure_suite(args.data, spec, stress_photos(), regenerate=args.regenerate,
+        root = ensure_suite(args.data, spec, stress_photos(args.photos), regenerate=args.regenerate,
                             log=lambda m: print(m, file=sys.stderr))
         predictors = {m: _predictor(m, args, spec.size) for m in methods}
     except (ValueError, OSError) as e:
