@@ -111,6 +111,12 @@ def _mib(n: int) -> str:
     return f"{n / 2 ** 20:.1f} MiB"
 
 
+def _shown(path: str) -> str:
+    """``path`` relative to the repository when inside it."""
+    rel = os.path.relpath(path, REPO)
+    return path if rel.startswith(os.pardir) else rel
+
+
 def main(argv: Sequence[str] = None) -> int:
     p = argparse.ArgumentParser(prog=".ci/gpu_photos.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=os.path.join(REPO, ".photos"), help="destination (default .photos)")
@@ -123,13 +129,15 @@ def main(argv: Sequence[str] = None) -> int:
         roots = read_folders(args.folders)
         train = copy_training(roots, os.path.join(args.out, "train"))
         stress = copy_stress(os.path.join(args.out, "stress"))
-        sizes: List[Tuple[str, int]] = [("working tree", tree_bytes()), (f"{args.out}", _folder_bytes(args.out)),
-                                        (args.wheels, _folder_bytes(args.wheels) if os.path.isdir(args.wheels) else 0)]
+        sizes: List[Tuple[str, int]] = [("working tree", tree_bytes()), (_shown(args.out), _folder_bytes(args.out)),
+                                        (_shown(args.wheels),
+                                         _folder_bytes(args.wheels) if os.path.isdir(args.wheels) else 0)]
     except (OSError, ValueError, subprocess.CalledProcessError) as e:
         print(f"gpu-photos: error: {e}", file=sys.stderr)
         return 2
-    print(f"gpu-photos: {len(train)} training photographs ({_mib(_bytes(train))}) -> {os.path.dirname(train[0])}")
-    print(f"gpu-photos: {len(stress)} stress photographs ({_mib(_bytes(stress))}) -> {os.path.dirname(stress[0])}")
+    for kind, copies in (("training", train), ("stress", stress)):
+        print(f"gpu-photos: {len(copies)} {kind} photographs ({_mib(_bytes(copies))}) -> "
+              f"{_shown(os.path.dirname(copies[0]))}")
     total = sum(n for _, n in sizes)
     print("gpu-photos: " + " + ".join(f"{name} {_mib(n)}" for name, n in sizes)
           + f" = {_mib(total)} of the {LIMIT_MIB} MiB that may travel")
