@@ -15,15 +15,19 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
-import torch
+from matte_ros.core.cli import exit_on_interrupt, run_cli
 
-from matte_ros.core.synthetic import render_background, render_subject
+# Ctrl-C while torch loads: one line and exit 130 (run_cli below takes over once main runs)
+with exit_on_interrupt("python -m training.bench_train", active=__name__ == "__main__"):
+    import numpy as np
+    import torch
 
-from .augment import compose_batch
-from .config import TrainConfig
-from .losses import base_loss, refine_loss
-from .models import build_training_model, param_groups, training_autocast
+    from matte_ros.core.synthetic import render_background, render_subject
+
+    from .augment import compose_batch
+    from .config import TrainConfig
+    from .losses import base_loss, refine_loss
+    from .models import build_training_model, param_groups, training_autocast
 
 __all__ = ["RECIPES", "make_batches", "bench_mode", "format_report", "main"]
 
@@ -139,4 +143,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("python -m training.bench_train", main))

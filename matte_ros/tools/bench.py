@@ -25,15 +25,19 @@ import sys
 import time
 from typing import Callable, Dict, List, NamedTuple, Optional
 
-import numpy as np
-import torch
-from torch.utils.flop_counter import FlopCounterMode
+from matte_ros.core.cli import exit_on_interrupt, run_cli
 
-from matte_ros.core.host_memory import keep_freed_memory
-from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
-from matte_ros.core.model.fast import FastRefine, RefineSettings
-from matte_ros.core.model.graphs import GraphedRefine
-from matte_ros.core.settings import DEVICES_HELP, resolve_device
+# Ctrl-C while torch loads: one line and exit 130 (run_cli below takes over once main runs)
+with exit_on_interrupt("python -m matte_ros.tools.bench", active=__name__ == "__main__"):
+    import numpy as np
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from matte_ros.core.host_memory import keep_freed_memory
+    from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, load_checkpoint
+    from matte_ros.core.model.fast import FastRefine, RefineSettings
+    from matte_ros.core.model.graphs import GraphedRefine
+    from matte_ros.core.settings import DEVICES_HELP, resolve_device
 
 __all__ = ["CONFIGS", "Config", "measure_peak", "count_flops", "interleaved", "bench_config", "main"]
 
@@ -320,4 +324,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli("python -m matte_ros.tools.bench", main))

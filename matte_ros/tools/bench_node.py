@@ -22,13 +22,16 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
-from matte_ros.core.cli import OneLineParser, run_cli
-from matte_ros.core.host_memory import keep_freed_memory
-from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, save_safetensors
-from matte_ros.ros import names
-from matte_ros.ros.params import cpu_threads_for
+from matte_ros.core.cli import OneLineParser, exit_on_interrupt, run_cli
 
-from .launcher import add_launch_arguments, launch_domain
+# Ctrl-C while torch and rclpy load: one line and exit 130 (run_cli in main takes over once it runs)
+with exit_on_interrupt("bench_node", active=__name__ == "__main__"):
+    from matte_ros.core.host_memory import keep_freed_memory
+    from matte_ros.core.model import DEFAULT_WEIGHTS, MattingRefine, save_safetensors
+    from matte_ros.ros import names
+    from matte_ros.ros.params import cpu_threads_for
+
+    from .launcher import add_launch_arguments, launch_domain
 
 __all__ = ["SIZES", "run_node_bench", "main"]
 

@@ -18,11 +18,14 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
-from matte_ros.core.cli import OneLineParser, run_cli
+from matte_ros.core.cli import OneLineParser, exit_on_interrupt, run_cli
 from matte_ros.core.files import atomic_write
-from matte_ros.core.model import DEFAULT_WEIGHTS
 
-from .launcher import Launch, add_launch_arguments, launch_domain
+# Ctrl-C while torch and rclpy load: one line and exit 130 (run_cli in main takes over once it runs)
+with exit_on_interrupt("python -m matte_ros.tools.soak", active=__name__ == "__main__"):
+    from matte_ros.core.model import DEFAULT_WEIGHTS
+
+    from .launcher import Launch, add_launch_arguments, launch_domain
 
 __all__ = ["rss_mib", "verdict", "run_soak", "main"]
 
