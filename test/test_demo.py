@@ -340,7 +340,7 @@ def test_a_child_that_dies_stops_the_wait_with_its_log(tmp_path, ros_domain):
         launch.wait("the answer", lambda: False, timeout=0.1)
     msg = str(e.value)
     assert msg.startswith(f"fake_camera exited with code 1; the end of {tmp_path / 'camera.log'}:")
-    assert "compressed must be '', png or jpeg, got 'gif'" in msg
+    assert "compressed must be one of '', 'png', 'jpeg', got 'gif'" in msg
 
 
 @pytest.mark.ros

@@ -110,7 +110,7 @@ def _stamp(msg):
 
 
 def test_bad_compressed_option_is_refused(context):
-    with pytest.raises(ValueError, match="compressed must be '', png or jpeg, got 'gif'"):
+    with pytest.raises(ValueError, match="compressed must be one of '', 'png', 'jpeg', got 'gif'"):
         FakeCamera(context=context, parameter_overrides=[Parameter("compressed", value="gif")])
 
 
@@ -128,7 +128,7 @@ def test_disturbance_parameters_put_the_scene_through_the_disturbance(context):
         assert not np.array_equal(scene_frame(cam.scene, 5, 0)[0], SceneSequence(48, 64, seed=4).frame(5)[0])
     finally:
         cam.destroy_node()
-    with pytest.raises(ValueError, match="disturbance must be one of none, exposure_step"):
+    with pytest.raises(ValueError, match="disturbance must be one of 'none', 'exposure_step'"):
         FakeCamera(context=context, parameter_overrides=[Parameter("disturbance", value="earthquake")])
 
 

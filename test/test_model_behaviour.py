@@ -63,7 +63,7 @@ def test_runtime_settings_change_the_selection(model):
 @pytest.mark.parametrize("kwargs,match", [
     ({"backbone": "resnet18"}, "unknown backbone"),
     ({"backbone": "mobilenetv2", "backbone_scale": 0.6}, "backbone_scale"),
-    ({"backbone": "mobilenetv2", "refine_mode": "dense"}, "refine mode"),
+    ({"backbone": "mobilenetv2", "refine_mode": "dense"}, "refine_mode must be one of"),
     ({"backbone": "mobilenetv2", "refine_kernel_size": 5}, "kernel size"),
     ({"backbone": "mobilenetv2", "refine_patch_crop_method": "slice"}, "crop method"),
     ({"backbone": "mobilenetv2", "refine_patch_replace_method": "put"}, "replace method"),

@@ -9,7 +9,7 @@ import yaml
 pytest.importorskip("rcl_interfaces")
 pytestmark = pytest.mark.ros
 
-from matte_ros.core.upkeep import UpkeepSettings  # noqa: E402
+from matte_ros.core.plate.upkeep import UpkeepSettings  # noqa: E402
 from matte_ros.ros.params import (  # noqa: E402
     LIVE,
     PARAMS,
@@ -131,8 +131,9 @@ def test_every_live_parameter_takes_effect_after_start_up():
 @pytest.mark.parametrize("name,value,expected", [
     ("refine_mode", "full", None),
     ("refine_mode", "fastest", "refine_mode must be one of 'full', 'sampling', 'thresholding', got 'fastest'"),
-    ("refine_threshold", 1.5, "refine_threshold must be in [0.0, 1.0], got 1.5"),
-    ("refine_sample_pixels", 15, "refine_sample_pixels must be in [16, 100000000], got 15"),
+    # the refine settings: matte_ros.core.model.refine_settings.refine_problem's words, as the engine's
+    ("refine_threshold", 1.5, "refine_threshold must be a number in [0, 1] (the error map's range), got 1.5"),
+    ("refine_sample_pixels", 15, "refine_sample_pixels must be at least 16 (one 4x4 patch), got 15"),
     ("device", "cuda:1", None),
     ("device", "gpu", "unknown device 'gpu'; expected auto, cpu, cuda or cuda:N"),
     ("device", "cuda:", "unknown device 'cuda:'; expected auto, cpu, cuda or cuda:N"),
@@ -141,7 +142,8 @@ def test_every_live_parameter_takes_effect_after_start_up():
     ("backbone_scale", 1 / 64, None),
     ("backbone_scale", 1e-9, "backbone_scale must be a number in [1/64, 1/2] (the coarse pass runs at most at half "
                              "resolution and needs enough pixels to see the subject) or 0 (auto), got 1e-09"),
-    ("backbone_scale", 0.6, "backbone_scale must be in [0.0, 0.5], got 0.6"),
+    ("backbone_scale", 0.6, "backbone_scale must be a number in [1/64, 1/2] (the coarse pass runs at most at half "
+                            "resolution and needs enough pixels to see the subject) or 0 (auto), got 0.6"),
     ("plate_timeout", "abc", "plate_timeout must be a double, got 'abc'"),
     ("plate_frames", 2.5, "plate_frames must be an integer, got 2.5"),
     ("compressed", 1, "compressed must be a bool, got 1"),
@@ -162,7 +164,7 @@ def test_runtime_changes_live_accepted_fixed_rejected_with_reason():
     assert "live parameters: backbone_scale, refine_mode" in reason
     # a batch with one bad value names it (and is refused as a whole)
     reason = check_changes({"refine_mode": "full", "refine_threshold": -1.0})
-    assert reason == "refine_threshold must be in [0.0, 1.0], got -1.0"
+    assert reason == "refine_threshold must be a number in [0, 1] (the error map's range), got -1.0"
 
 
 def test_settings_from_rejects_every_bad_value_at_once():

@@ -16,7 +16,8 @@ import yaml
 from matte_ros.core.cli import OneLineParser
 from matte_ros.core.files import read_yaml_mapping
 from matte_ros.core.model import BACKBONES
-from matte_ros.core.settings import backbone_scale_problem, device_problem
+from matte_ros.core.model.refine_settings import refine_problem
+from matte_ros.core.settings import device_problem
 
 from .discriminator import min_input_size
 
@@ -122,11 +123,10 @@ class TrainConfig:
         lo, hi = self.crop_size
         if not 32 <= lo <= hi:
             raise ValueError(f"crop_size must be MIN MAX with 32 <= MIN <= MAX, got {lo} {hi}")
-        for problem in (backbone_scale_problem(self.backbone_scale, allow_auto=False), device_problem(self.device)):
+        for problem in (refine_problem("backbone_scale", self.backbone_scale, allow_auto=False),
+                        device_problem(self.device), refine_problem("refine_sample_pixels", self.refine_sample_pixels)):
             if problem is not None:
                 raise ValueError(problem)
-        if self.refine_sample_pixels < 16:
-            raise ValueError(f"refine_sample_pixels must be at least 16, got {self.refine_sample_pixels}")
         for name, zero_ok in (("lr_scale", False), ("disc_lr", False), ("grad_clip", True), ("gan_weight", True)):
             value = getattr(self, name)
             if value < 0 or (value == 0 and not zero_ok):

@@ -9,8 +9,9 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-__all__ = ["DEVICES_HELP", "AUTO_SCALE", "MIN_BACKBONE_SCALE", "MAX_BACKBONE_SCALE", "COARSE_LONG_SIDE",
-           "device_problem", "resolve_device", "backbone_scale_problem", "require_backbone_scale",
+__all__ = ["DEVICES_HELP", "AUTO_SCALE", "MIN_BACKBONE_SCALE", "MAX_BACKBONE_SCALE", "BACKBONE_SCALE_RULE",
+           "COARSE_LONG_SIDE",
+           "device_problem", "resolve_device", "backbone_scale_problem",
            "auto_backbone_scale", "effective_backbone_scale", "is_real", "PRECISION_NAMES", "native_bf16",
            "auto_precision"]
 
@@ -73,6 +74,10 @@ def resolve_device(spec: str) -> torch.device:
     return torch.device("cuda", index)
 
 
+BACKBONE_SCALE_RULE = ("backbone_scale must be a number in [1/64, 1/2] (the coarse pass runs at most at half "
+                       "resolution and needs enough pixels to see the subject)")
+
+
 def backbone_scale_problem(scale: Any, allow_auto: bool = True) -> Optional[str]:
     """Why ``scale`` is not a usable backbone scale, or None. Valid: a number in
     [MIN_BACKBONE_SCALE, MAX_BACKBONE_SCALE], or AUTO_SCALE (0) where ``allow_auto``."""
@@ -80,17 +85,8 @@ def backbone_scale_problem(scale: Any, allow_auto: bool = True) -> Optional[str]
         return None
     if not is_real(scale) or not MIN_BACKBONE_SCALE <= scale <= MAX_BACKBONE_SCALE:
         auto = " or 0 (auto)" if allow_auto else ""
-        return (f"backbone_scale must be a number in [1/64, 1/2] (the coarse pass runs at most at half resolution "
-                f"and needs enough pixels to see the subject){auto}, got {scale!r}")
+        return f"{BACKBONE_SCALE_RULE}{auto}, got {scale!r}"
     return None
-
-
-def require_backbone_scale(scale: Any, allow_auto: bool = True) -> float:
-    """``scale`` as a float; ValueError with :func:`backbone_scale_problem`'s reason otherwise."""
-    problem = backbone_scale_problem(scale, allow_auto)
-    if problem is not None:
-        raise ValueError(problem)
-    return float(scale)
 
 
 def auto_backbone_scale(height: int, width: int) -> float:

@@ -6,7 +6,8 @@ Publishes ``image`` (sensor_msgs/Image, rgb8; remappable), ``camera_info`` (a pi
 60 degree horizontal field of view), optionally ``image/compressed``, and the ground-truth alpha on
 ``~/alpha_true`` (``/fake_camera/alpha_true``), all with the same header (stamp, frame_id) as the
 frame they belong to. The first ``empty_seconds * rate`` frames show the empty scene (fresh sensor
-noise each), so the matting node's plate can be captured from them.
+noise each), so the matting node's plate can be captured from them. Parameters: the fields of
+:class:`~matte_ros.ros.camera_settings.CameraSettings`, all fixed at start-up.
 
 With ``wait_for_plate:=true`` the empty scene lasts until the matting node has a plate (its latched
 ``matte/background`` topic, in this camera's namespace, carries one) and ``empty_seconds`` count
@@ -17,15 +18,16 @@ from typing import Tuple
 
 import cv2
 import numpy as np
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from matte_ros.core.synthetic import SceneSequence
-from matte_ros.core.synthetic.disturbances import DISTURBANCES, DisturbedSequence
+from matte_ros.core.synthetic.disturbances import DisturbedSequence
 
+from .camera_settings import CAMERA_PARAMS, camera_settings_from
+from .declared import descriptor
 from .imaging import alpha_to_msg, rgb_to_msg
 from .main import run_node
 from .names import BACKGROUND, CAMERA_INFO, FAKE_CAMERA_NAME, IMAGE, TRUE_ALPHA
@@ -55,15 +57,6 @@ def encode_compressed(rgb: np.ndarray, fmt: str) -> Tuple[bytes, str]:
     return buf.tobytes(), f"rgb8; {fmt} compressed bgr8"
 
 
-def _desc(text: str, lo=None, hi=None) -> ParameterDescriptor:
-    d = ParameterDescriptor(description=text)
-    if isinstance(lo, int):
-        d.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=1)]
-    elif lo is not None:
-        d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
-    return d
-
-
 def camera_info(width: int, height: int, header: Header, hfov_deg: float = 60.0) -> CameraInfo:
     """A distortion-free pinhole CameraInfo of a ``width`` x ``height`` camera with ``hfov_deg``
     horizontal field of view, principal point at the image centre."""
@@ -82,44 +75,28 @@ class FakeCamera(Node):
 
     def __init__(self, **node_kwargs):
         super().__init__(FAKE_CAMERA_NAME, **node_kwargs)
-        declare = {
-            "width": (320, _desc("Frame width", 32, 7680)),
-            "height": (240, _desc("Frame height", 32, 4320)),
-            "rate": (15.0, _desc("Frames per second", 0.1, 240.0)),
-            "empty_seconds": (2.0, _desc("Seconds of empty scene before the subject enters", 0.0, 3600.0)),
-            "wait_for_plate": (False, _desc("Keep the scene empty until the matting node has a plate "
-                                            f"({BACKGROUND} carries one); empty_seconds count from then")),
-            "seed": (0, _desc("Scene seed (room and subject)", 0, 2 ** 31 - 1)),
-            "noise": (0.01, _desc("Sensor noise sigma (0..1 units)", 0.0, 0.2)),
-            "frame_id": ("fake_camera", _desc("frame_id of every header")),
-            "compressed": ("", _desc("Also publish image/compressed: '' (no), png or jpeg")),
-            "disturbance": ("none", _desc("Camera disturbance once the subject walks: " + ", ".join(DISTURBANCES)
-                                          + " (deterministic per seed; the true alpha is unchanged)")),
-            "disturbance_start": (30, _desc("Scene frame where the disturbance starts", 0, 10 ** 6)),
-            "disturbance_period": (120, _desc("Frames of a drift cycle, light fade or pan", 1, 10 ** 6)),
-        }
-        p = {name: self.declare_parameter(name, default, d).value for name, (default, d) in declare.items()}
-        if p["compressed"] not in ("", "png", "jpeg"):
-            raise ValueError(f"compressed must be '', png or jpeg, got {p['compressed']!r}")
-        self.params = p
-        self.scene = SceneSequence(p["height"], p["width"], seed=p["seed"], noise=p["noise"])
-        if p["disturbance"] != "none":      # ValueError names the kinds
-            self.scene = DisturbedSequence(self.scene, p["disturbance"], seed=p["seed"], start=p["disturbance_start"],
-                                           period=p["disturbance_period"])
-        self.empty_frames = int(round(p["empty_seconds"] * p["rate"]))
+        for spec in CAMERA_PARAMS:
+            self.declare_parameter(spec.name, spec.default, descriptor(spec))
+        self.settings = p = camera_settings_from({spec.name: self.get_parameter(spec.name).value
+                                                  for spec in CAMERA_PARAMS})
+        self.scene = SceneSequence(p.height, p.width, seed=p.seed, noise=p.noise)
+        if p.disturbance != "none":
+            self.scene = DisturbedSequence(self.scene, p.disturbance, seed=p.seed, start=p.disturbance_start,
+                                           period=p.disturbance_period)
+        self.empty_frames = int(round(p.empty_seconds * p.rate))
         self.count = 0
-        self.subject_from = None if p["wait_for_plate"] else 0
+        self.subject_from = None if p.wait_for_plate else 0
         self._pub = self.create_publisher(Image, IMAGE, 5)
         self._pub_info = self.create_publisher(CameraInfo, CAMERA_INFO, 5)
         self._pub_alpha = self.create_publisher(Image, TRUE_ALPHA, 5)
-        self._pub_c = self.create_publisher(CompressedImage, IMAGE + "/compressed", 5) if p["compressed"] else None
-        if p["wait_for_plate"]:
+        self._pub_c = self.create_publisher(CompressedImage, IMAGE + "/compressed", 5) if p.compressed else None
+        if p.wait_for_plate:
             latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
             self._plate_sub = self.create_subscription(Image, BACKGROUND, self._on_plate, latched)
-        self._timer = self.create_timer(1.0 / p["rate"], self._tick)
-        waits = f"until {self.resolve_topic_name(BACKGROUND)} has a plate, then " if p["wait_for_plate"] else ""
+        self._timer = self.create_timer(1.0 / p.rate, self._tick)
+        waits = f"until {self.resolve_topic_name(BACKGROUND)} has a plate, then " if p.wait_for_plate else ""
         self.get_logger().info(
-            f"{p['width']}x{p['height']} at {p['rate']:g} Hz on {self.resolve_topic_name(IMAGE)}; "
+            f"{p.width}x{p.height} at {p.rate:g} Hz on {self.resolve_topic_name(IMAGE)}; "
             f"empty scene {waits}for {self.empty_frames} frames")
 
     def _on_plate(self, msg: Image) -> None:
@@ -132,12 +109,12 @@ class FakeCamera(Node):
         start = self.subject_from
         n = 0 if start is None else self.count - start
         src, pha = scene_frame(self.scene, n, self.empty_frames)
-        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.params["frame_id"])
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.settings.frame_id)
         if self._pub_c is not None:
-            data, fmt = encode_compressed(src, self.params["compressed"])
+            data, fmt = encode_compressed(src, self.settings.compressed)
             self._pub_c.publish(CompressedImage(header=header, format=fmt, data=data))
         self._pub.publish(rgb_to_msg(src, header, "rgb8"))
-        self._pub_info.publish(camera_info(self.params["width"], self.params["height"], header))
+        self._pub_info.publish(camera_info(self.settings.width, self.settings.height, header))
         self._pub_alpha.publish(alpha_to_msg(pha, header, "32FC1"))
         if start is not None and n == self.empty_frames:
             self.get_logger().info(f"frame {self.count}: the subject enters")

@@ -7,22 +7,34 @@ changes, ``config/matte.yaml`` and the parameter table of ``docs/node.md``:
     python -m matte_ros.ros.params --yaml > config/matte.yaml
     python -m matte_ros.ros.params --markdown     # the table between the params markers of docs/node.md
 
-Pure apart from building ``rcl_interfaces`` descriptors, so all of it is tested without a running node.
+The declaring itself (descriptors, checks, the table) is :mod:`.declared`'s, shared with the fake
+camera's parameters. Pure apart from building ``rcl_interfaces`` descriptors, so all of it is tested
+without a running node.
 """
 import argparse
 import dataclasses
-import json
+import functools
 import sys
 import textwrap
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
-
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from matte_ros.core.model import BACKBONES, REFINE_MODES
-from matte_ros.core.settings import DEVICES_HELP, PRECISION_NAMES, backbone_scale_problem, device_problem, is_real
+from matte_ros.core.model.refine_settings import refine_problem
+from matte_ros.core.settings import DEVICES_HELP, PRECISION_NAMES, device_problem
 from matte_ros.core.upkeep import UpkeepSettings
 
+from .declared import (
+    ParamSpec,
+    accepted,
+    descriptor,
+    markdown_table,
+    setting,
+    settings_of,
+    specs_of,
+    value_problem,
+    yaml_value,
+)
 from .imaging import ALPHA_ENCODINGS, FOREGROUND_ENCODINGS
 
 __all__ = ["ParamSpec", "NodeSettings", "PARAMS", "SPECS", "LIVE", "descriptor", "check_value", "check_changes",
@@ -41,15 +53,6 @@ def _color_problem(value: Any) -> Optional[str]:
     return None
 
 
-def _param(default: Any, description: str, *, choices=(), range: Optional[Tuple[float, float]] = None,
-           live: bool = False, check: Optional[Callable[[Any], Optional[str]]] = None, accepted: str = "") -> Any:
-    """A NodeSettings field: ``range`` inclusive numeric bounds (also the ROS descriptor's range),
-    ``check`` returns why a value is unacceptable (None if fine), ``accepted`` describes the valid
-    values in the docs table when choices and range do not say it all."""
-    return field(default=default, metadata={"description": description, "choices": tuple(choices), "range": range,
-                                            "live": live, "check": check, "accepted": accepted})
-
-
 # the engine's refiner settings, live parameters of the same names
 ENGINE_LIVE = ("backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold")
 # node parameter -> UpkeepSettings field: the plate upkeep settings a user tunes (the rest keep their defaults)
@@ -61,154 +64,85 @@ _UPKEEP_FIELDS = {f.name: f for f in dataclasses.fields(UpkeepSettings)}
 def _upkeep_param(name: str) -> Any:
     """A live NodeSettings field mirroring UpkeepSettings field ``name`` (default, description, range, choices)."""
     f = _UPKEEP_FIELDS[name]
-    return _param(f.default, f.metadata["description"], choices=f.metadata["choices"], range=f.metadata["range"],
-                  live=True)
+    return setting(f.default, f.metadata["description"], choices=f.metadata["choices"], range=f.metadata["range"],
+                    live=True)
 
 
 @dataclass(frozen=True)
 class NodeSettings:
     """The node's parameter values, typed; field names are the parameter names."""
-    model_path: str = _param("", "Weight file (.pth or .safetensors); '' = the packaged default model")
-    backbone: str = _param("", "Expected backbone of the weight file; '' accepts the file's own, a name must match it",
-                           choices=("",) + tuple(BACKBONES))
-    backbone_scale: float = _param(
+    model_path: str = setting("", "Weight file (.pth or .safetensors); '' = the packaged default model")
+    backbone: str = setting("", "Expected backbone of the weight file; '' accepts the file's own, a name must match it",
+                             choices=("",) + tuple(BACKBONES))
+    backbone_scale: float = setting(
         0.0, "Downsampling of the frame for the coarse network; 0 = auto: 480 px on the long side, at most 0.5 "
         "(HD 0.25, 4K 0.125, 640x480 0.5)", range=(0.0, 0.5), live=True,
-        check=backbone_scale_problem, accepted="0 (auto) or 1/64 ... 1/2")
-    refine_mode: str = _param("sampling", "Refiner patch selection: sampling (top errors), thresholding "
-                              "(error > refine_threshold) or full", choices=REFINE_MODES, live=True)
-    refine_sample_pixels: int = _param(80_000, "Pixels refined per frame in sampling mode (80000 for HD, 320000 "
-                                       "for 4K)", range=(16, 100_000_000), live=True)
-    refine_threshold: float = _param(0.1, "Error threshold of thresholding mode", range=(0.0, 1.0), live=True)
-    device: str = _param("auto", "Inference device", check=device_problem, accepted=DEVICES_HELP)
-    precision: str = _param("auto", "Inference precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, "
-                            "else fp32)", choices=PRECISION_NAMES)
-    cpu_threads: int = _param(0, "Torch CPU threads of the node's process; 0 = auto: one fewer than the cores, at "
-                              "least 1 (a core is left to the ROS callbacks and the camera)", range=(0, 1024))
-    compressed: bool = _param(False, "Subscribe to <image>/compressed (sensor_msgs/CompressedImage, PNG or JPEG) "
-                              "instead of the raw image")
-    max_frame_pixels: int = _param(
+        check=functools.partial(refine_problem, "backbone_scale"), accepted="0 (auto) or 1/64 ... 1/2")
+    refine_mode: str = setting("sampling", "Refiner patch selection: sampling (top errors), thresholding "
+                                "(error > refine_threshold) or full", choices=REFINE_MODES, live=True,
+                                check=functools.partial(refine_problem, "refine_mode"))
+    refine_sample_pixels: int = setting(80_000, "Pixels refined per frame in sampling mode (80000 for HD, 320000 "
+                                         "for 4K)", range=(16, 100_000_000), live=True,
+                                         check=functools.partial(refine_problem, "refine_sample_pixels"))
+    refine_threshold: float = setting(0.1, "Error threshold of thresholding mode", range=(0.0, 1.0), live=True,
+                                       check=functools.partial(refine_problem, "refine_threshold"))
+    device: str = setting("auto", "Inference device", check=device_problem, accepted=DEVICES_HELP)
+    precision: str = setting("auto", "Inference precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, "
+                              "else fp32)", choices=PRECISION_NAMES)
+    cpu_threads: int = setting(0, "Torch CPU threads of the node's process; 0 = auto: one fewer than the cores, at "
+                                "least 1 (a core is left to the ROS callbacks and the camera)", range=(0, 1024))
+    compressed: bool = setting(False, "Subscribe to <image>/compressed (sensor_msgs/CompressedImage, PNG or JPEG) "
+                                "instead of the raw image")
+    max_frame_pixels: int = setting(
         MAX_FRAME_PIXELS, "Largest frame accepted, in pixels (width x height; 8K UHD by default); larger frames "
         "are refused before conversion, compressed ones by the size their PNG or JPEG header declares",
         range=(1, FRAME_PIXELS_LIMIT))
-    alpha_encoding: str = _param("mono8", "Encoding of the alpha output", choices=ALPHA_ENCODINGS, live=True)
-    foreground_encoding: str = _param("rgb8", "Encoding of the foreground output; bgra8 carries the alpha",
-                                      choices=FOREGROUND_ENCODINGS, live=True)
-    publish_foreground: bool = _param(True, "Publish the foreground")
-    publish_composite: bool = _param(False, "Publish the composite: the foreground over composite_image or "
-                                     "composite_color")
-    publish_debug_maps: bool = _param(
+    alpha_encoding: str = setting("mono8", "Encoding of the alpha output", choices=ALPHA_ENCODINGS, live=True)
+    foreground_encoding: str = setting("rgb8", "Encoding of the foreground output; bgra8 carries the alpha",
+                                        choices=FOREGROUND_ENCODINGS, live=True)
+    publish_foreground: bool = setting(True, "Publish the foreground")
+    publish_composite: bool = setting(False, "Publish the composite: the foreground over composite_image or "
+                                       "composite_color")
+    publish_debug_maps: bool = setting(
         False, "Publish the coarse pass's error map on matte/error and the refinement map (1 where the refiner "
         "re-estimated a 4x4 patch) on matte/refinement, encoded like the alpha, with the frame's header; "
         "computed in the same pass, only for frames one of them has a subscriber for")
-    composite_color: Tuple[int, int, int] = _param((0, 255, 0), "Composite background colour [r, g, b]",
-                                                   check=_color_problem, accepted="three integers 0..255")
-    composite_image: str = _param("", "Composite background image file (resized to the frame); '' = use "
-                                  "composite_color")
-    plate_frames: int = _param(10, "Frames averaged into the plate by ~/capture_background", range=(1, 1000),
-                               live=True)
-    plate_path: str = _param("", "Directory where plates are saved and reloaded at start-up (plate_<W>x<H>.png); "
-                             "'' = keep them in memory only")
-    plate_timeout: float = _param(10.0, "Seconds ~/capture_background waits for its frames before failing",
-                                  range=(0.1, 3600.0), live=True)
-    plate_max_moving: float = _param(0.02, "Fraction of the picture that may change while the plate's frames are "
-                                     "averaged; more fails the capture (someone moving); 1 = no check",
-                                     range=(0.0, 1.0), live=True)
-    plate_warn_difference: float = _param(0.4, "Fraction of a frame's pixels that may differ from its plate before "
-                                          "the node warns (once per plate) that the plate needs recapturing",
-                                          range=(0.0, 1.0), live=True)
+    composite_color: Tuple[int, int, int] = setting((0, 255, 0), "Composite background colour [r, g, b]",
+                                                     check=_color_problem, accepted="three integers 0..255")
+    composite_image: str = setting("", "Composite background image file (resized to the frame); '' = use "
+                                    "composite_color")
+    plate_frames: int = setting(10, "Frames averaged into the plate by ~/capture_background", range=(1, 1000),
+                                 live=True)
+    plate_path: str = setting("", "Directory where plates are saved and reloaded at start-up (plate_<W>x<H>.png); "
+                               "'' = keep them in memory only")
+    plate_timeout: float = setting(10.0, "Seconds ~/capture_background waits for its frames before failing",
+                                    range=(0.1, 3600.0), live=True)
+    plate_max_moving: float = setting(0.02, "Fraction of the picture that may change while the plate's frames are "
+                                       "averaged; more fails the capture (someone moving); 1 = no check",
+                                       range=(0.0, 1.0), live=True)
+    plate_warn_difference: float = setting(0.4, "Fraction of a frame's pixels that may differ from its plate before "
+                                            "the node warns (once per plate) that the plate needs recapturing",
+                                            range=(0.0, 1.0), live=True)
     plate_exposure: str = _upkeep_param("exposure")
     plate_refresh_frames: float = _upkeep_param("refresh_frames")
     plate_motion: str = _upkeep_param("motion")
     plate_max_motion_px: float = _upkeep_param("max_motion_px")
     plate_health: bool = _upkeep_param("health")
     plate_stale_fraction: float = _upkeep_param("stale_fraction")
-    max_rate: float = _param(0.0, "Most frames matted per second; 0 = as fast as frames and the device allow. "
-                             "A change applies at once: the wait for the next frame is recomputed",
-                             range=(0.0, 1000.0), live=True)
+    max_rate: float = setting(0.0, "Most frames matted per second; 0 = as fast as frames and the device allow. "
+                               "A change applies at once: the wait for the next frame is recomputed",
+                               range=(0.0, 1000.0), live=True)
 
 
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter as ROS declares it (``default`` as ROS types it: a list for an array)."""
-    name: str
-    default: Any
-    description: str
-    choices: Tuple[str, ...] = ()
-    range: Optional[Tuple[float, float]] = None
-    live: bool = False
-    check: Optional[Callable[[Any], Optional[str]]] = None
-    accepted: str = ""
-
-
-def _spec(f: dataclasses.Field) -> ParamSpec:
-    m = f.metadata
-    default = list(f.default) if isinstance(f.default, tuple) else f.default
-    return ParamSpec(f.name, default, m["description"], m["choices"], m["range"], m["live"], m["check"],
-                     m["accepted"])
-
-
-PARAMS: Tuple[ParamSpec, ...] = tuple(_spec(f) for f in dataclasses.fields(NodeSettings))
+PARAMS: Tuple[ParamSpec, ...] = specs_of(NodeSettings)
 SPECS: Dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 LIVE: Tuple[str, ...] = tuple(p.name for p in PARAMS if p.live)
-
-
-def _type_name(spec: ParamSpec) -> str:
-    d = spec.default
-    if isinstance(d, bool):
-        return "bool"
-    if isinstance(d, int):
-        return "integer"
-    if isinstance(d, float):
-        return "double"
-    if isinstance(d, list):
-        return f"integer[{len(d)}]"
-    return "string"
-
-
-def descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    """The ROS descriptor of ``spec``: description, read_only unless live, choices as constraints
-    text, numeric range."""
-    d = ParameterDescriptor(description=spec.description, read_only=not spec.live)
-    constraints = []
-    if spec.choices:
-        constraints.append("one of: " + ", ".join(repr(c) for c in spec.choices))
-    elif spec.accepted:
-        constraints.append(spec.accepted)
-    if not spec.live:
-        constraints.append("fixed at start-up")
-    d.additional_constraints = "; ".join(constraints)
-    if spec.range is not None:
-        lo, hi = spec.range
-        if _type_name(spec) == "integer":
-            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
-        else:
-            d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
-    return d
-
-
-def _type_problem(spec: ParamSpec, value: Any) -> Optional[str]:
-    kind = _type_name(spec)
-    ok = {"bool": lambda v: isinstance(v, bool), "string": lambda v: isinstance(v, str),
-          "integer": lambda v: isinstance(v, int) and not isinstance(v, bool), "double": is_real}.get(kind)
-    if ok is not None and not ok(value):
-        return f"{spec.name} must be {'an' if kind == 'integer' else 'a'} {kind}, got {value!r}"
-    return None
 
 
 def check_value(name: str, value: Any) -> Optional[str]:
     """Why ``value`` is not acceptable for parameter ``name``, or None when it is."""
     spec = SPECS.get(name)
-    if spec is None:
-        return f"unknown parameter {name!r}"
-    problem = _type_problem(spec, value)
-    if problem is not None:
-        return problem
-    if spec.choices and value not in spec.choices:
-        return f"{name} must be one of {', '.join(repr(c) for c in spec.choices)}, got {value!r}"
-    if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
-        return f"{name} must be in [{spec.range[0]}, {spec.range[1]}], got {value!r}"
-    return spec.check(value) if spec.check is not None else None
+    return f"unknown parameter {name!r}" if spec is None else value_problem(spec, value)
 
 
 def check_changes(changes: Mapping[str, Any]) -> Optional[str]:
@@ -226,23 +160,12 @@ def check_changes(changes: Mapping[str, Any]) -> Optional[str]:
     return "; ".join(reasons) or None
 
 
-def _typed(name: str, value: Any) -> Any:
-    default = SPECS[name].default
-    return tuple(int(v) for v in value) if isinstance(default, list) else type(default)(value)
-
-
 def settings_from(values: Mapping[str, Any]) -> NodeSettings:
     """Typed settings from parameter values (missing names take their defaults).
 
     Raises ValueError naming every unacceptable value.
     """
-    merged = {p.name: values.get(p.name, p.default) for p in PARAMS}
-    reasons = [r for r in (check_value(n, v) for n, v in merged.items()) if r is not None]
-    unknown = sorted(set(values) - set(SPECS))
-    reasons += [f"unknown parameter {n!r}" for n in unknown]
-    if reasons:
-        raise ValueError("invalid parameters: " + "; ".join(reasons))
-    return NodeSettings(**{name: _typed(name, value) for name, value in merged.items()})
+    return settings_of(NodeSettings, PARAMS, values)
 
 
 def engine_config(s: NodeSettings, changed: Optional[Iterable[str]] = None) -> Dict[str, Any]:
@@ -263,26 +186,6 @@ def cpu_threads_for(requested: int, cores: Optional[int]) -> int:
 
 
 # ---- derived texts: config/matte.yaml and the docs table ---------------------------------------
-def _yaml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
-    return repr(value)
-
-
-def _accepted(spec: ParamSpec) -> str:
-    if spec.choices:
-        return ", ".join(repr(c) for c in spec.choices)
-    if spec.accepted:
-        return spec.accepted
-    if spec.range is not None:
-        return f"{spec.range[0]} ... {spec.range[1]}"
-    return ""
-
-
 def params_yaml() -> str:
     """The text of config/matte.yaml: every parameter at its default, described in a comment."""
     lines = ["# Parameters of the matting node at their defaults. Generated from matte_ros/ros/params.py:",
@@ -290,23 +193,17 @@ def params_yaml() -> str:
              "# Use: matte_node --ros-args --params-file config/matte.yaml",
              "/**:", "  ros__parameters:"]
     for spec in PARAMS:
-        accepted = _accepted(spec)
-        note = (f"{spec.description}. " + (f"Accepted: {accepted}. " if accepted else "")
+        values = accepted(spec)
+        note = (f"{spec.description}. " + (f"Accepted: {values}. " if values else "")
                 + ("Live." if spec.live else "Fixed at start-up."))
         lines += textwrap.wrap(note, 100, initial_indent="    # ", subsequent_indent="    #   ")
-        lines.append(f"    {spec.name}: {_yaml_value(spec.default)}")
+        lines.append(f"    {spec.name}: {yaml_value(spec.default)}")
     return "\n".join(lines) + "\n"
 
 
 def params_markdown() -> str:
     """The parameter table of docs/node.md (GitHub markdown)."""
-    rows = ["| Parameter | Type | Default | Accepted | Changes | Description |",
-            "|---|---|---|---|---|---|"]
-    for spec in PARAMS:
-        cells = [f"`{spec.name}`", _type_name(spec), f"`{_yaml_value(spec.default)}`", _accepted(spec) or "any",
-                 "live" if spec.live else "start-up", spec.description.replace("<", "&lt;")]
-        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(rows) + "\n"
+    return markdown_table(PARAMS)
 
 
 def main(argv=None) -> int:

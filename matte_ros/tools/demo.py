@@ -24,14 +24,21 @@ import argparse
 import os
 import signal
 import sys
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from matte_ros.core.cli import OneLineParser, exit_on_interrupt, run_cli
 
-__all__ = ["CAMERA_RANGES", "parse_args", "main"]
+__all__ = ["CAMERA_OPTIONS", "camera_ranges", "parse_args", "main"]
 
-# The fake camera's parameter ranges (matte_ros.ros.fake_camera), checked here before anything starts.
-CAMERA_RANGES = {"width": (32, 7680), "height": (32, 4320), "rate": (0.1, 240.0), "empty_seconds": (0.0, 3600.0)}
+# The options passed on to the fake camera's parameters of the same names, checked before anything starts.
+CAMERA_OPTIONS = ("width", "height", "rate", "empty_seconds")
+
+
+def camera_ranges() -> Dict[str, Tuple[float, float]]:
+    """The ranges of CAMERA_OPTIONS as the fake camera declares them (matte_ros.ros.camera_settings)."""
+    with exit_on_interrupt("matte_demo"):          # it loads OpenCV: Ctrl-C meanwhile exits at once
+        from matte_ros.ros.camera_settings import CAMERA_SPECS
+    return {name: CAMERA_SPECS[name].range for name in CAMERA_OPTIONS}
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -52,7 +59,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: 1 + pid %% 100)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed for start-up and for collecting")
     opts = p.parse_args(argv)
-    for name, (lo, hi) in CAMERA_RANGES.items():
+    for name, (lo, hi) in camera_ranges().items():
         value = getattr(opts, name)
         if not lo <= value <= hi:
             p.error(f"--{name.replace('_', '-')} must be in {lo:g}..{hi:g}, got {value:g}")

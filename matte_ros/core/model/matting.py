@@ -12,9 +12,10 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
-from ..settings import MAX_BACKBONE_SCALE, MIN_BACKBONE_SCALE, effective_backbone_scale, require_backbone_scale
+from ..settings import BACKBONE_SCALE_RULE, MAX_BACKBONE_SCALE, MIN_BACKBONE_SCALE, effective_backbone_scale
 from .backbones import BACKBONES, ENCODER_CHANNELS, build_encoder
 from .decoder import Decoder
+from .refine_settings import require_refine
 from .refiner import Refiner
 
 __all__ = ["MattingBase", "MattingRefine", "BaseOutput", "RefineOutput", "build_model", "check_inputs"]
@@ -100,26 +101,30 @@ class MattingRefine(MattingBase):
     (:func:`~matte_ros.core.settings.effective_backbone_scale`); every other frame at ``backbone_scale``.
     """
 
-    __constants__ = ["min_backbone_scale", "max_backbone_scale"]     # the range, for TorchScript
+    __constants__ = ["min_backbone_scale", "max_backbone_scale", "backbone_scale_rule"]   # for TorchScript
     min_backbone_scale = MIN_BACKBONE_SCALE
     max_backbone_scale = MAX_BACKBONE_SCALE
+    backbone_scale_rule = BACKBONE_SCALE_RULE
 
     def __init__(self, backbone: str = "mobilenetv2", backbone_scale: float = 0.25,
                  refine_mode: str = "sampling", refine_sample_pixels: int = 80_000,
                  refine_threshold: float = 0.1, refine_kernel_size: int = 3,
                  refine_prevent_oversampling: bool = True, refine_patch_crop_method: str = "unfold",
                  refine_patch_replace_method: str = "scatter_nd"):
-        backbone_scale = require_backbone_scale(backbone_scale, allow_auto=False)
+        require_refine(allow_auto=False, backbone_scale=backbone_scale)
         super().__init__(backbone)
-        self.backbone_scale = backbone_scale
+        self.backbone_scale = float(backbone_scale)
         self.refiner = Refiner(refine_mode, refine_sample_pixels, refine_threshold, refine_kernel_size,
                                refine_prevent_oversampling, refine_patch_crop_method,
                                refine_patch_replace_method)
 
     def forward(self, src: torch.Tensor, bgr: torch.Tensor) -> RefineOutput:
         check_inputs(src, bgr)
-        if not self.min_backbone_scale <= self.backbone_scale <= self.max_backbone_scale:   # set after construction
-            raise ValueError("backbone_scale must be in [1/64, 1/2], got " + str(self.backbone_scale))
+        if torch.jit.is_scripting():    # refine_problem's rule, with its bounds and words as constants
+            if not self.min_backbone_scale <= self.backbone_scale <= self.max_backbone_scale:
+                raise ValueError(self.backbone_scale_rule + ", got " + str(self.backbone_scale))
+        else:                           # backbone_scale may have been set after construction
+            require_refine(allow_auto=False, backbone_scale=self.backbone_scale)
         H, W = src.shape[2], src.shape[3]
         pad_h, pad_w = (4 - H % 4) % 4, (4 - W % 4) % 4
         if pad_h + pad_w > 0:

@@ -11,11 +11,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from .patches import CROP_METHODS, REPLACE_METHODS, crop_patches, replace_patches
+from .refine_settings import REFINE_MODES, require_refine
 
 __all__ = ["REFINE_MODES", "Refiner", "patch_context", "select_regions"]
-
-REFINE_MODES = ("full", "sampling", "thresholding")
-
 
 def patch_context(kernel_size: int) -> Tuple[int, int]:
     """(half, full): the pixels of context around a patch that stage 1 reads at half resolution
@@ -64,8 +62,8 @@ class Refiner(nn.Module):
                  kernel_size: int = 3, prevent_oversampling: bool = True,
                  patch_crop_method: str = "unfold", patch_replace_method: str = "scatter_nd"):
         super().__init__()
-        if mode not in REFINE_MODES:
-            raise ValueError(f"unknown refine mode {mode!r}; expected one of {', '.join(REFINE_MODES)}")
+        require_refine(refine_mode=mode, refine_sample_pixels=sample_pixels, refine_threshold=threshold,
+                       refine_prevent_oversampling=prevent_oversampling)
         if kernel_size not in (1, 3):
             raise ValueError(f"refine kernel size must be 1 or 3, got {kernel_size!r}")
         if patch_crop_method not in CROP_METHODS:
@@ -73,8 +71,6 @@ class Refiner(nn.Module):
         if patch_replace_method not in REPLACE_METHODS:
             raise ValueError(f"unknown patch replace method {patch_replace_method!r}; "
                              f"expected one of {REPLACE_METHODS}")
-        if sample_pixels < 16:
-            raise ValueError(f"refine sample pixels must be at least 16 (one patch), got {sample_pixels}")
         self.mode = mode
         self.sample_pixels = int(sample_pixels)
         self.threshold = float(threshold)
