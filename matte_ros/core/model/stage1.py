@@ -15,7 +15,8 @@ resolution) is never built.
     y = stage(block, src_half, bgr_half)     # ReLU(conv1(...)) (T, 24, 2m + 4, 2m + 4)
 
 block: (T, m + 4, m + 4, 37) the coarse output from coarse row (column) m * tile - 2, activated;
-src_half, bgr_half: (T, 2m + 6, 2m + 6, 3) the half-resolution windows, whose first row is odd.
+src_half, bgr_half: (T, 2m + 6, 2m + 6, 3) the half-resolution windows, whose first row is odd
+(``TileWindow`` of :mod:`.tile_refine`, whose diagram shows where these lie).
 """
 import functools
 from typing import Union
