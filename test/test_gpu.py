@@ -22,8 +22,8 @@ import torch
 from matte_ros.core.engine import MattingEngine
 from matte_ros.core.model import DEFAULT_WEIGHTS, MattingBase, MattingRefine, load_checkpoint
 from matte_ros.core.model.fast import FastRefine
+from matte_ros.core.plate.upkeep import UpkeepSettings
 from matte_ros.core.synthetic import SceneSequence
-from matte_ros.core.upkeep import UpkeepSettings
 
 pytestmark = pytest.mark.gpu
 

@@ -14,7 +14,7 @@ from matte_ros.core.model.backbones import MobileNetV2Encoder
 from matte_ros.tools.offline.cli import main
 from matte_ros.tools.offline.frames import OfflineError, parse_output_types
 from matte_ros.tools.offline.pipeline import bench_offline, run
-from matte_ros.tools.offline.plate import FixedPlate, PlateAligner
+from matte_ros.tools.offline.plate import FixedPlate
 from matte_ros.tools.offline.readers import open_input
 from matte_ros.tools.offline.writers import VideoWriter
 
@@ -206,30 +206,30 @@ def test_ctrl_c_leaves_a_playable_video(tmp_path, model_path):
     assert len(read_video(str(tmp_path / "out" / "alpha.mp4"), "gray")) == 2
 
 
-def test_plate_alignment_undoes_a_camera_shift():
-    plate, _ = scene(0, 240, 320)
-    frame = cv2.warpAffine(plate, np.float32([[1, 0, 7], [0, 1, -4]]), (320, 240), borderMode=cv2.BORDER_REFLECT)
-    grid = np.float32([[x, y] for x in range(40, 300, 40) for y in range(40, 220, 40)]).reshape(-1, 1, 2)
-    inner = (slice(20, -20), slice(20, -20))
-    before = np.abs(plate[inner].astype(int) - frame[inner]).mean()
-    for method, px in (("orb", 2.5), ("sift", 0.5)):           # ORB's keypoints sit on coarser pyramid levels
-        result = PlateAligner(plate, method).align(frame)
-        assert result.homography is not None and result.inliers >= 12
-        moved = cv2.perspectiveTransform(grid, result.homography) - grid
-        assert np.abs(moved - [7, -4]).max() < px
-        assert np.abs(result.plate[inner].astype(int) - frame[inner]).mean() < before / 4
-    flat = np.full_like(plate, 128)                              # nothing to match: the plate stays as it is
-    result = PlateAligner(flat, "orb").align(flat)
-    assert result.homography is None and result.plate is flat
-
-
 def test_align_option_runs_end_to_end(tmp_path, model_path):
     plate, frames = scene(2, 128, 192)
     write_pngs(tmp_path / "in", frames)
     write_pngs(tmp_path / "p", [plate])
-    assert cli(tmp_path / "in", "-o", tmp_path / "out", "--plate", tmp_path / "p" / "f000.png", "--align",
+    for method in ("--align", "--align=ecc"):                    # the default method, and one named
+        assert cli(tmp_path / "in", "-o", tmp_path / "out", "--plate", tmp_path / "p" / "f000.png", method,
+                   "--overwrite", model_path=model_path) == 0
+        assert sorted(os.listdir(tmp_path / "out" / "alpha")) == ["f000.png", "f001.png"]
+
+
+def test_averaged_plate_frames_must_be_still(tmp_path, model_path, capsys):
+    """--plate-frames averages with the node's stillness check: a subject walking through fails the
+    run with one line saying so, unless --plate-max-moving allows it."""
+    plate, frames = scene(3)
+    walking = [plate.copy() for _ in range(3)]
+    for i, f in enumerate(walking):
+        f[10:50, 10 + 25 * i:40 + 25 * i] = (250, 20, 20)        # a red block crossing the empty scene
+    write_pngs(tmp_path / "in", walking + frames)
+    assert cli(tmp_path / "in", "-o", tmp_path / "out", "--plate-frames", "3", model_path=model_path) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--plate-frames: the scene was not still" in err and "--plate-max-moving" in err
+    assert not os.path.exists(tmp_path / "out")
+    assert cli(tmp_path / "in", "-o", tmp_path / "out", "--plate-frames", "3", "--plate-max-moving", "1",
                model_path=model_path) == 0
-    assert sorted(os.listdir(tmp_path / "out" / "alpha")) == ["f000.png", "f001.png"]
 
 
 def test_bench_reports_both_rates_on_the_same_frames(tmp_path, model_path):

@@ -17,10 +17,10 @@ from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from matte_ros.core.engine import MattingEngine  # noqa: E402
+from matte_ros.core.plate import average_frames  # noqa: E402
 from matte_ros.ros.fake_camera import FakeCamera  # noqa: E402
 from matte_ros.tools.offline.bags import image_to_rgb, typestore  # noqa: E402
 from matte_ros.tools.offline.cli import main  # noqa: E402
-from matte_ros.tools.offline.plate import average_frames  # noqa: E402
 
 TOPICS = {"/image": "sensor_msgs/msg/Image", "/camera_info": "sensor_msgs/msg/CameraInfo",
           "/fake_camera/alpha_true": "sensor_msgs/msg/Image"}
@@ -81,7 +81,7 @@ def test_fake_camera_recording_to_every_output_type(tmp_path):
         assert [(ts, m.header.stamp.sec, m.header.stamp.nanosec, m.header.frame_id) for ts, m in got[f"/matte/{t}"]] \
             == [(ts, m.header.stamp.sec, m.header.stamp.nanosec, m.header.frame_id) for ts, m in images]
     frames = [image_to_rgb(m) for _, m in images]
-    plate, _ = average_frames(frames[:3])
+    plate = average_frames(frames[:3]).plate
     engine = MattingEngine(checkpoint=model, device="cpu")
     engine.set_background(plate)
     for i, f in enumerate(frames):

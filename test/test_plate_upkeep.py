@@ -4,24 +4,22 @@ import cv2
 import numpy as np
 import pytest
 
-from matte_ros.core.synthetic import SceneSequence
-from matte_ros.core.synthetic.disturbances import DISTURBANCES, DisturbedSequence
-from matte_ros.core.upkeep import (
+from matte_ros.core.plate import PlateEntry
+from matte_ros.core.plate.align import IDENTITY, estimate_warp, motion_extent, warp_image
+from matte_ros.core.plate.upkeep import (
     PlateUpkeep,
     UpkeepSettings,
     apply_gain,
     background_mask,
     clipped_cells,
     disagreement,
-    estimate_motion,
     fit_exposure,
     fit_gain,
     invert_gain,
-    motion_extent,
     refresh_plate,
-    warp_image,
 )
-from matte_ros.core.upkeep.motion import IDENTITY
+from matte_ros.core.synthetic import SceneSequence
+from matte_ros.core.synthetic.disturbances import DISTURBANCES, DisturbedSequence
 
 
 def texture(h, w, seed=0):
@@ -146,7 +144,7 @@ def test_a_known_shift_is_recovered_to_a_quarter_pixel_with_a_subject_masked(mod
     mask = np.ones((120, 160), np.uint8)
     mask[24:116, 54:106] = 0
     grey = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    w = estimate_motion(grey(plate), grey(frame), mask, model)
+    w = estimate_warp(grey(plate), grey(frame), "ecc", model, mask)
     assert w is not None
     assert abs(w[0, 2] - 2.3) < 0.25 and abs(w[1, 2] + 1.4) < 0.25
     assert motion_extent(w, 160, 120) == pytest.approx(np.hypot(2.3, 1.4), abs=0.3)
@@ -275,9 +273,10 @@ def test_an_unchanged_compensation_is_the_same_plate_and_is_prepared_once():
     up.observe(frame, np.zeros((120, 160), np.float32), a, s)
     b = up.compensate(frame, s)
     assert a.plate is not None and b.plate is a.plate
-    made = []
-    prepare = lambda p: made.append(p) or len(made)
-    assert up.prepared(a.plate, "settings", prepare) == 1 and up.prepared(b.plate, "settings", prepare) == 1
-    assert up.prepared(b.plate, "other settings", prepare) == 2
+    entry = PlateEntry(plate, None, 0.5, "captured plate prepared", up)      # what the engine holds
+    assert entry.upkept_for(a.plate, "settings") is None
+    entry.keep_upkept(a.plate, "settings", "a prepared")
+    assert entry.upkept_for(b.plate, "settings") == "a prepared"                # the same plate: not again
+    assert entry.upkept_for(b.plate, "other settings") is None
     c = up.compensate(shifted(plate, 2.5, 0.5), s)
     assert c.plate is not a.plate and abs(c.warp[0, 2] - 2.5) < 0.25

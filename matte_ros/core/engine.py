@@ -17,9 +17,11 @@ to the network with each call; the network's own attributes are never changed.
 The network is called in exactly two places, :meth:`MattingEngine._prepare_plate` (once per plate)
 and :meth:`MattingEngine._infer` (once per frame: one coarse pass, which also gives the error and
 refinement maps when asked), so another execution path can be swapped in by overriding those two
-methods. With plate upkeep on (:mod:`matte_ros.core.upkeep`), the plate
-the network sees is compensated per frame (motion, exposure, drift) and prepared again then.
+methods. The plates (capture, storage, alignment, upkeep and the per-size entries held here) are
+:mod:`matte_ros.core.plate`'s; with plate upkeep on, the plate the network sees is compensated per
+frame (motion, exposure, drift) and prepared again when it changes.
 """
+import dataclasses
 import os
 import threading
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -33,9 +35,10 @@ from torch.nn import functional as F
 from .model import DEFAULT_WEIGHTS, MattingBase, MattingRefine, load_checkpoint
 from .model.fast import FastRefine, RefineSettings
 from .model.graphs import GraphedRefine
+from .plate import NoBackgroundError, PlateEntry, SizeMismatchError, find_plate
+from .plate.upkeep import PlateHealth, PlateUpkeep, UpkeepSettings, UpkeepStep
 from .settings import auto_precision, resolve_device
 from .transfer import FrameIO, Pending
-from .upkeep import PlateHealth, PlateUpkeep, UpkeepSettings, UpkeepStep, invert_gain
 
 __all__ = ["MattingEngine", "MatteResult", "NetOutput", "NoBackgroundError", "SizeMismatchError", "PRECISIONS",
            "PLATE_DIFF_THRESHOLD", "UpkeepSettings", "PlateHealth"]
@@ -78,14 +81,6 @@ class NetOutput(NamedTuple):
     fgr: torch.Tensor
     err: Optional[torch.Tensor] = None
     ref: Optional[torch.Tensor] = None
-
-
-class NoBackgroundError(RuntimeError):
-    """process() was called before any background plate was set."""
-
-
-class SizeMismatchError(ValueError):
-    """The frame's size differs from every cached background plate."""
 
 
 def _check_frame(frame: Any, what: str = "frame") -> np.ndarray:
@@ -155,14 +150,6 @@ def _regain_(x: torch.Tensor, gain: np.ndarray, offset: np.ndarray) -> torch.Ten
     g = torch.as_tensor(gain, dtype=x.dtype).view(1, 3, 1, 1).to(x.device)
     o = torch.as_tensor(offset, dtype=x.dtype).view(1, 3, 1, 1).to(x.device)
     return x.mul_(g).add_(o).clamp_(0.0, 1.0)
-
-
-class _CachedPlate(NamedTuple):
-    rgb: np.ndarray          # (H, W, 3) uint8, read-only: the plate as given
-    u8: torch.Tensor         # (H, W, 3) uint8 on the device (to re-prepare when backbone_scale changes)
-    scale: Optional[float]   # the coarse scale of frames of this size (None: a model without one)
-    prepared: Any            # what _prepare_plate returned for it
-    upkeep: Optional[PlateUpkeep]   # its upkeep state while upkeep is on
 
 
 class MattingEngine:
@@ -235,7 +222,7 @@ class MattingEngine:
         self._frame_dtype = torch.float32 if self._fast is not None else self.dtype
         self._io = FrameIO(self.device)            # pinned copies on a stream of the engine's own on CUDA
         self._lock = threading.Lock()
-        self._plates: Dict[Tuple[int, int], _CachedPlate] = {}
+        self._plates: Dict[Tuple[int, int], PlateEntry] = {}
         self._upkeep = UpkeepSettings()
         self.configure(backbone_scale=backbone_scale, refine_mode=refine_mode,
                        refine_sample_pixels=refine_sample_pixels, refine_threshold=refine_threshold, upkeep=upkeep)
@@ -299,7 +286,8 @@ class MattingEngine:
             restart = (not upkeep.enabled or not old.enabled or upkeep.refresh != old.refresh
                        or upkeep.motion != old.motion)
             if restart:
-                self._plates = {size: p._replace(upkeep=PlateUpkeep(p.rgb) if upkeep.enabled else None)
+                self._plates = {size: dataclasses.replace(p, upkeep=PlateUpkeep(p.rgb) if upkeep.enabled else None,
+                                                          upkept=None)
                                 for size, p in self._plates.items()}
             self._upkeep = upkeep
 
@@ -307,9 +295,9 @@ class MattingEngine:
         return None if settings is None else FastRefine.coarse_scale(settings, h, w)
 
     def _new_plate(self, rgb: np.ndarray, u8: torch.Tensor, settings: Optional[RefineSettings],
-                   upkeep: Optional[PlateUpkeep]) -> _CachedPlate:
+                   upkeep: Optional[PlateUpkeep]) -> PlateEntry:
         """The plate of rgb/u8 prepared for ``settings`` (under the lock)."""
-        return _CachedPlate(rgb, u8, self._scale_for(settings, *rgb.shape[:2]),
+        return PlateEntry(rgb, u8, self._scale_for(settings, *rgb.shape[:2]),
                       self._prepare_plate(_to_float(u8, self.dtype), settings), upkeep)
 
     # ---- plates ---------------------------------------------------------------------------
@@ -365,17 +353,6 @@ class MattingEngine:
             p = self._plates.get(tuple(size))
             return None if p is None or p.upkeep is None else p.upkeep.plate
 
-    def _plate_for(self, h: int, w: int) -> _CachedPlate:
-        p = self._plates.get((h, w))
-        if p is not None:
-            return p
-        if not self._plates:
-            raise NoBackgroundError("no background plate has been set: call set_background() with a frame of "
-                                    "the empty scene first")
-        sizes = ", ".join(f"{ph}x{pw}" for ph, pw in sorted(self._plates))
-        raise SizeMismatchError(f"frame is {h}x{w} (HxW) but the background plate(s) are {sizes}; "
-                                "capture a plate at this frame size")
-
     # ---- frames ---------------------------------------------------------------------------
     @torch.inference_mode()
     def process(self, frame: np.ndarray, composite: Composite = None, maps: bool = False) -> MatteResult:
@@ -391,18 +368,21 @@ class MattingEngine:
             bg = self._composite_background(composite, h, w)
             src = _to_float(self._io.upload(frame), self._frame_dtype)
             with self._lock:
-                plate, upkeep = self._plate_for(h, w), self._upkeep
+                plate, upkeep = find_plate(self._plates, h, w), self._upkeep
                 prepared = plate.prepared
                 if plate.upkeep is not None:
                     step = plate.upkeep.compensate(frame, upkeep)
-                    if step.plate is not None:
-                        prepared = plate.upkeep.prepared(step.plate, self._settings, self._prepare_upkept)
+                    if step.plate is not None:       # compensated: prepared again when it changed
+                        prepared = plate.upkept_for(step.plate, self._settings)
+                        if prepared is None:
+                            prepared = self._prepare_upkept(step.plate)
+                            plate.keep_upkept(step.plate, self._settings, prepared)
                     if step.normalise:               # the frame in the plate's exposure
-                        _regain_(src, *invert_gain(step.gain, step.offset))
+                        _regain_(src, *step.to_plate)
                 pha, fgr, err, ref = (self._infer(src, prepared, self._settings, maps=True) if maps
                                       else self._infer(src, prepared, self._settings))
             if step is not None and step.normalise:   # the foreground back in the camera's exposure
-                _regain_(fgr, step.gain, step.offset)
+                _regain_(fgr, *step.to_camera)
             comp = None if bg is None else _to_u8_hwc(torch.lerp(bg, fgr.float(), pha.float()), self._io)
             pending = (self._io.download(pha[0, 0].float()), _to_u8_hwc(fgr, self._io), comp,
                        None if err is None else self._io.download(_to_frame_size(err, h, w, "bilinear")),

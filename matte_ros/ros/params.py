@@ -21,8 +21,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from matte_ros.core.model import BACKBONES, REFINE_MODES
 from matte_ros.core.model.refine_settings import refine_problem
+from matte_ros.core.plate.upkeep import UpkeepSettings
 from matte_ros.core.settings import DEVICES_HELP, PRECISION_NAMES, device_problem
-from matte_ros.core.upkeep import UpkeepSettings
 
 from .declared import (
     ParamSpec,

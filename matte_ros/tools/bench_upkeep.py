@@ -34,9 +34,9 @@ with exit_on_interrupt("python -m matte_ros.tools.bench_upkeep", active=__name__
 
     from matte_ros.core.engine import MattingEngine, _regain_, _to_float
     from matte_ros.core.metrics import mse, sad
+    from matte_ros.core.plate.upkeep import PlateUpkeep, UpkeepSettings
     from matte_ros.core.synthetic import SceneSequence
     from matte_ros.core.synthetic.disturbances import DISTURBANCES, DisturbedSequence
-    from matte_ros.core.upkeep import PlateUpkeep, UpkeepSettings, invert_gain
 
 __all__ = ["UPKEEP_ON", "UPKEEP_REFRESH", "TIMED", "SCENE_LIGHT", "quality_run", "time_feature", "time_prepare",
            "main"]
@@ -107,7 +107,7 @@ def time_feature(upkeep: UpkeepSettings, h: int, w: int, engine: MattingEngine, 
     observe) on a panning (h x w) scene with its true alpha as the matte."""
     seq = DisturbedSequence(SceneSequence(h, w, seed=0), "pan", seed=1, start=0, period=repeats + 2)
     up = PlateUpkeep(seq.background())
-    times = []
+    times, prepared_for = [], None
     for i in range(repeats + 2):
         src, pha = seq.frame(i)
         src_t = _to_float(torch.from_numpy(src).to(engine.device), engine.dtype)
@@ -115,11 +115,12 @@ def time_feature(upkeep: UpkeepSettings, h: int, w: int, engine: MattingEngine, 
         t = time.perf_counter()
         step = up.compensate(src, upkeep)
         with torch.inference_mode():
-            if step.plate is not None:
-                up.prepared(step.plate, engine.refine_settings, engine._prepare_upkept)
+            if step.plate is not None and step.plate is not prepared_for:    # a changed plate, as the engine
+                engine._prepare_upkept(step.plate)
+                prepared_for = step.plate
             if step.normalise:              # the frame in the plate's exposure, and the foreground back
-                _regain_(src_t, *invert_gain(step.gain, step.offset))
-                _regain_(fgr_t, step.gain, step.offset)
+                _regain_(src_t, *step.to_plate)
+                _regain_(fgr_t, *step.to_camera)
         up.observe(src, pha, step, upkeep)
         times.append(time.perf_counter() - t)
     return 1000 * statistics.median(times[2:]), 1000 * statistics.mean(times[2:])

@@ -6,16 +6,18 @@
 3. success: move the outputs into place (exit 0); a failure: remove them (one line naming why,
    exit 2); Ctrl-C: keep them, named partial, as complete files of the frames done (exit 130).
 """
-import itertools
 import sys
-from typing import Callable
+from typing import Callable, Iterable, Optional, Tuple
+
+import numpy as np
 
 from matte_ros.core.cli import EXIT_INTERRUPTED, debug_enabled, describe_error
+from matte_ros.core.plate import average_frames
 
 from .frames import Frame, OfflineError
 from .options import DEFAULT_CODEC, DEFAULT_COMPOSITE, check_combinations, parse_colour
 from .pipeline import bench_offline, no_interrupts, run
-from .plate import AlignedPlates, FixedPlate, FolderPlates, average_frames, frames_in_range
+from .plate import AlignedPlates, FixedPlate, FolderPlates, frames_in_range
 from .readers import is_bag_path, open_input, read_image
 from .safety import check_apart, input_paths
 from .staging import Staging
@@ -42,13 +44,13 @@ def _make_plates(args, source) -> Callable[[], object]:
             if source.count is not None and n > source.count:
                 raise OfflineError(f"--plate-frames {n} is more than the {source.count} frames of {args.input}")
             frames = (f.rgb for f in source.frames() if isinstance(f, Frame))
-            rgb, got = average_frames(itertools.islice(frames, n))
+            rgb, got = _average(frames, n, args.plate_max_moving, "--plate-frames")
             if got < n:
                 raise OfflineError(f"--plate-frames {n} is more than the {got} frames of {args.input}")
             what = f"the average of the first {n} frames"
         else:
             start, end = args.plate_time
-            rgb, n = _average_in_range(source, start, end)
+            rgb, n = _average_in_range(source, start, end, args.plate_max_moving)
             what = f"the average of {n} frames between {start} and {end} s"
         _check_size(rgb, what, args.input, source.size)
         base = lambda: FixedPlate(rgb, what)                             # noqa: E731
@@ -63,9 +65,23 @@ def _check_size(plate, what: str, input_path: str, size) -> None:
                            f"{size[1]}x{size[0]} (width x height); the plate must be the same scene at the same size")
 
 
-def _average_in_range(source, start: float, end: float):
+def _average(frames: Iterable[np.ndarray], limit: Optional[int], max_moving: float,
+             flag: str) -> Tuple[np.ndarray, int]:
+    """The plate of ``frames`` (the first ``limit``) -> (plate, frames averaged); OfflineError when the
+    frames were not still (as the node's capture: more than max_moving of the picture changed)."""
     try:
-        return average_frames(frames_in_range(source.frames(), start, end))
+        res = average_frames(frames, limit, max_moving=max_moving)
+    except ValueError as e:
+        raise OfflineError(str(e)) from None
+    if not res.ok:
+        raise OfflineError(f"{flag}: {res.message.split('; ')[0]}; choose frames of the empty, still scene, "
+                           "or raise --plate-max-moving (1: no check)")
+    return res.plate, res.frames
+
+
+def _average_in_range(source, start: float, end: float, max_moving: float) -> Tuple[np.ndarray, int]:
+    try:
+        return _average(frames_in_range(source.frames(), start, end), None, max_moving, "--plate-time")
     except OfflineError as e:
         if str(e).startswith("no frames"):
             raise OfflineError(f"no frames of the input lie between {start} and {end} s") from None

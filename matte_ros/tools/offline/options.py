@@ -6,10 +6,10 @@ import math
 from typing import Callable, Optional, Tuple
 
 from matte_ros.core.cli import OneLineParser
+from matte_ros.core.plate import ALIGN_METHODS, DEFAULT_METHOD, MAX_MOVING
 from matte_ros.core.settings import PRECISION_NAMES, backbone_scale_problem, device_problem
 
 from .frames import OUTPUT_TYPES, TYPE_ALIASES, OfflineError, parse_output_types
-from .plate import ALIGN_METHODS
 from .writers import FORMATS, VIDEO_CODECS
 
 __all__ = ["DEFAULT_MAX_FRAME_PIXELS", "MAX_FPS", "DEFAULT_COMPOSITE", "DEFAULT_CODEC", "build_parser",
@@ -58,6 +58,10 @@ def _fps(v: float) -> Optional[str]:
 
 def _threshold(v: float) -> Optional[str]:
     return None if 0 <= v <= 1 else f"must be in [0, 1] (the error map's range), got {v:g}"
+
+
+def _fraction(v: float) -> Optional[str]:
+    return None if 0 <= v <= 1 else f"must be a fraction in [0, 1], got {v:g}"
 
 
 def _backbone_scale(v: float) -> Optional[str]:
@@ -132,8 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="average the frames between START and END seconds from the input's start (bag, video)")
     plate.add_argument("--plate-folder", metavar="DIR",
                        help="per-frame backgrounds: the i-th image (by name) for frame i")
-    p.add_argument("--align", nargs="?", const="orb", choices=ALIGN_METHODS,
-                   help="warp the plate onto each frame with a feature homography (orb when no method is given)")
+    p.add_argument("--plate-max-moving", type=_number(_fraction), default=MAX_MOVING, metavar="F",
+                   help="fraction of the picture that may change while --plate-frames / --plate-time frames are "
+                        f"averaged; more fails the run, as the node's capture (default {MAX_MOVING:g}; 1 = no check)")
+    p.add_argument("--align", nargs="?", const=DEFAULT_METHOD, choices=ALIGN_METHODS,
+                   help="warp the plate onto each frame with a homography estimated by the plate's aligner: "
+                        f"{', '.join(ALIGN_METHODS)} ({DEFAULT_METHOD} when no method is given)")
     p.add_argument("--composite-bg", type=_composite, metavar="R,G,B|IMAGE",
                    help="what the composite puts the foreground over: a colour (default green 0,255,0) or an "
                         "image of the frame size")

@@ -8,11 +8,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional, Tuple
 
-from ..settings import is_real
+from ...settings import is_real
+from ..align import ALIGN_METHODS
+from ..align import MOTION_MODELS as WARP_MODELS
 
 __all__ = ["UpkeepSettings", "MOTION_MODELS", "EXPOSURE_MODES", "upkeep_problem"]
 
-MOTION_MODELS = ("off", "translation", "homography")
+MOTION_MODELS = ("off",) + WARP_MODELS
 EXPOSURE_MODES = ("off", "frame", "plate")
 
 
@@ -32,7 +34,10 @@ class UpkeepSettings:
         0.0, "Time constant, in frames, of the plate's refresh from confident background (slow lighting drift); "
         "0 = off", range=(0.0, 1e6))
     motion: str = _setting("off", "Plate warped to the frame (small camera motion), estimated on confident "
-                           "background by ECC alignment", choices=MOTION_MODELS)
+                           "background (by ECC alignment unless motion_method says otherwise)", choices=MOTION_MODELS)
+    motion_method: str = _setting("ecc", "How the camera motion is estimated (core/plate/align.py): ecc, tracked "
+                                  "from frame to frame (the fastest), or by features: orb, sift, orb+ecc",
+                                  choices=ALIGN_METHODS)
     max_motion_px: float = _setting(
         12.0, "Largest camera motion compensated (px at the frame's size, any corner); beyond it the plate is "
         "declared stale and used unwarped", range=(0.5, 1000.0))

@@ -8,22 +8,24 @@
 the camera motion (warp) and the exposure (gain and offset) and returns the plate warped
 (``step.plate``; None when that is the captured plate unchanged) and either re-exposed to the
 frame's exposure or, with ``step.normalise``, the gain the frame is to be brought back to the
-plate's exposure with (the engine does that on the device). ``observe`` measures the plate's
-health on the matte just computed, refreshes the plate from confident background (in the plate's
-own geometry and exposure) and keeps the matte's background for the next frame.
+plate's exposure with (``step.to_plate``, applied by the engine on the device, which brings the
+foreground back with ``step.to_camera``). ``observe`` measures the plate's health on the matte just
+computed, refreshes the plate from confident background (in the plate's own geometry and exposure)
+and keeps the matte's background for the next frame. Calls go one way: the engine calls this,
+never the other way round; what the network makes of a compensated plate is the engine's to keep.
 Thread-safe: persistent state is changed under a lock; a step carries its own per-frame data.
 """
 import math
 import threading
-from typing import Any, Callable, NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
 
+from ..align import IDENTITY, estimate_warp, motion_extent, rescale_warp, warp_image, warp_valid
 from .drift import background_mask, refresh_plate
 from .exposure import CHANNELS, apply_gain, clipped_cells, fit_exposure, invert_gain
 from .health import MIN_SUPPORT, PlateHealth, disagreement
-from .motion import IDENTITY, estimate_motion, motion_extent, rescale_warp, warp_image, warp_valid
 from .settings import UpkeepSettings
 
 __all__ = ["PlateUpkeep", "UpkeepStep", "MAX_FIT_PIXELS", "STILL_PX", "STILL_GAIN"]
@@ -51,6 +53,32 @@ class UpkeepStep(NamedTuple):
     stale_reason: str
     exposure_note: str = ""          # the channels whose gain was not fitted this frame, and why
 
+    @property
+    def to_plate(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(gain, offset) bringing the frame to the plate's exposure (what ``normalise`` asks for)."""
+        return invert_gain(self.gain, self.offset)
+
+    @property
+    def to_camera(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(gain, offset) bringing an image in the plate's exposure back to the camera's."""
+        return self.gain, self.offset
+
+
+class _Reduced(NamedTuple):
+    """A plate and its reduced copy (the copy is reused while the same plate object comes back)."""
+    source: np.ndarray
+    small: np.ndarray
+
+
+class _Compensated(NamedTuple):
+    """The last compensated plate and what it was made from (reused while the plate object is the
+    same and the warp and gain moved less than they can show)."""
+    plate: np.ndarray
+    warp: np.ndarray
+    gain: Optional[np.ndarray]       # None: not re-exposed
+    offset: np.ndarray
+    out: np.ndarray
+
 
 def _is_identity(w: np.ndarray) -> bool:
     return bool(np.array_equal(w, IDENTITY))
@@ -69,7 +97,7 @@ class PlateUpkeep:
         self._lock = threading.Lock()
         self._plate_u8 = plate                      # the plate as maintained (refreshed), uint8
         self._plate_f: Optional[np.ndarray] = None  # its float32 accumulator, once refreshed
-        self._small_cache: Tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)   # (source, reduced)
+        self._small_cache: Optional[_Reduced] = None
         self._base_cache: Optional[np.ndarray] = None   # the captured plate reduced
         self._base_clip: Optional[np.ndarray] = None    # its reduced pixels that may hide a clipped value, 0 / 255
         self._good = (_NO_GAIN[0], _NO_GAIN[1])         # per channel: the last gain and offset fitted
@@ -78,8 +106,7 @@ class PlateUpkeep:
         self._known: Optional[np.ndarray] = None        # the last one large enough to measure health on
         self._age: Optional[np.ndarray] = None          # reduced: frames each pixel has been confident background
         self._count = 0                                 # frames observed
-        self._last: Optional[tuple] = None              # (plate, warp, gain, offset, compensated plate)
-        self._prepared: Optional[tuple] = None          # (compensated plate, key, what prepare made of it)
+        self._last: Optional[_Compensated] = None
         self.last: Optional[PlateHealth] = None
 
     @property
@@ -110,10 +137,11 @@ class PlateUpkeep:
         return clip
 
     def _plate_small(self, plate: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-        src, small = self._small_cache
-        if src is not plate or small is None or small.shape[:2] != (size[1], size[0]):
-            small = self._reduce(plate, size)
-            self._small_cache = (plate, small)
+        cached = self._small_cache
+        if cached is not None and cached.source is plate and cached.small.shape[:2] == (size[1], size[0]):
+            return cached.small
+        small = self._reduce(plate, size)
+        self._small_cache = _Reduced(plate, small)
         return small
 
     # ---- before the network ------------------------------------------------------------
@@ -134,8 +162,8 @@ class PlateUpkeep:
             frame_s = self._reduce(frame, size)
             sx, sy = size[0] / self.w, size[1] / self.h
             if s.motion != "off":
-                found = estimate_motion(_grey(plate_s), _grey(frame_s), background, s.motion,
-                                        rescale_warp(warp0, sx, sy))
+                found = estimate_warp(_grey(plate_s), _grey(frame_s), s.motion_method, s.motion, background,
+                                      rescale_warp(warp0, sx, sy))
                 if found is not None:
                     found = rescale_warp(found, 1 / sx, 1 / sy)
                     with self._lock:
@@ -175,29 +203,18 @@ class PlateUpkeep:
         plate need not be prepared again for the network."""
         with self._lock:
             last = self._last
-        if last is not None and last[0] is plate and (last[2] is None) == (gain is None):
-            moved = np.abs(last[1][:2] - warp[:2]) @ [self.w, self.h, 1]       # bounds any pixel's move
+        if last is not None and last.plate is plate and (last.gain is None) == (gain is None):
+            moved = np.abs(last.warp[:2] - warp[:2]) @ [self.w, self.h, 1]       # bounds any pixel's move
             still = np.max(moved) < STILL_PX
-            if still and (gain is None or np.abs(np.r_[last[2] - gain, last[3] - offset]).max() < STILL_GAIN):
-                return last[4]
+            if still and (gain is None or np.abs(np.r_[last.gain - gain, last.offset - offset]).max() < STILL_GAIN):
+                return last.out
         out = plate
         if not _is_identity(warp):
             out = warp_image(out, warp)
         if gain is not None:
             out = apply_gain(out, gain, offset)
         with self._lock:
-            self._last = (plate, warp, gain, offset, out)
-        return out
-
-    def prepared(self, plate: np.ndarray, key: Any, prepare: Callable[[np.ndarray], Any]) -> Any:
-        """``prepare(plate)`` for a compensated plate, kept while the same plate (and ``key``) comes back."""
-        with self._lock:
-            cached = self._prepared
-        if cached is not None and cached[0] is plate and cached[1] is key:
-            return cached[2]
-        out = prepare(plate)
-        with self._lock:
-            self._prepared = (plate, key, out)
+            self._last = _Compensated(plate, warp, gain, offset, out)
         return out
 
     def _fit(self, plate_s: np.ndarray, frame_s: np.ndarray, background: Optional[np.ndarray],
@@ -286,7 +303,7 @@ class PlateUpkeep:
             target = warp_image(frame, inv)
             mask = warp_image(mask, inv, cv2.BORDER_CONSTANT)
         if not (np.array_equal(step.gain, _NO_GAIN[0]) and np.array_equal(step.offset, _NO_GAIN[1])):
-            target = apply_gain(target, *invert_gain(step.gain, step.offset))
+            target = apply_gain(target, *step.to_plate)
         with self._lock:
             if self._plate_f is None:
                 self._plate_f = self._plate_u8.astype(np.float32)

@@ -1,32 +1,24 @@
-"""The background plate: averaging the next N frames into it, and keeping it on disk.
+"""Plate capture: averaging frames of the empty, still scene into a plate.
 
 Pure numpy/OpenCV, no ROS: the node owns one :class:`PlateCapture` per service call and feeds it
-frames from its worker thread while the service callback waits on it from another thread.
+frames from its worker thread while the service callback waits on it from another thread; the
+offline tool averages a run of frames with :func:`average_frames`, the same average and check.
 
 A plate must be the empty, still scene: a capture whose frames changed while they were averaged
 (someone walking through) fails. Each frame is compared with the capture's first one on
 :func:`thumbnail` copies (grey means of 4x4 cells), where sensor noise is a few levels at most, so a
 change above ``motion_levels`` is something moving; more than ``max_moving`` of the picture
 changing fails the capture with a message saying so.
-
-Plates are stored per resolution as ``<plate_dir>/plate_<W>x<H>.png`` (RGB content, written
-atomically), so a restarted node finds the plate of every camera size it has seen.
 """
-import os
-import re
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Iterable, Optional
 
 import cv2
 import numpy as np
 
-from .files import atomic_write
+__all__ = ["PlateCapture", "CaptureResult", "MOTION_LEVELS", "MAX_MOVING", "thumbnail", "average_frames"]
 
-__all__ = ["PlateCapture", "CaptureResult", "MOTION_LEVELS", "MAX_MOVING", "thumbnail", "plate_file", "save_plate",
-           "load_plates", "remove_plates"]
-
-_PLATE_NAME = re.compile(r"^plate_(\d+)x(\d+)\.png$")
 THUMB = 4               # thumbnail cell: 4x4 pixels
 MOTION_LEVELS = 12.0    # a thumbnail cell that changed by more than this (0..255 grey levels) moved
 MAX_MOVING = 0.02       # fraction of the picture allowed to move during a capture
@@ -118,17 +110,28 @@ class PlateCapture:
             self._count += 1
             if self._count < self.frames:
                 return False
-            h, w = frame.shape[:2]
-            moving = float(np.count_nonzero(self._moved)) / self._moved.size
-            if moving > self.max_moving:
-                self._finish(CaptureResult(None, self._count, (
-                    f"the scene was not still: {moving:.0%} of the picture changed while the {self._count} "
-                    f"frames were averaged (at most {self.max_moving:.0%} may); capture again with the scene "
-                    "empty and nothing moving")))
-                return True
-            plate = np.rint(self._sum / self._count).astype(np.uint8)
-            self._finish(CaptureResult(plate, self._count, f"plate {w}x{h} averaged from {self._count} frames"))
+            self._conclude()
             return True
+
+    def _conclude(self) -> None:
+        """Finish with the plate of the frames so far, or without one if the scene moved (under the lock)."""
+        h, w = self._sum.shape[:2]
+        moving = float(np.count_nonzero(self._moved)) / self._moved.size
+        if moving > self.max_moving:
+            self._finish(CaptureResult(None, self._count, (
+                f"the scene was not still: {moving:.0%} of the picture changed while the {self._count} "
+                f"frames were averaged (at most {self.max_moving:.0%} may); capture again with the scene "
+                "empty and nothing moving")))
+            return
+        plate = np.rint(self._sum / self._count).astype(np.uint8)
+        self._finish(CaptureResult(plate, self._count, f"plate {w}x{h} averaged from {self._count} frames"))
+
+    def complete(self) -> None:
+        """End the capture now with the frames averaged so far (the same check as a full one); no-op
+        when it has ended."""
+        with self._lock:
+            if not self._done.is_set() and self._count:
+                self._conclude()
 
     def cancel(self, message: str) -> None:
         """End the capture without a plate (timeout, shutdown); waiters get ``message``."""
@@ -148,65 +151,22 @@ class PlateCapture:
         return self._result
 
 
-def plate_file(plate_dir: str, size: Tuple[int, int]) -> str:
-    """Path of the plate for ``size`` = (H, W): ``<plate_dir>/plate_<W>x<H>.png``."""
-    h, w = size
-    return os.path.join(plate_dir, f"plate_{w}x{h}.png")
-
-
-def save_plate(plate_dir: str, plate: np.ndarray) -> str:
-    """Write ``plate`` ((H, W, 3) uint8 RGB) atomically as a PNG; returns its path."""
-    if plate.ndim != 3 or plate.shape[2] != 3 or plate.dtype != np.uint8:
-        raise ValueError(f"a plate must be (H, W, 3) uint8, got {plate.shape} {plate.dtype}")
-    path = plate_file(plate_dir, plate.shape[:2])
-    opencv_order = np.ascontiguousarray(plate[:, :, ::-1])     # cv2 writes blue, green, red
-
-    def write(tmp: str) -> None:
-        if not cv2.imwrite(tmp, opencv_order):
-            raise OSError(f"OpenCV could not write {tmp}")
-
-    atomic_write(path, write)
-    return path
-
-
-def load_plates(plate_dir: str) -> Tuple[Dict[Tuple[int, int], np.ndarray], List[str]]:
-    """Every plate stored in ``plate_dir``: ({(H, W): (H, W, 3) uint8 RGB}, problems).
-
-    Files that cannot be read or whose content does not match the size in their name are skipped
-    and described in ``problems``; a missing directory simply holds no plates.
-    """
-    plates: Dict[Tuple[int, int], np.ndarray] = {}
-    problems: List[str] = []
-    if not os.path.isdir(plate_dir):
-        return plates, problems
-    for name in sorted(os.listdir(plate_dir)):
-        m = _PLATE_NAME.match(name)
-        if m is None:
-            continue
-        path = os.path.join(plate_dir, name)
-        size = (int(m.group(2)), int(m.group(1)))
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
-        if img is None:
-            problems.append(f"{path}: not a readable image")
-            continue
-        if img.shape[:2] != size:
-            problems.append(f"{path}: image is {img.shape[1]}x{img.shape[0]}, the name says {size[1]}x{size[0]}")
-            continue
-        plates[size] = np.ascontiguousarray(img[:, :, ::-1])
-    return plates, problems
-
-
-def remove_plates(plate_dir: str, size: Optional[Tuple[int, int]] = None) -> List[str]:
-    """Delete the stored plate of ``size`` = (H, W), or every stored plate when None; the removed paths."""
-    if size is not None:
-        paths = [plate_file(plate_dir, size)]
-    elif os.path.isdir(plate_dir):
-        paths = [os.path.join(plate_dir, n) for n in sorted(os.listdir(plate_dir)) if _PLATE_NAME.match(n)]
-    else:
-        paths = []
-    removed = []
-    for path in paths:
-        if os.path.exists(path):
-            os.remove(path)
-            removed.append(path)
-    return removed
+def average_frames(frames: Iterable[np.ndarray], limit: Optional[int] = None, motion_levels: float = MOTION_LEVELS,
+                   max_moving: float = MAX_MOVING) -> CaptureResult:
+    """The plate of a run of (H, W, 3) uint8 frames: the first ``limit`` (None: all), averaged with
+    PlateCapture's stillness check (a result without plate says the scene was not still).
+    ValueError when there are no frames or their sizes differ (a run of frames is one camera mode)."""
+    capture: Optional[PlateCapture] = None
+    frames = iter(frames)
+    for frame in frames:
+        if capture is None:
+            capture = PlateCapture(limit if limit is not None else 1 << 62, motion_levels, max_moving)
+        capture.add(frame)
+        if capture.restarts:
+            raise ValueError("cannot average plate frames of different sizes")
+        if capture.done:
+            break
+    if capture is None:
+        raise ValueError("no frames to average into a plate")
+    capture.complete()
+    return capture.wait(0)
