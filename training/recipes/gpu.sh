@@ -20,7 +20,7 @@
 #   OUT (out/gpu-train)  GPU_SECONDS (540)  GPU_WHEELS (.whl-train where it exists, else .whl)
 #   RECIPE_PHOTOS (.photos/train)  RECIPE_STRESS_PHOTOS (.photos/stress)  RECIPE_WORK (data and checkpoints;
 #     default: inside gpu-env's temporary folder, removed at exit)
-#   RECIPE_COUNT (1200 training foregrounds, as many backgrounds; validation 1/20)  RECIPE_SIZE (512 px)
+#   RECIPE_COUNT (2000 training foregrounds, as many backgrounds; validation 1/20)  RECIPE_SIZE (512 px)
 #   RECIPE_CPUS (every core: synth workers)  RECIPE_LOADERS (cores - 4: data loader workers)
 #   RECIPE_INIT (matte_ros/weights/default.safetensors)  RECIPE_BATCH (16)  RECIPE_IMAGE (512: sample side)
 #   RECIPE_CROP_MIN (384)  RECIPE_PIXELS (80000 refined per sample)  RECIPE_LR_SCALE (2)  RECIPE_SEED (21)
@@ -46,7 +46,7 @@ CORES=$(nproc)
 RECIPE_PHOTOS="${RECIPE_PHOTOS:-.photos/train}"
 RECIPE_STRESS_PHOTOS="${RECIPE_STRESS_PHOTOS:-.photos/stress}"
 WORK="${RECIPE_WORK:-$GPU_PREFIX/recipe}"
-RECIPE_COUNT="${RECIPE_COUNT:-1200}"
+RECIPE_COUNT="${RECIPE_COUNT:-2000}"
 RECIPE_SIZE="${RECIPE_SIZE:-512}"
 RECIPE_CPUS="${RECIPE_CPUS:-$CORES}"
 RECIPE_LOADERS="${RECIPE_LOADERS:-$((CORES > 5 ? CORES - 4 : 1))}"
@@ -67,6 +67,7 @@ VALID=$((RECIPE_COUNT / 20 > 2 ? RECIPE_COUNT / 20 : 2))
 DEVICE=cpu
 [ "$CUDA" = yes ] && DEVICE=cuda
 mkdir -p "$WORK"
+rm -f "$OUT/model.safetensors" "$OUT/stress.md" "$OUT/card.txt"     # nothing of an earlier run into this one's
 export WORK DEVICE RECIPE_KEEP
 
 SYNTH=("$PY" -m training synth --out "$WORK/data" --seed "$RECIPE_SEED" --count "$RECIPE_COUNT"
@@ -106,7 +107,12 @@ timeout "$((GPU_SECONDS - (SECONDS - GPU_START)))" "${STRESS[@]}" --method diffe
   --out "$WORK/dk/stress.csv" >"$WORK/dk.txt" 2>&1 &
 DK=$!
 
-step data 240 "${SYNTH[@]}"
+if [ -f "$WORK/data/dataset.yaml" ]; then     # RECIPE_WORK of an earlier run on this machine
+  skip data "$WORK/data holds a dataset already: used as it is"
+else
+  step data 240 "${SYNTH[@]}"
+fi
+rm -rf "$WORK/run"                            # a fresh fine-tune: no checkpoints of an earlier run averaged in
 
 MINUTES="${RECIPE_MINUTES:-$(awk -v s=$((GPU_SECONDS - (SECONDS - GPU_START) - RECIPE_RESERVE)) \
   'BEGIN {printf "%.2f", s / 60}')}"
