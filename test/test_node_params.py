@@ -191,3 +191,15 @@ def test_engine_config_maps_the_plate_parameters_onto_upkeep_settings():
     assert engine_config(s, ["max_rate"]) == {}
     assert set(engine_config(s, ["plate_motion"])) == {"upkeep"}
     assert set(engine_config(s, ["refine_mode", "alpha_encoding"])) == {"refine_mode"}
+
+
+def test_every_string_choice_reads_back_as_the_same_string_from_yaml():
+    """`ros2 param set` and `ros2 param load` read each value as YAML text: a choice YAML reads as a
+    boolean or a number ('off', 'yes', '1') would be refused as the wrong type."""
+    from matte_ros.ros.camera_settings import CAMERA_PARAMS
+
+    choices = {(spec.name, c) for spec in list(PARAMS) + list(CAMERA_PARAMS) for c in spec.choices}
+    assert ("plate_exposure", "none") in choices
+    for name, choice in choices:
+        if choice:
+            assert yaml.safe_load(choice) == choice, (name, choice)

@@ -14,8 +14,8 @@ from ..align import MOTION_MODELS as WARP_MODELS
 
 __all__ = ["UpkeepSettings", "MOTION_MODELS", "EXPOSURE_MODES", "upkeep_problem"]
 
-MOTION_MODELS = ("off",) + WARP_MODELS
-EXPOSURE_MODES = ("off", "frame", "plate")
+MOTION_MODELS = ("none",) + WARP_MODELS
+EXPOSURE_MODES = ("none", "frame", "plate")
 
 
 def _setting(default: Any, description: str, *, range: Optional[Tuple[float, float]] = None,
@@ -27,13 +27,13 @@ def _setting(default: Any, description: str, *, range: Optional[Tuple[float, flo
 class UpkeepSettings:
     """How the engine keeps a plate matching the camera (see docs/plate_upkeep.md)."""
     exposure: str = _setting(
-        "off", "Per-channel gain and offset between plate and frame (auto exposure and white balance), fitted on "
+        "none", "Per-channel gain and offset between plate and frame (auto exposure and white balance), fitted on "
         "confident background: 'frame' brings the frame back to the plate's exposure for the network (the "
         "foreground is returned in the camera's), 'plate' brings the plate to the frame's", choices=EXPOSURE_MODES)
     refresh_frames: float = _setting(
         0.0, "Time constant, in frames, of the plate's refresh from confident background (slow lighting drift); "
         "0 = off", range=(0.0, 1e6))
-    motion: str = _setting("off", "Plate warped to the frame (small camera motion), estimated on confident "
+    motion: str = _setting("none", "Plate warped to the frame (small camera motion), estimated on confident "
                            "background (by ECC alignment unless motion_method says otherwise)", choices=MOTION_MODELS)
     motion_method: str = _setting("ecc", "How the camera motion is estimated (core/plate/align.py): ecc, tracked "
                                   "from frame to frame (the fastest), or by features: orb, sift, orb+ecc",
@@ -75,7 +75,7 @@ class UpkeepSettings:
     @property
     def enabled(self) -> bool:
         """Whether any per-frame work is asked for (else the engine runs exactly as without upkeep)."""
-        return self.exposure != "off" or self.refresh or self.motion != "off" or self.health
+        return self.exposure != "none" or self.refresh or self.motion != "none" or self.health
 
     def replace(self, **changes: Any) -> "UpkeepSettings":
         """A copy with ``changes`` (field names), checked."""

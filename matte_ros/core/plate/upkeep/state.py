@@ -149,19 +149,19 @@ class PlateUpkeep:
         """frame: (H, W, 3) uint8 -> the step for this frame (see the module docstring)."""
         with self._lock:
             plate, background, warp0 = self._plate_u8, self._background, self._warp
-            need_small = s.exposure != "off" or s.motion != "off" or s.health
+            need_small = s.exposure != "none" or s.motion != "none" or s.health
             size = self.work_size(s)
             if background is not None and background.shape != (size[1], size[0]):
                 background = None                   # the work size changed: no usable previous matte
             plate_s = self._plate_small(plate, size) if need_small else None
-            base_s = self._base_small(size) if s.exposure != "off" else None
-            base_clip = self._base_clipped(size) if s.exposure != "off" else None
+            base_s = self._base_small(size) if s.exposure != "none" else None
+            base_clip = self._base_clipped(size) if s.exposure != "none" else None
         warp, gain, offset, motion_px, reason, note = IDENTITY, _NO_GAIN[0], _NO_GAIN[1], 0.0, "", ""
         frame_s = valid_s = None
         if need_small:
             frame_s = self._reduce(frame, size)
             sx, sy = size[0] / self.w, size[1] / self.h
-            if s.motion != "off":
+            if s.motion != "none":
                 found = estimate_warp(_grey(plate_s), _grey(frame_s), s.motion_method, s.motion, background,
                                       rescale_warp(warp0, sx, sy))
                 if found is not None:
@@ -182,7 +182,7 @@ class PlateUpkeep:
                     base_s = plate_s if plate is self.base else warp_image(base_s, warp_s)
                     base_clip = warp_image(base_clip, warp_s)
                 valid_s = warp_valid(plate_s.shape[:2], warp_s)
-            if s.exposure != "off":
+            if s.exposure != "none":
                 # against the captured plate: the refresh corrects local drift only, the exposure stays the fit's
                 usable = ~(clipped_cells(frame, size) | (base_clip > 0))
                 gain, offset, note = self._fit(base_s, frame_s, background, valid_s, usable)
@@ -190,7 +190,8 @@ class PlateUpkeep:
                     plate_s = apply_gain(plate_s, gain, offset)
                 else:
                     frame_s = apply_gain(frame_s, *invert_gain(gain, offset))
-        gained = s.exposure != "off" and not (np.array_equal(gain, _NO_GAIN[0]) and np.array_equal(offset, _NO_GAIN[1]))
+        unchanged = np.array_equal(gain, _NO_GAIN[0]) and np.array_equal(offset, _NO_GAIN[1])
+        gained = s.exposure != "none" and not unchanged
         out = self._compensated(plate, warp, gain if gained and s.exposure == "plate" else None, offset)
         return UpkeepStep(None if out is self.base else out, gained and s.exposure == "frame", frame_s, plate_s,
                           valid_s, warp, gain, offset, motion_px, reason, note)
