@@ -21,6 +21,7 @@ methods. The plates (capture, storage, alignment, upkeep and the per-size entrie
 :mod:`matte_ros.core.plate`'s; with plate upkeep on, the plate the network sees is compensated per
 frame (motion, exposure, drift) and prepared again when it changes.
 """
+import copy
 import dataclasses
 import os
 import threading
@@ -323,6 +324,15 @@ class MattingEngine:
                 self._plates.clear()
                 return n
             return int(self._plates.pop(tuple(size), None) is not None)
+
+    def with_own_plates(self) -> "MattingEngine":
+        """Another engine over this one's network, device buffers and lock, with a plate store of its
+        own (empty) and this one's settings as they are now (``configure`` on either changes that one
+        only): one model in memory for several cameras, each with its own plates even at the same
+        frame size. The lock is shared, so the frames of all of them run one at a time."""
+        twin = copy.copy(self)
+        twin._plates = {}
+        return twin
 
     def has_background(self, size: Tuple[int, int]) -> bool:
         with self._lock:

@@ -42,6 +42,7 @@ from matte_ros.core.model import DEFAULT_WEIGHTS
 from matte_ros.core.plate import PlateCapture, load_plates, remove_plates, save_plate
 
 from . import names
+from .cameras import CameraGroup
 from .executor import WaitingExecutor
 from .imaging import (
     FrameTooLargeError,
@@ -126,6 +127,11 @@ class MatteNode(Node):
                              "set backbone:='' to accept the weight file's own")
         self.engine = engine
         self.stats = NodeStats()
+        self.group: Optional[CameraGroup] = None      # with the cameras parameter: the node's cameras
+        cameras = names.camera_namespaces(s.cameras)
+        if cameras:
+            self._start_cameras(cameras)
+            return
         self._throttle = ReasonThrottle(WARN_PERIOD)     # repeated warnings, per reason
         self._latest = LatestFrame()
         self._capture: Optional[PlateCapture] = None
@@ -173,6 +179,19 @@ class MatteNode(Node):
         self.get_logger().info(f"matting {self.input_topic} on {engine.device} ({engine.precision}) to "
                                f"{self.resolve_topic_name(names.ALPHA)}; {then}")
 
+    def _start_cameras(self, cameras) -> None:
+        """Several cameras, one model: each with the names of a node in its namespace (cameras.py)."""
+        self._composites = {}
+        self._pub_diag = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.group = CameraGroup(self, self.engine, cameras, self._composite_image)
+        self.create_timer(1.0, self._publish_diagnostics)
+        for camera in self.group.cameras.values():
+            plates = ", ".join(f"{w}x{h}" for h, w in camera.engine.plate_sizes())
+            then = f"reloaded plate(s) {plates}" if plates else f"with the scene empty, call {camera.capture_service}"
+            self.get_logger().info(f"matting {camera.input_topic} on {self.engine.device} ({self.engine.precision}); "
+                                   f"{then}")
+
     # ---- subscription: never blocks ------------------------------------------------------------
     def _on_image(self, msg) -> None:
         self.stats.add("received")
@@ -189,6 +208,8 @@ class MatteNode(Node):
 
     def outputs_subscribed(self) -> bool:
         """Whether any output (alpha, foreground, composite, camera_info) has a subscriber."""
+        if self.group is not None:
+            return self.group.outputs_subscribed()
         pubs = (self._pub_alpha, self._pub_fgr, self._pub_comp, self._pub_info) + self._pub_maps
         return any(p is not None and p.get_subscription_count() > 0 for p in pubs)
 
@@ -282,6 +303,10 @@ class MatteNode(Node):
     def _composite_for(self, h: int, w: int):
         if self._pub_comp is None:
             return None
+        return self._composite_image(h, w)
+
+    def _composite_image(self, h: int, w: int):
+        """What the foreground is put over in the composite of an (h, w) frame: the colour or the image."""
         if self._composite_src is None:
             return self.settings.composite_color
         img = self._composites.get((h, w))
@@ -397,13 +422,21 @@ class MatteNode(Node):
                 reason = str(e)
         if reason is not None:
             return SetParametersResult(successful=False, reason=reason)
+        if self.group is not None:
+            self.group.configure(engine_config(dataclasses.replace(self.settings, **changes), changes))
         self.settings = dataclasses.replace(self.settings, **changes)
-        if "max_rate" in changes:
+        if "max_rate" in changes and self.group is not None:
+            self.group.set_max_rate(self.settings.max_rate)
+        elif "max_rate" in changes:
             self._wake.set()            # the worker may be waiting out the old rate's interval: recompute it
         self.get_logger().info("parameters changed: " + ", ".join(f"{k}={v!r}" for k, v in changes.items()))
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
+        if self.group is not None:      # one status per camera, named as its own node would be
+            self._pub_diag.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
+                                                   status=self.group.statuses()))
+            return
         problem = None
         sizes = self.engine.plate_sizes()
         if not sizes:
@@ -427,6 +460,9 @@ class MatteNode(Node):
     def stop(self) -> None:
         """Stop the worker (joined) and end a waiting capture, so that no callback is left waiting;
         the node stays valid until ``destroy_node``. Idempotent."""
+        if self.group is not None:
+            self.group.stop()
+            return
         with self._capture_lock:
             self._stop.set()
             capture = self._capture

@@ -36,6 +36,7 @@ from .declared import (
     yaml_value,
 )
 from .imaging import ALPHA_ENCODINGS, FOREGROUND_ENCODINGS
+from .names import camera_namespaces
 
 __all__ = ["ParamSpec", "NodeSettings", "PARAMS", "SPECS", "LIVE", "descriptor", "check_value", "check_changes",
            "settings_from", "cpu_threads_for", "engine_config", "ENGINE_LIVE", "UPKEEP_PARAMS", "params_yaml",
@@ -50,6 +51,16 @@ def _color_problem(value: Any) -> Optional[str]:
     if not (isinstance(vals, list) and len(vals) == 3
             and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in vals)):
         return f"composite_color must be three integers 0..255 [r, g, b], got {vals!r}"
+    return None
+
+
+def _cameras_problem(value: Any) -> Optional[str]:
+    if not isinstance(value, str):
+        return f"cameras must be a string of namespaces separated by commas, got {value!r}"
+    try:
+        camera_namespaces(value)
+    except ValueError as e:
+        return str(e)
     return None
 
 
@@ -93,6 +104,11 @@ class NodeSettings:
                                 "least 1 (a core is left to the ROS callbacks and the camera)", range=(0, 1024))
     compressed: bool = setting(False, "Subscribe to <image>/compressed (sensor_msgs/CompressedImage, PNG or JPEG) "
                                 "instead of the raw image")
+    cameras: str = setting(
+        "", "Cameras matted by this one node with one model in memory: their namespaces, separated by commas "
+        "('left,right'); each gets the topics, services, plates (<plate_path>/<camera>) and diagnostics a node in "
+        "its namespace would have (/left/image in, /left/matte/alpha out, /left/matte_node/capture_background); "
+        "'' = one camera, the node's own names", check=_cameras_problem, accepted="'' or namespaces, comma-separated")
     max_frame_pixels: int = setting(
         MAX_FRAME_PIXELS, "Largest frame accepted, in pixels (width x height; 8K UHD by default); larger frames "
         "are refused before conversion, compressed ones by the size their PNG or JPEG header declares",
@@ -130,7 +146,8 @@ class NodeSettings:
     plate_health: bool = _upkeep_param("health")
     plate_stale_fraction: float = _upkeep_param("stale_fraction")
     max_rate: float = setting(0.0, "Most frames matted per second; 0 = as fast as frames and the device allow. "
-                               "A change applies at once: the wait for the next frame is recomputed",
+                               "With cameras, per camera. A change applies at once: the wait for the next frame is "
+                               "recomputed",
                                range=(0.0, 1000.0), live=True)
 
 

@@ -1,0 +1,124 @@
+"""The pieces of a node matting several cameras, without ROS: fair turns, camera names, per-camera plates."""
+import threading
+import time
+
+import numpy as np
+import pytest
+from node_harness import tiny_model
+
+from matte_ros.core.engine import MattingEngine, NoBackgroundError
+from matte_ros.core.synthetic import SceneSequence
+from matte_ros.ros import names
+from matte_ros.ros.camera import plate_dir_of
+from matte_ros.ros.params import check_value
+from matte_ros.ros.scheduler import FairTurns
+
+
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_the_frame_that_arrived_first_goes_first_and_each_camera_keeps_only_its_newest():
+    clock = Clock()
+    turns = FairTurns(["a", "b", "c"], clock)
+    assert not turns.put("a", "a1")
+    clock.t += 1
+    assert not turns.put("b", "b1")
+    clock.t += 1
+    assert turns.put("a", "a2")               # a1 not taken yet: replaced (dropped)
+    assert turns.waiting() == 2
+    assert turns.take(0)[:2] == ("b", "b1")     # b1 arrived before a2
+    assert turns.take(0)[:2] == ("a", "a2")
+    assert turns.take(0) is None                # nothing waits; c never published and held no one back
+
+
+def test_a_fast_camera_does_not_starve_a_slow_one():
+    clock = Clock()
+    turns = FairTurns(["fast", "slow"], clock)
+    served = []
+    for i in range(20):
+        clock.t += 0.01
+        turns.put("fast", i)
+        if i == 3:
+            turns.put("slow", "s")
+        served.append(turns.take(0)[0])
+        clock.t += 0.01
+        turns.put("fast", i + 100)              # the fast camera has a newer frame before every turn
+    assert "slow" in served and served.index("slow") <= 5
+
+
+def test_interval_holds_a_camera_back_and_lets_the_others_go():
+    clock = Clock()
+    turns = FairTurns(["a", "b"], clock)
+    turns.set_interval(0.5)
+    turns.put("a", 1)
+    assert turns.take(0)[:2] == ("a", 1)
+    clock.t += 0.1
+    turns.put("a", 2)
+    turns.put("b", 1)
+    assert turns.take(0)[:2] == ("b", 1)        # a's turn is not due for 0.4 s
+    assert turns.take(0) is None
+    clock.t += 0.4
+    assert turns.take(0)[:2] == ("a", 2)
+
+
+def test_take_waits_for_a_frame_and_close_ends_it():
+    turns = FairTurns(["a"])
+    threading.Timer(0.05, turns.put, ("a", "x")).start()
+    got = turns.take(5.0)
+    assert got is not None and got[:2] == ("a", "x")
+    threading.Timer(0.05, turns.close).start()
+    t = time.monotonic()
+    assert turns.take(5.0) is None and time.monotonic() - t < 2.0
+    with pytest.raises(KeyError):
+        turns.put("nobody", 1)
+
+
+@pytest.mark.parametrize("text,expected", [("", ()), ("left,right", ("left", "right")),
+                                           ("[left, right]", ("left", "right")),
+                                           ("/robot/left robot/right/", ("robot/left", "robot/right"))])
+def test_camera_namespaces(text, expected):
+    assert names.camera_namespaces(text) == expected
+    assert check_value("cameras", text) is None
+
+
+@pytest.mark.parametrize("text,reason", [("left,left", "more than once"), ("left,2nd", "'2nd' is not a ROS"),
+                                         ("a-b", "not a ROS namespace")])
+def test_bad_camera_lists_are_refused_with_the_reason(text, reason):
+    with pytest.raises(ValueError, match=reason):
+        names.camera_namespaces(text)
+    assert reason in check_value("cameras", text)
+
+
+def test_each_camera_has_the_names_of_a_node_in_its_namespace():
+    for name in (names.ALPHA, names.IMAGE, names.BACKGROUND, names.CAPTURE_SERVICE, names.CLEAR_SERVICE):
+        assert "/" + names.in_camera(name, "left") == names.resolve(name, "/left")
+    assert names.in_camera(names.DIAGNOSTICS, "left") == "/diagnostics"
+    assert plate_dir_of("/var/plates", "robot/left") == "/var/plates/robot_left"
+    assert plate_dir_of("", "left") == ""
+
+
+def test_engines_with_own_plates_share_the_network_and_keep_their_own_plates():
+    scene = SceneSequence(48, 64, seed=3, noise=0.0)
+    other = SceneSequence(48, 64, seed=9, noise=0.0)
+    base = MattingEngine(model=tiny_model(), device="cpu")
+    left, right = base.with_own_plates(), base.with_own_plates()
+    assert left.model is base.model and right.model is base.model
+    left.set_background(scene.background())
+    right.set_background(other.background())
+    assert base.plate_sizes() == [] and left.plate_sizes() == right.plate_sizes() == [(48, 64)]
+    assert np.array_equal(left.background((48, 64)), scene.background())
+    assert np.array_equal(right.background((48, 64)), other.background())
+    frame = scene.frame(5)[0]
+    with pytest.raises(NoBackgroundError):
+        base.process(frame)
+    base.set_background(scene.background())
+    assert np.array_equal(left.process(frame).alpha, base.process(frame).alpha)     # its own plate, the one network
+    assert not np.allclose(right.process(frame).alpha, left.process(frame).alpha, atol=1e-3)
+    assert right.clear_background() == 1 and left.plate_sizes() == [(48, 64)]
+    with pytest.raises(NoBackgroundError):
+        right.process(frame)
