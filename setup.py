@@ -22,12 +22,13 @@ setup(
     description="Real-time high-resolution background matting (BGMv2) for ROS 2",
     license="MIT",
     entry_points={
+        # each names a matte_ros.core.cli.Command: the one runner (test_runner.py checks every one)
         "console_scripts": [
             "matte_node = matte_ros.ros.entry:matte_node",
             "fake_camera = matte_ros.ros.entry:fake_camera",
             "capture_once = matte_ros.ros.entry:capture_once",
-            "matte_demo = matte_ros.tools.demo:main",
-            "matte_offline = matte_ros.tools.offline.cli:main",
+            "matte_demo = matte_ros.tools.demo:COMMAND",
+            "matte_offline = matte_ros.tools.offline.cli:COMMAND",
         ],
     },
 )

@@ -34,5 +34,8 @@ def test_medians_leave_out_the_warmup_and_the_speedup_is_fp32_over_fast(monkeypa
 
 
 def test_bench_cli_rejects_bad_arguments(capsys):
-    assert bench_train.main(["--steps", "0"]) == 2
-    assert "error" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        bench_train.main(["--steps", "0"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == ("python -m training.bench_train: error: argument --steps: must be at least 1, "
+                                       "got 0 (see --help)\n")

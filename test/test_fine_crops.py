@@ -39,5 +39,6 @@ def test_cli_writes_a_sheet_row_per_crop(tmp_path, capsys):
                             "--per-kind", "1", "--out", out]) == 0
     sheet = cv2.imread(out)
     assert sheet.shape == (2 * 16, 4 * 16, 3)     # hair row + veil row; frame, truth, two models
-    assert fine_crops.main(["--data", str(tmp_path / "none"), "--checkpoints", ckpt, "--out", out]) == 2
-    assert "error" in capsys.readouterr().err
+    capsys.readouterr()
+    assert fine_crops.COMMAND.run(["--data", str(tmp_path / "none"), "--checkpoints", ckpt, "--out", out]) == 2
+    assert capsys.readouterr().err.startswith("python -m training.fine_crops: error: ")

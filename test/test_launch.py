@@ -75,7 +75,7 @@ def test_declared_arguments_and_their_choices(launch_module):
     ld = launch_module.generate_launch_description()
     declared = {a.name: a for a in ld.entities if isinstance(a, DeclareLaunchArgument)}
     assert set(declared) == {"camera", "camera_info", "namespace", "params_file", "model", "device", "compressed",
-                             "fake_camera"}
+                             "fake_camera", "cameras"}
     assert declared["fake_camera"].choices == ["true", "false"]
     assert declared["compressed"].choices == ["", "true", "false"]
     assert declared["camera"].choices is None
@@ -140,3 +140,31 @@ def test_fake_camera_only_when_asked_waits_for_the_plate_and_shares_the_namespac
     assert remaps == [("image", "image"), ("camera_info", "camera_info")]     # the same topics as the node's
     # capture_once's default service is relative: <namespace>/matte_node/capture_background
     assert "--service" not in capture["arguments"]
+
+
+def test_a_cameras_list_goes_to_the_one_node_and_a_bad_one_stops_the_launch(launch_module):
+    assert _nodes(launch_module, cameras="[left,right]")["parameters"] == [CONFIG, {"cameras": "left,right"}]
+    assert _nodes(launch_module, cameras="", device="cpu")["parameters"] == [CONFIG, {"device": "cpu"}]
+    with pytest.raises(ValueError, match="named more than once"):
+        _nodes(launch_module, cameras="[left,left]")
+
+
+def test_fake_cameras_one_per_listed_camera_each_with_its_own_seed(launch_module):
+    from launch.utilities import perform_substitutions
+
+    args = {name: default for name, default, *_ in launch_module.ARGUMENTS}
+    launch_module.recorded.clear()
+    assert launch_module.listed_fake_cameras(dict(args, cameras="[left,right]")) == []     # fake_camera false
+    launch_module.recorded.clear()
+    launch_module.listed_fake_cameras(dict(args, cameras="[left,right]", fake_camera="true", namespace="robot"))
+    context = _context(launch_module, cameras="[left,right]", fake_camera="true")
+    cams = [kw for kw in launch_module.recorded if kw["executable"] == "fake_camera"]
+    captures = [kw for kw in launch_module.recorded if kw["executable"] == "capture_once"]
+    assert [kw["namespace"] for kw in cams] == [kw["namespace"] for kw in captures] == ["robot/left", "robot/right"]
+    assert [kw["parameters"][0]["seed"] for kw in cams] == [0, 1]
+    assert all(kw["condition"] is None for kw in cams + captures)
+    # the single fake camera stays off while a list is given
+    launch_module.recorded.clear()
+    launch_module.fake_camera_nodes()
+    assert [kw["condition"].evaluate(context) for kw in launch_module.recorded] == [False, False]
+    assert perform_substitutions(context, [launch_module.recorded[0]["namespace"]]) == ""

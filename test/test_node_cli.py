@@ -1,5 +1,5 @@
-"""Wrong command lines, parameter values and model files: the executables say ``<name>: cannot start:
-<reason>`` on one line and exit non-zero (2 for a command-line error), with no traceback."""
+"""Wrong command lines, parameter values and model files: the executables say ``<name>: error: cannot
+start: <reason>`` on one line and exit non-zero (2 for a command-line error), with no traceback."""
 import os
 import subprocess
 import sys
@@ -19,8 +19,9 @@ CONFIG = os.path.join(REPO, "config", "matte.yaml")
 @pytest.fixture
 def node_main(monkeypatch):
     import matte_ros.ros.node as node_mod
+    from matte_ros.ros.entry import matte_node
     monkeypatch.setattr(node_mod, "keep_freed_memory", lambda: None)    # process-wide: not in the test process
-    return node_mod.main
+    return matte_node.run
 
 
 def test_command_line_problem(tmp_path):
@@ -54,7 +55,7 @@ def test_command_line_problem(tmp_path):
 
 def _one_line_error(err: str, name: str) -> str:
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"{name}: cannot start: "), err
+    assert len(lines) == 1 and lines[0].startswith(f"{name}: error: cannot start: "), err
     return lines[0]
 
 
@@ -102,8 +103,8 @@ def test_matte_node_unloadable_model_files(node_main, capfd, tmp_path):
     (["--ros-args", "-p", "rate:=abc"], 1, "Trying to set parameter 'rate' to 'abc' of type 'STRING'"),
 ])
 def test_fake_camera_bad_command_lines(capfd, args, code, says):
-    from matte_ros.ros.fake_camera import main
-    assert main(["fake_camera", *args]) == code
+    from matte_ros.ros.entry import fake_camera
+    assert fake_camera.run(["fake_camera", *args]) == code
     assert says in _one_line_error(capfd.readouterr().err, "fake_camera")
 
 
@@ -114,4 +115,4 @@ def test_an_unknown_argument_is_an_error_not_ignored(module, name):
     out = subprocess.run([sys.executable, "-m", module, "--foo", "--ros-args", "-p", "device:=cpu"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and out.stdout == ""
-    assert _one_line_error(out.stderr, name).startswith(f"{name}: cannot start: unknown argument --foo;")
+    assert _one_line_error(out.stderr, name).startswith(f"{name}: error: cannot start: unknown argument --foo;")

@@ -151,8 +151,8 @@ def test_fake_camera_node_and_capture_once_across_processes(tmp_path, model_file
         assert cam.stop(signal.SIGTERM) == 0, cam.output()
         cap = _capture_once("--delay", "0", "--wait", "10")
         assert cap.returncode == 1
-        assert cap.stdout.strip() == ("capture_once: FAILED: timed out after 5 s with 0 of 3 frames received on "
-                                      "/xproc/image: is the camera publishing there?")
+        assert cap.stderr.strip() == ("capture_once: error: capture failed: timed out after 5 s with 0 of 3 frames "
+                                      "received on /xproc/image: is the camera publishing there?")
         assert node.stop(signal.SIGINT) == 0, node.output()      # Ctrl-C: worker joined, clean exit
         out = node.output()
         threads = cpu_threads_for(0, os.cpu_count())          # cpu_threads 0 = auto, set process-wide

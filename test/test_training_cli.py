@@ -40,22 +40,26 @@ def test_train_wrong_input_is_one_line(data, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("MATTE_DEBUG", raising=False)
     out = str(tmp_path / "run")
     cases = [
-        (["--dataset-config", "/nonexistent.yaml"], "error: dataset config /nonexistent.yaml does not exist"),
-        (["--config", "/nonexistent.yaml"], "error: --config /nonexistent.yaml does not exist"),
-        (["--batch-size", "1"], "error: batch_size must be at least 2"),
+        (["--dataset-config", "/nonexistent.yaml"], "python -m training train: error: "
+                                                    "dataset config /nonexistent.yaml does not exist"),
+        (["--config", "/nonexistent.yaml"], "python -m training train: error: "
+                                            "--config /nonexistent.yaml does not exist"),
+        (["--batch-size", "1"], "python -m training train: error: batch_size must be at least 2"),
         (["--epochs", "x"], "python -m training train: error: argument --epochs: invalid int value: 'x' (see --help)"),
         (["--crop-size", "64"], "python -m training train: error: argument --crop-size: expected 2 arguments"),
-        (["--resume", str(tmp_path / "nope.pth")], "error: --resume: checkpoint not found"),
+        (["--resume", str(tmp_path / "nope.pth")], "python -m training train: error: --resume: checkpoint not found"),
     ]
     for extra, expected in cases:
         assert _exit_code(["train"] + tiny_args(data, out) + extra) == 2, extra
         assert _one_line(capsys).startswith(expected), extra
     (tmp_path / "c.yaml").write_text("epochs: [1\n")
     assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
-    assert _one_line(capsys).startswith(f"error: --config {tmp_path / 'c.yaml'} is not valid YAML")
+    assert _one_line(capsys).startswith("python -m training train: error: "
+                                        f"--config {tmp_path / 'c.yaml'} is not valid YAML")
     (tmp_path / "c.yaml").write_text("epochs: many\ncrop_size: 7\n")
     assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
-    assert _one_line(capsys) == f"error: {tmp_path / 'c.yaml'}: epochs must be int, got 'many'"
+    assert _one_line(capsys) == ("python -m training train: error: "
+                                 f"{tmp_path / 'c.yaml'}: epochs must be int, got 'many'")
     assert not os.path.exists(out)
 
 
@@ -76,8 +80,9 @@ def test_other_commands_wrong_input_is_one_line(tmp_path, capsys):
         (["synth", "--out", str(tmp_path / "s"), "--size", "8"], "python -m training synth: error: argument --size"),
         (["export", "--format", "zip", "--output", "x"], "python -m training export: error: argument --format"),
         (["export", "--format", "onnx", "--output", "x", "--checkpoint", str(tmp_path / "none.pth")],
-         "error: checkpoint not found"),
-        (["eval", "--data", str(tmp_path / "nowhere"), "--method", "difference-key"], "error: "),
+         "python -m training export: error: checkpoint not found"),
+        (["eval", "--data", str(tmp_path / "nowhere"), "--method", "difference-key"],
+         "python -m training eval: error: "),
         (["eval", "--data", str(tmp_path), "--limit", "x"], "python -m training eval: error: argument --limit"),
     ]
     for argv, expected in cases:
@@ -91,7 +96,7 @@ def test_a_broken_checkpoint_is_one_line(tmp_path, capsys):
     bad.write_bytes(b"")
     assert main(["export", "--format", "torchscript", "--output", str(tmp_path / "m.ts"), "--checkpoint",
                  str(bad)]) == 2
-    assert _one_line(capsys) == f"error: {bad} is empty (0 bytes): not a PyTorch checkpoint"
+    assert _one_line(capsys) == f"python -m training export: error: {bad} is empty (0 bytes): not a PyTorch checkpoint"
 
 
 def test_matte_debug_shows_the_traceback(monkeypatch):

@@ -54,7 +54,7 @@ def test_set(tmp_path):
 def test_train_refuses_a_number_before_anything_starts(flag, value, message, tmp_path, capsys):
     out = tmp_path / "run"
     assert _exit_code(["train", "--output-dir", str(out), flag, value]) == 2
-    assert _one_line(capsys) == f"error: {message}"
+    assert _one_line(capsys) == f"python -m training train: error: {message}"
     assert not out.exists()
 
 
@@ -82,13 +82,16 @@ def test_eval_refuses_nonsensical_combinations_and_outputs(test_set, tmp_path, c
     before = pha.read_bytes()
     cases = [
         (["--method", "difference-key", "--refine-mode", "full", "--precision", "bf16"],
-         "error: --refine-mode, --precision apply to --method model only"),
-        (["--precision", "bf16", "--output", "coarse"], "error: --precision runs the refine output on the fast path"),
-        (["--out", str(tmp_path / "dir.csv")], f"error: --out {tmp_path / 'dir.csv'}: {tmp_path / 'dir.csv'} is a dir"),
-        (["--method", "difference-key", "--out", str(pha)], f"error: --out {pha} would overwrite the input {pha}"),
+         "python -m training eval: error: --refine-mode, --precision apply to --method model only"),
+        (["--precision", "bf16", "--output", "coarse"], "python -m training eval: error: "
+                                                        "--precision runs the refine output on the fast path"),
+        (["--out", str(tmp_path / "dir.csv")], "python -m training eval: error: "
+                                               f"--out {tmp_path / 'dir.csv'}: {tmp_path / 'dir.csv'} is a dir"),
+        (["--method", "difference-key", "--out", str(pha)], "python -m training eval: error: "
+                                                            f"--out {pha} would overwrite the input {pha}"),
     ]
     for extra, expected in cases:
-        assert eval_cli.main(base + extra) == 2, extra
+        assert main(["eval"] + base + extra) == 2, extra
         assert _one_line(capsys).startswith(expected), extra
     assert pha.read_bytes() == before
 
@@ -97,8 +100,9 @@ def test_eval_writes_no_table_when_a_prediction_is_not_finite(test_set, tmp_path
     out = tmp_path / "eval.csv"
     monkeypatch.setattr(eval_cli, "difference_key_predictor",
                         lambda: lambda src, bgr: (np.full(src.shape[:2], np.nan, np.float32), src))
-    assert eval_cli.main(["--data", str(test_set), "--method", "difference-key", "--out", str(out)]) == 2
-    assert capsys.readouterr().err.splitlines()[-1] == ("error: 00000: the predicted alpha or foreground holds NaN "
+    assert main(["eval", "--data", str(test_set), "--method", "difference-key", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == ("python -m training eval: error: "
+                                                        "00000: the predicted alpha or foreground holds NaN "
                                                         f"or infinity; {out} not written")
     assert not out.exists() and not (tmp_path / "eval.csv.summary.txt").exists()
 
@@ -125,15 +129,17 @@ def test_export_refuses_nonsensical_combinations_and_outputs(tiny_model_file, tm
     before = open(tiny_model_file, "rb").read()
     ts = ["--checkpoint", tiny_model_file, "--format", "torchscript"]
     cases = [
-        (ts + ["--output", str(tmp_path / "dir.ts")], f"error: --output {tmp_path / 'dir.ts'} is a directory"),
-        (ts + ["--output", tiny_model_file], f"error: --output {tiny_model_file} is the checkpoint being exported"),
+        (ts + ["--output", str(tmp_path / "dir.ts")], "python -m training export: error: "
+                                                      f"--output {tmp_path / 'dir.ts'} is a directory"),
+        (ts + ["--output", tiny_model_file], "python -m training export: error: "
+                                             f"--output {tiny_model_file} is the checkpoint being exported"),
         (ts + ["--output", "m.ts", "--opset", "18", "--providers", "CPUExecutionProvider"],
-         "error: --opset, --providers apply to --format onnx only"),
+         "python -m training export: error: --opset, --providers apply to --format onnx only"),
         (ts + ["--output", "m.ts", "--no-check", "--tolerance", "1e-3"],
-         "error: --tolerance apply to the check, which --no-check skips"),
+         "python -m training export: error: --tolerance apply to the check, which --no-check skips"),
     ]
     for argv, expected in cases:
-        assert export_cli.main(argv) == 2, argv
+        assert main(["export"] + argv) == 2, argv
         assert _one_line(capsys).startswith(expected), argv
     assert open(tiny_model_file, "rb").read() == before
     assert sorted(os.listdir(tmp_path)) == ["dir.ts"]
@@ -143,8 +149,9 @@ def test_an_export_that_fails_its_check_is_not_left_behind(tiny_model_file, tmp_
     out = tmp_path / "m.ts"
     out.write_bytes(b"the last good export")
     monkeypatch.setattr(export_cli, "compare", lambda expected, got, names, reduce: {"pha": 0.5, "fgr": 0.0})
-    assert export_cli.main(["--checkpoint", tiny_model_file, "--format", "torchscript", "--output", str(out)]) == 1
-    assert capsys.readouterr().err == ("error: the export differs from the eager model by 5.00e-01 > 1e-05; "
+    assert main(["export", "--checkpoint", tiny_model_file, "--format", "torchscript", "--output", str(out)]) == 1
+    assert capsys.readouterr().err == ("python -m training export: error: "
+                                       "the export differs from the eager model by 5.00e-01 > 1e-05; "
                                        f"{out} not written\n")
     assert out.read_bytes() == b"the last good export"
     assert sorted(os.listdir(tmp_path)) == ["m.ts"]                    # no temporary left either
@@ -158,15 +165,18 @@ SMALL = ["--size", "32", "32", "--test-size", "32", "32", "--workers", "1"]
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--count", "0"], "error: --count 0 writes no training data: give --count N for a training dataset, or "
+    (["--count", "0"], "python -m training synth: error: "
+                       "--count 0 writes no training data: give --count N for a training dataset, or "
                        "--count 0 with --test-count N for a test-only dataset"),
-    (["--count", "0", "--test-count", "0"], "error: --count 0 writes no training data"),
+    (["--count", "0", "--test-count", "0"], "python -m training synth: error: --count 0 writes no training data"),
     (["--count", "0", "--test-count", "2", "--backgrounds", "3"],
-     "error: --count 0 makes a test-only dataset: --backgrounds must be 0 or left out"),
+     "python -m training synth: error: --count 0 makes a test-only dataset: --backgrounds must be 0 or left out"),
     (["--count", "4", "--valid-count", "0"],
-     "error: --valid-count 0 leaves the training data without validation images or backgrounds"),
-    (["--count", "4", "--valid-backgrounds", "0"], "error: --valid-backgrounds 0 leaves the training data"),
-    (["--photo-share", "0.5"], "error: --photo-share applies with --photos only"),
+     "python -m training synth: error: "
+     "--valid-count 0 leaves the training data without validation images or backgrounds"),
+    (["--count", "4", "--valid-backgrounds", "0"], "python -m training synth: error: "
+                                                   "--valid-backgrounds 0 leaves the training data"),
+    (["--photo-share", "0.5"], "python -m training synth: error: --photo-share applies with --photos only"),
     (["--photo-share", "nan"], "python -m training synth: error: argument --photo-share: must be a finite number"),
     (["--seed", "-1"], "python -m training synth: error: argument --seed: must be at least 0, got -1"),
     (["--count", "100000"], "python -m training synth: error: argument --count: must be in 0..99999, got 100000"),
@@ -185,9 +195,11 @@ def test_synth_refuses_photo_folders_without_photographs_or_holding_the_output(t
     (empty / "sub" / "notes.txt").write_text("no pictures here")
     out = tmp_path / "s"
     assert _exit_code(["synth", "--out", str(out), "--photos", str(empty)] + SMALL) == 2
-    assert _one_line(capsys) == f"error: --photos {empty}: no JPEG or PNG photographs found there"
+    assert _one_line(capsys) == ("python -m training synth: error: "
+                                 f"--photos {empty}: no JPEG or PNG photographs found there")
     assert _exit_code(["synth", "--out", str(empty / "sub" / "s"), "--photos", str(empty)] + SMALL) == 2
-    assert _one_line(capsys).startswith(f"error: --out {empty / 'sub' / 's'} and --photos {empty} overlap")
+    assert _one_line(capsys).startswith("python -m training synth: error: "
+                                        f"--out {empty / 'sub' / 's'} and --photos {empty} overlap")
     assert not out.exists() and sorted(os.listdir(empty / "sub")) == ["notes.txt"]
 
 
@@ -213,17 +225,17 @@ def test_a_synth_run_that_stops_leaves_no_finished_dataset(stop, tmp_path, capsy
             raise stop
         return job(args)
     monkeypatch.setattr(training.synth, "_job", failing)
-    code = synth_cli.main(argv + ["--seed", "5"])
+    code = main(["synth"] + argv + ["--seed", "5"])
     err = capsys.readouterr().err
     partial = f"{out} is partial (see {out / 'PARTIAL.txt'}; no dataset.yaml)\n"
     if isinstance(stop, KeyboardInterrupt):
         assert (code, err) == (130, f"python -m training synth: interrupted; {partial}")
     else:
-        assert (code, err) == (1, f"error: No space left on device: x.png; {partial}")
+        assert (code, err) == (1, f"python -m training synth: error: No space left on device: x.png; {partial}")
     assert not (out / "dataset.yaml").exists()
     assert "--seed 5" in (out / "PARTIAL.txt").read_text()
     monkeypatch.undo()
     assert _exit_code(["eval", "--data", str(out), "--method", "difference-key", "--out", str(tmp_path / "e.csv")]) == 2
-    assert _one_line(capsys).startswith(f"error: {out} is a partial synthetic dataset")
+    assert _one_line(capsys).startswith(f"python -m training eval: error: {out} is a partial synthetic dataset")
     assert synth_cli.main(argv + ["--seed", "5"]) == 0      # the same command again finishes it
     assert (out / "dataset.yaml").is_file() and not (out / "PARTIAL.txt").exists()

@@ -8,17 +8,17 @@ The batches are random composites made by :func:`training.augment.compose_batch`
 subjects, at the recipe's sizes (the model card's): base batch 6 at 224 px, refine batch 4 at 512 px
 with backbone scale 0.5.
 """
-import argparse
 import copy
 import statistics
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-from matte_ros.core.cli import exit_on_interrupt, run_cli
+from matte_ros.core.cli import Command, OneLineParser, exit_on_interrupt, number
 
-# Ctrl-C while torch loads: one line and exit 130 (run_cli below takes over once main runs)
-with exit_on_interrupt("python -m training.bench_train", active=__name__ == "__main__"):
+PROG = "python -m training.bench_train"
+
+# Ctrl-C while torch loads: one line and exit 130 (the runner takes over once main runs)
+with exit_on_interrupt(PROG, active=__name__ == "__main__"):
     import numpy as np
     import torch
 
@@ -114,19 +114,15 @@ def format_report(results: Sequence[Dict[str, object]]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.bench_train", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("--modes", nargs="+", choices=sorted(RECIPES), default=["base", "refine"])
-    p.add_argument("--steps", type=int, default=10, help="timed steps per setting (default 10)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
-    p.add_argument("--batch", type=int, default=None, help="override the recipe's batch size")
-    p.add_argument("--side", type=int, default=None, help="override the recipe's sample side")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--steps", type=number(int, 1), default=10, help="timed steps per setting (default 10)")
+    p.add_argument("--warmup", type=number(int, 0), default=2, help="untimed steps first (default 2)")
+    p.add_argument("--batch", type=number(int, 2), default=None, help="override the recipe's batch size")
+    p.add_argument("--side", type=number(int, 64), default=None, help="override the recipe's sample side")
+    p.add_argument("--threads", type=number(int, 1), default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--losses", action="store_true", help="also print both loss curves step by step")
     args = p.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0 or (args.batch is not None and args.batch < 2) or \
-            (args.side is not None and args.side < 64) or (args.threads is not None and args.threads < 1):
-        print("error: need --steps >= 1, --warmup >= 0, --batch >= 2, --side >= 64, --threads >= 1", file=sys.stderr)
-        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     results = []
@@ -142,5 +138,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
+COMMAND = Command(PROG, "training.bench_train:main")
+
 if __name__ == "__main__":
-    sys.exit(run_cli("python -m training.bench_train", main))
+    COMMAND()

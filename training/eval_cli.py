@@ -1,7 +1,8 @@
 """``python -m training eval``: score a model or the difference-key baseline on a test set.
 
 Writes one CSV row per image and prints (and writes next to the CSV) a summary table of the
-mean SAD, MSE, Grad, Conn and foreground MSE.
+mean SAD, MSE, Grad, Conn and foreground MSE. Wrong input raises ``ValueError`` / ``OSError`` (the
+runner, ``python -m training``, makes it one line and exit 2).
 """
 import argparse
 import math
@@ -102,38 +103,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     problem = _combination_problem(args)
     if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    try:
-        partial = _partial_dataset(args.data)
-        if partial is not None:
-            raise ValueError(f"{partial} is a partial synthetic dataset (a synth run did not finish; "
-                             f"{os.path.join(partial, PARTIAL_MARKER)} names the command that completes it)")
-        entries = list_test_set(args.data, args.backgrounds, args.seed)
-        count = len(entries[:args.limit])
-        clash = _overwrites_input(args.out, [e[k] for e in entries for k in ("src", "bgr", "pha", "fgr", "trimap")]
-                                  + [args.checkpoint or DEFAULT_WEIGHTS])
-        if clash is not None:
-            raise ValueError(f"--out {args.out} would overwrite the input {clash}")
-        if args.method in ("difference-key", "closed-form"):
-            predict, label = {"difference-key": difference_key_predictor,
-                              "closed-form": closed_form_predictor}[args.method](), args.method
-            if args.checkpoint:
-                print(f"note: --method {args.method} uses no checkpoint", file=sys.stderr)
-        else:
-            path = args.checkpoint or DEFAULT_WEIGHTS
-            overrides = {k: v for k, v in (("backbone_scale", args.backbone_scale),
-                                           ("refine_mode", args.refine_mode),
-                                           ("refine_sample_pixels", args.refine_sample_pixels),
-                                           ("refine_threshold", args.refine_threshold)) if v is not None}
-            model = load_checkpoint(path, **overrides)
-            if overrides and not isinstance(model, MattingRefine):
-                raise ValueError("--backbone-scale and --refine-* apply to MattingRefine checkpoints only")
-            predict = model_predictor(model, args.output, str(resolve_device(args.device)), args.precision)
-            label = f"{os.path.basename(path)} ({args.output}{', fast ' + args.precision if args.precision else ''})"
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise ValueError(problem)
+    partial = _partial_dataset(args.data)
+    if partial is not None:
+        raise ValueError(f"{partial} is a partial synthetic dataset (a synth run did not finish; "
+                         f"{os.path.join(partial, PARTIAL_MARKER)} names the command that completes it)")
+    entries = list_test_set(args.data, args.backgrounds, args.seed)
+    count = len(entries[:args.limit])
+    clash = _overwrites_input(args.out, [e[k] for e in entries for k in ("src", "bgr", "pha", "fgr", "trimap")]
+                              + [args.checkpoint or DEFAULT_WEIGHTS])
+    if clash is not None:
+        raise ValueError(f"--out {args.out} would overwrite the input {clash}")
+    if args.method in ("difference-key", "closed-form"):
+        predict, label = {"difference-key": difference_key_predictor,
+                          "closed-form": closed_form_predictor}[args.method](), args.method
+        if args.checkpoint:
+            print(f"note: --method {args.method} uses no checkpoint", file=sys.stderr)
+    else:
+        path = args.checkpoint or DEFAULT_WEIGHTS
+        overrides = {k: v for k, v in (("backbone_scale", args.backbone_scale),
+                                       ("refine_mode", args.refine_mode),
+                                       ("refine_sample_pixels", args.refine_sample_pixels),
+                                       ("refine_threshold", args.refine_threshold)) if v is not None}
+        model = load_checkpoint(path, **overrides)
+        if overrides and not isinstance(model, MattingRefine):
+            raise ValueError("--backbone-scale and --refine-* apply to MattingRefine checkpoints only")
+        predict = model_predictor(model, args.output, str(resolve_device(args.device)), args.precision)
+        label = f"{os.path.basename(path)} ({args.output}{', fast ' + args.precision if args.precision else ''})"
 
     start = time.perf_counter()
 
@@ -145,8 +141,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rows = evaluate(load_test_set(args.data, args.backgrounds, args.seed, args.limit), predict,
                         quantized=not args.no_quantize, progress=progress)
     except ValueError as e:
-        print(f"error: {e}; {args.out} not written", file=sys.stderr)
-        return 2
+        raise ValueError(f"{e}; {args.out} not written") from e
     seconds = time.perf_counter() - start
     table = format_table({label: mean_scores(rows)}, len(rows))
     summary_path = write_results(args.out, rows, table + "\n")

@@ -8,13 +8,12 @@ patches the refiner picks near the cut, which moves single pixels a lot and the 
 """
 import argparse
 import os
-import sys
 import tempfile
 from typing import Optional, Sequence
 
 import torch
 
-from matte_ros.core.cli import OneLineParser, number
+from matte_ros.core.cli import Failure, OneLineParser, number
 from matte_ros.core.files import TEMP_PREFIX
 from matte_ros.core.model import DEFAULT_WEIGHTS, REFINE_MODES, MattingRefine, load_checkpoint
 from matte_ros.core.settings import MAX_BACKBONE_SCALE, MIN_BACKBONE_SCALE
@@ -106,45 +105,38 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     path = args.checkpoint or DEFAULT_WEIGHTS
     problem = _combination_problem(args, path)
     if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        raise ValueError(problem)
     overrides = {k: v for k, v in (("backbone_scale", args.backbone_scale), ("refine_mode", args.refine_mode),
                                    ("refine_sample_pixels", args.refine_sample_pixels),
                                    ("refine_threshold", args.refine_threshold)) if v is not None}
     try:
         model = load_checkpoint(path, **overrides)
-    except (ValueError, TypeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except TypeError as e:
+        raise ValueError(str(e)) from e
     if overrides and not isinstance(model, MattingRefine):
-        print("error: --backbone-scale and --refine-* apply to MattingRefine checkpoints only", file=sys.stderr)
-        return 2
+        raise ValueError("--backbone-scale and --refine-* apply to MattingRefine checkpoints only")
     tmp = _temporary(args.output)
     try:
-        code = _export_and_check(args, model, tmp)
-        if code == 0:
-            size = os.path.getsize(tmp)
-            os.replace(tmp, args.output)
-            print(f"wrote {args.output} ({size / 2 ** 20:.1f} MiB, {args.format}) from {path}")
-        return code
+        _export_and_check(args, model, tmp)
+        size = os.path.getsize(tmp)
+        os.replace(tmp, args.output)
+        print(f"wrote {args.output} ({size / 2 ** 20:.1f} MiB, {args.format}) from {path}")
+        return 0
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
-def _export_and_check(args: argparse.Namespace, model: torch.nn.Module, tmp: str) -> int:
-    """Write the export to ``tmp`` and compare it with the eager model; 0 when it may become ``--output``."""
-    try:
-        if args.format == "torchscript":
-            save_torchscript(model, tmp)
-        else:
-            save_onnx(model, tmp, opset=args.opset or MIN_OPSET, crop_method=args.crop_method or "roi_align",
-                      static=args.static, fp16=args.fp16, tensorrt=args.tensorrt)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+def _export_and_check(args: argparse.Namespace, model: torch.nn.Module, tmp: str) -> None:
+    """Write the export to ``tmp`` and compare it with the eager model; returns when it may become
+    ``--output``, raises :class:`Failure` when it differs too much (exit 1)."""
+    if args.format == "torchscript":
+        save_torchscript(model, tmp)
+    else:
+        save_onnx(model, tmp, opset=args.opset or MIN_OPSET, crop_method=args.crop_method or "roi_align",
+                  static=args.static, fp16=args.fp16, tensorrt=args.tensorrt)
     if args.no_check:
-        return 0
+        return
     h, w = args.check_size or args.static or onnx_example_size(model)
     gen = torch.Generator().manual_seed(1)
     src, bgr = torch.rand(1, 3, h, w, generator=gen), torch.rand(1, 3, h, w, generator=gen)
@@ -156,8 +148,7 @@ def _export_and_check(args: argparse.Namespace, model: torch.nn.Module, tmp: str
         try:
             got = run_onnx(tmp, src, bgr, providers=args.providers or ["CPUExecutionProvider"])
         except ValueError as e:
-            print(f"error: {e}; {args.output} not written", file=sys.stderr)
-            return 2
+            raise ValueError(f"{e}; {args.output} not written") from e
     kind, reduce = ("onnx-fp16", "mean") if args.fp16 else (args.format, "max")
     diffs = compare(expected, got, output_names(model), reduce)
     tolerance = TOLERANCE[kind] if args.tolerance is None else args.tolerance
@@ -165,8 +156,6 @@ def _export_and_check(args: argparse.Namespace, model: torch.nn.Module, tmp: str
     print(f"check on a {h}x{w} frame, {reduce} |export - eager|: "
           + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
     if not worst <= tolerance:
-        print(f"error: the export differs from the eager model by {worst:.2e} > {tolerance:.0e}; "
-              f"{args.output} not written", file=sys.stderr)
-        return 1
+        raise Failure(f"the export differs from the eager model by {worst:.2e} > {tolerance:.0e}; "
+                      f"{args.output} not written")
     print(f"ok (tolerance {tolerance:.0e})")
-    return 0

@@ -5,18 +5,21 @@ values with strong gradients: strands) and the most translucent alpha (0.2..0.8 
 and draws for each a row: frame, true alpha, then each model's predicted alpha. Used for the model
 card's figure of what the refiner recovers.
 """
-import argparse
 import os
-import sys
 from typing import List, Optional, Sequence, Tuple
 
-import cv2
-import numpy as np
+from matte_ros.core.cli import Command, Failure, OneLineParser, exit_on_interrupt, number
 
-from matte_ros.core.files import atomic_write
-from matte_ros.core.model import load_checkpoint
+PROG = "python -m training.fine_crops"
 
-from .evaluate import load_test_set, model_predictor
+with exit_on_interrupt(PROG, active=__name__ == "__main__"):     # Ctrl-C while torch loads: one line, 130
+    import cv2
+    import numpy as np
+
+    from matte_ros.core.files import atomic_write
+    from matte_ros.core.model import load_checkpoint
+
+    from .evaluate import load_test_set, model_predictor
 
 __all__ = ["hair_score", "translucent_score", "best_window", "main"]
 
@@ -56,28 +59,25 @@ def _tile(img: np.ndarray, zoom: int) -> np.ndarray:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.fine_crops", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="test set with ground truth (as for python -m training eval)")
     p.add_argument("--checkpoints", nargs="+", required=True, help="weight files, one prediction column each")
-    p.add_argument("--backbone-scale", type=float, default=0.5)
-    p.add_argument("--refine-sample-pixels", type=int, default=80_000)
-    p.add_argument("--per-kind", type=int, default=3, help="rows of hair and of translucent crops (default 3)")
-    p.add_argument("--size", type=int, default=96, help="crop side in pixels (default 96)")
-    p.add_argument("--zoom", type=int, default=2, help="nearest-neighbour magnification (default 2)")
+    p.add_argument("--backbone-scale", type=number(float, above=0, high=1), default=0.5)
+    p.add_argument("--refine-sample-pixels", type=number(int, 16), default=80_000)
+    p.add_argument("--per-kind", type=number(int, 1), default=3,
+                   help="rows of hair and of translucent crops (default 3)")
+    p.add_argument("--size", type=number(int, 4), default=96, help="crop side in pixels (default 96)")
+    p.add_argument("--zoom", type=number(int, 1, 16), default=2, help="nearest-neighbour magnification (default 2)")
     p.add_argument("--out", required=True, help="output PNG")
     args = p.parse_args(argv)
-    try:
-        items = list(load_test_set(args.data))
-        models = [model_predictor(load_checkpoint(c, backbone_scale=args.backbone_scale, refine_mode="sampling",
-                                                  refine_sample_pixels=args.refine_sample_pixels), "refine", "cpu")
-                  for c in args.checkpoints]
-        picks: List[Tuple[float, int, int, int]] = []
-        for kind in (hair_score, translucent_score):
-            found = sorted(((*best_window(kind(it.pha), args.size), i) for i, it in enumerate(items)), reverse=True)
-            picks += [f for f in found if f[0] > 0][:args.per_kind]
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    items = list(load_test_set(args.data))
+    models = [model_predictor(load_checkpoint(c, backbone_scale=args.backbone_scale, refine_mode="sampling",
+                                              refine_sample_pixels=args.refine_sample_pixels), "refine", "cpu")
+              for c in args.checkpoints]
+    picks: List[Tuple[float, int, int, int]] = []
+    for kind in (hair_score, translucent_score):
+        found = sorted(((*best_window(kind(it.pha), args.size), i) for i, it in enumerate(items)), reverse=True)
+        picks += [f for f in found if f[0] > 0][:args.per_kind]
     rows = []
     for _, top, left, i in picks:
         it = items[i]
@@ -85,14 +85,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cols = [it.src[box], it.pha[box]] + [predict(it.src, it.bgr)[0][box] for predict in models]
         rows.append(np.hstack([_tile(c, args.zoom) for c in cols]))
     if not rows:
-        print("error: no fractional alpha in the test set", file=sys.stderr)
-        return 2
+        raise ValueError(f"no fractional alpha in the test set {args.data}")
     sheet = cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     ok, png = cv2.imencode(".png", sheet)
     if not ok:
-        print("error: PNG encoding failed", file=sys.stderr)
-        return 2
+        raise Failure("PNG encoding failed")
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
@@ -104,5 +101,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
+COMMAND = Command(PROG, "training.fine_crops:main")
+
 if __name__ == "__main__":
-    sys.exit(main())
+    COMMAND()

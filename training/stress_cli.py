@@ -76,13 +76,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     spec = SuiteSpec(seed=args.seed, count=args.count, size=tuple(args.size),
                      categories=tuple(args.categories or CATEGORIES))
     methods = STRESS_METHODS if args.method == "all" else (args.method,)
-    try:
-        root = ensure_suite(args.data, spec, stress_photos(args.photos), regenerate=args.regenerate,
-                            log=lambda m: print(m, file=sys.stderr))
-        predictors = {m: _predictor(m, args, spec.size) for m in methods}
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    root = ensure_suite(args.data, spec, stress_photos(args.photos), regenerate=args.regenerate,
+                        log=lambda m: print(m, file=sys.stderr))
+    predictors = {m: _predictor(m, args, spec.size) for m in methods}
     rows: List[Dict] = []
     results, seconds = {}, {}
     for method, predict in predictors.items():

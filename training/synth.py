@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import yaml
 
-from matte_ros.core.cli import describe_error
+from matte_ros.core.cli import Failure, describe_error
 from matte_ros.core.files import atomic_write
 from matte_ros.core.synthetic import (
     HAIR_DENSITIES,
@@ -65,9 +65,9 @@ _NAME = re.compile(r"^\d{5}\.png$")
 PARTIAL_MARKER = "PARTIAL.txt"   # in DIR from the first file a run writes until its dataset.yaml is in place
 
 
-class PartialDatasetError(Exception):
+class PartialDatasetError(Failure):
     """Writing the dataset failed part-way (the cause is chained); the folder holds PARTIAL.txt and no
-    dataset.yaml."""
+    dataset.yaml. A :class:`Failure`: the command exits 1."""
 
 
 class SynthSpec(NamedTuple):

@@ -3,17 +3,17 @@
 Numbers are checked before anything is written. ``--count 0`` with ``--test-count N`` writes a
 test-only dataset (no training or validation images); ``--count 0`` alone, or with training or
 validation counts, is refused, as are training data without validation images or backgrounds. A
-run that fails or is stopped leaves ``DIR/PARTIAL.txt`` and no ``dataset.yaml``, and says so.
+run that fails (exit 1) or is stopped (Ctrl-C, 130) leaves ``DIR/PARTIAL.txt`` and no ``dataset.yaml``,
+and says so; refused settings are ``ValueError`` / ``FileExistsError`` before anything is written (2).
 """
 import argparse
 import os
-import sys
 from typing import List, Optional
 
-from matte_ros.core.cli import EXIT_INTERRUPTED, OneLineParser, describe_error, number
+from matte_ros.core.cli import OneLineParser, number
 
 from .photos import SPLITS, find_photos, split_photos
-from .synth import PARTIAL_MARKER, PartialDatasetError, SynthSpec, describe, write_dataset
+from .synth import PARTIAL_MARKER, SynthSpec, describe, write_dataset
 
 __all__ = ["build_parser", "main"]
 
@@ -107,26 +107,15 @@ def _with_photos(spec: SynthSpec, args: argparse.Namespace) -> SynthSpec:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        if os.path.exists(args.out) and not os.path.isdir(args.out):
-            raise ValueError(f"--out {args.out} is a file, not a folder")
-        spec = _with_photos(_spec(args).check(), args)
-    except (OSError, ValueError) as err:
-        print(f"error: {describe_error(err)}", file=sys.stderr)
-        return 2
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is a file, not a folder")
+    spec = _with_photos(_spec(args).check(), args)
     print(f"{describe(spec)} --out {args.out} ({args.workers} worker(s))")
     try:
         result = write_dataset(args.out, spec, workers=args.workers, overwrite=args.overwrite)
-    except (FileExistsError, ValueError) as err:      # refused before anything was written
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except PartialDatasetError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; {args.out} is partial (see {os.path.join(args.out, PARTIAL_MARKER)}; "
-              "no dataset.yaml)", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
+        raise KeyboardInterrupt(f"{args.out} is partial (see {os.path.join(args.out, PARTIAL_MARKER)}; "
+                                "no dataset.yaml)") from None
     print(f"wrote {result['files']} files to {args.out} in {result['seconds']:.1f} s; "
           f"dataset config: {os.path.join(args.out, 'dataset.yaml')}")
     return 0

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from matte_ros.core.cli import Failure
 from matte_ros.core.files import remove_orphaned_temporaries
 from matte_ros.core.model import load_weights, read_checkpoint, save_checkpoint
 
@@ -35,8 +36,9 @@ from .tb import TrainLogger
 __all__ = ["NonFiniteLossError", "Trainer"]
 
 
-class NonFiniteLossError(RuntimeError):
-    """Too many consecutive non-finite losses: the run stops, the last good checkpoint is kept."""
+class NonFiniteLossError(Failure):
+    """Too many consecutive non-finite losses: the run stops, the last good checkpoint is kept (a
+    :class:`Failure`: the command exits 1)."""
 
 
 def _worker_init(_: int) -> None:

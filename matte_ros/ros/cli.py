@@ -2,15 +2,15 @@
 
 rclpy ignores arguments it does not know outside ``--ros-args`` and reports a missing params file
 or an unknown ROS flag as a multi-line RCL error with source locations. :func:`command_line_problem`
-finds those mistakes first and says what is wrong in one sentence; ``main`` then prints
-``<name>: cannot start: <reason>`` and exits 2, the usual code of a command-line error.
+finds those mistakes first and says what is wrong in one sentence; ``main.run_node`` raises it, and
+the runner prints ``<name>: error: cannot start: <reason>`` and exits 2, the usual code of a
+command-line error.
 """
 from typing import List, Optional, Sequence
 
-from matte_ros.core.cli import EXIT_USAGE
 from matte_ros.core.files import read_yaml_mapping
 
-__all__ = ["EXIT_USAGE", "command_line_problem", "one_line"]
+__all__ = ["command_line_problem", "one_line"]
 
 # rcl's ROS arguments (ros2/rcl arguments.h): flags that take a value, flags that stand alone
 _WITH_VALUE = ("-r", "--remap", "-p", "--param", "--params-file", "-e", "--enclave", "--log-level",

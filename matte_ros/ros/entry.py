@@ -1,39 +1,14 @@
-"""The console scripts of the package (``setup.py``).
-
-Each catches SIGINT / SIGTERM before it imports its module (only the standard library is loaded
-by then), so a Ctrl-C while torch and rclpy load is a clean stop (exit 0), not a
-``KeyboardInterrupt`` traceback. Once ``main`` has shut everything down (node destroyed, rclpy
-shut down, files written and closed), the process ends at once with ``os._exit``: the
-interpreter's own teardown of torch and the DDS libraries takes seconds on a loaded machine, more
-than the 5 s ``ros2 launch`` waits before escalating a Ctrl-C to SIGTERM. So never call these
-functions in a process that should go on (tests call each module's ``main`` instead).
+"""The ROS 2 executables of the package (setup.py's console scripts), as commands of the one runner
+(:class:`matte_ros.core.cli.Command`). Registered with ``ros=True``: SIGINT and SIGTERM are a request
+to stop from before torch and rclpy load (a Ctrl-C meanwhile is a clean stop, not a traceback); the
+node shuts down in order and the process exits 0, the code ``ros2 launch`` expects of a stopped node.
+Each module's ``main(args, stop)`` is the command; ``python -m matte_ros.ros.node`` runs the same one.
 """
-import importlib
-import os
-import sys
-from typing import NoReturn
-
-from .stop import StopSignals
+from matte_ros.core.cli import Command
 
 __all__ = ["matte_node", "fake_camera", "capture_once"]
 
-
-def _run(module: str) -> NoReturn:
-    with StopSignals() as signals:
-        main = importlib.import_module(module).main
-        code = 0 if signals.stopped else main()      # stopped during the imports: nothing to shut down
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def matte_node() -> NoReturn:
-    return _run("matte_ros.ros.node")
-
-
-def fake_camera() -> NoReturn:
-    return _run("matte_ros.ros.fake_camera")
-
-
-def capture_once() -> NoReturn:
-    return _run("matte_ros.ros.capture_once")
+matte_node = Command("matte_node", "matte_ros.ros.node:main", "the matting node", ros=True)
+fake_camera = Command("fake_camera", "matte_ros.ros.fake_camera:main", "a synthetic camera", ros=True)
+capture_once = Command("capture_once", "matte_ros.ros.capture_once:main", "call the capture service once",
+                       ros=True)

@@ -13,8 +13,8 @@ With ``wait_for_plate:=true`` the empty scene lasts until the matting node has a
 ``matte/background`` topic, in this camera's namespace, carries one) and ``empty_seconds`` count
 from then: however long the node takes to start, its plate is captured from the empty scene.
 """
-import sys
-from typing import Tuple
+import threading
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
@@ -121,9 +121,11 @@ class FakeCamera(Node):
         self.count += 1
 
 
-def main(args=None) -> int:
-    return run_node("fake_camera", FakeCamera, (ValueError,), args)
+def main(args=None, stop: Optional[threading.Event] = None) -> int:
+    """The command (``entry.fake_camera``: the runner sets ``stop`` on SIGINT / SIGTERM)."""
+    return run_node("fake_camera", FakeCamera, (ValueError,), args, stop)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .entry import fake_camera
+    fake_camera()

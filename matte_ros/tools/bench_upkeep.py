@@ -155,9 +155,8 @@ def main(argv: Sequence[str] = None) -> int:
     kinds = [k.strip() for k in a.kinds.split(",") if k.strip()]
     bad = [k for k in kinds if k not in DISTURBANCES]
     if bad or a.frames < 4 or a.repeats < 1:
-        print(f"error: unknown disturbance(s) {', '.join(bad)} (choose from {', '.join(DISTURBANCES)})" if bad
-              else "error: --frames must be at least 4 and --repeats at least 1", file=sys.stderr)
-        return 2
+        raise ValueError(f"unknown disturbance(s) {', '.join(bad)} (choose from {', '.join(DISTURBANCES)})" if bad
+                         else "--frames must be at least 4 and --repeats at least 1")
     if a.threads > 0:
         import cv2
         torch.set_num_threads(a.threads)

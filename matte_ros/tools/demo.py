@@ -18,17 +18,17 @@ dies, the demo stops with the tail of its log. A weight file that cannot be read
 anything starts (exit code 2).
 
 This module reads the command line and imports nothing heavy, so that Ctrl-C at any moment exits
-quietly (code 130); the work is in :mod:`matte_ros.tools.demo_run`.
+quietly (code 130); the work is in :mod:`matte_ros.tools.demo_run`. Exit codes (the package's runner,
+``COMMAND``): 0 done, 1 the run failed (a child died, a timeout), 2 wrong input (options, a weight
+file that cannot be read), 130 Ctrl-C, 143 SIGTERM.
 """
 import argparse
 import os
-import signal
-import sys
 from typing import Dict, List, Optional, Tuple
 
-from matte_ros.core.cli import OneLineParser, exit_on_interrupt, run_cli
+from matte_ros.core.cli import Command, Failure, OneLineParser, Terminated, exit_on_interrupt
 
-__all__ = ["CAMERA_OPTIONS", "camera_ranges", "parse_args", "main"]
+__all__ = ["CAMERA_OPTIONS", "COMMAND", "camera_ranges", "parse_args", "demo", "main"]
 
 # The options passed on to the fake camera's parameters of the same names, checked before anything starts.
 CAMERA_OPTIONS = ("width", "height", "rate", "empty_seconds")
@@ -79,40 +79,29 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return opts
 
 
-class _Terminated(BaseException):
-    """Raised in the main thread by SIGTERM, so that ``run`` stops the children as on Ctrl-C."""
-
-
-def _on_sigterm(signum, frame):
-    raise _Terminated()
-
-
-def _run(opts: argparse.Namespace) -> int:
+def demo(argv: Optional[List[str]] = None) -> int:
+    """The command: read the options, run the demo (children stopped on any exit, SIGTERM included)."""
+    opts = parse_args(argv)
+    with exit_on_interrupt("matte_demo"):       # rclpy, torch: Ctrl-C while they load exits at once
+        from .demo_run import DemoError, run
+        from .launcher import ChildExited, LaunchError
     try:
-        with exit_on_interrupt("matte_demo"):       # rclpy, torch: Ctrl-C while they load exits at once
-            from .demo_run import DemoError, run
-            from .launcher import ChildExited, LaunchError
-        try:
-            run(opts)
-            return 0
-        except (DemoError, LaunchError, ChildExited) as e:
-            print(f"matte_demo: {e}", file=sys.stderr)
-            return 1
-    except _Terminated:
-        print("matte_demo: terminated (SIGTERM); the camera and the node were stopped", file=sys.stderr)
-        return 143
+        run(opts)
+    except (DemoError, LaunchError, ChildExited) as e:
+        raise Failure(str(e)) from e
+    except Terminated:
+        raise Terminated("the camera and the node were stopped") from None
+    return 0
+
+
+COMMAND = Command("matte_demo", "matte_ros.tools.demo:demo", "the fake camera and the node, matted and scored",
+                  sigterm=True)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Exit codes: 0 done, 1 the run failed (a child died, a timeout), 2 wrong input (options, a
-    weight file that cannot be read), 130 Ctrl-C, 143 SIGTERM."""
-    opts = parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        return run_cli("matte_demo", lambda: _run(opts))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    """The exit code of the demo with ``argv`` (the process's command line when None)."""
+    return COMMAND.run(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    COMMAND()

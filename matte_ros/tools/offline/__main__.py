@@ -1,6 +1,4 @@
 """python -m matte_ros.tools.offline: the matte_offline command."""
-import sys
+from .cli import COMMAND
 
-from .cli import main
-
-sys.exit(main())
+COMMAND()
