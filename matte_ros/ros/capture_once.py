@@ -80,6 +80,6 @@ def _call(node, executor, stop: threading.Event, opts) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":        # the interpreter's own exit; the console script ends at once (entry.py)
     from .entry import capture_once
-    capture_once()
+    raise SystemExit(capture_once.run())

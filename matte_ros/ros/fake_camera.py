@@ -126,6 +126,6 @@ def main(args=None, stop: Optional[threading.Event] = None) -> int:
     return run_node("fake_camera", FakeCamera, (ValueError,), args, stop)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":        # the interpreter's own exit; the console script ends at once (entry.py)
     from .entry import fake_camera
-    fake_camera()
+    raise SystemExit(fake_camera.run())

@@ -491,6 +491,6 @@ def main(args=None, stop: Optional[threading.Event] = None) -> int:
                     make_executor=lambda: WaitingExecutor(num_threads=4), on_started=_configure_process)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":        # the interpreter's own exit; the console script ends at once (entry.py)
     from .entry import matte_node
-    matte_node()
+    raise SystemExit(matte_node.run())
