@@ -5,7 +5,7 @@ import sys
 
 import pytest
 import torch
-from training_tiny import make_dataset, tiny_args
+from training_tiny import exit_code, make_dataset, one_line, tiny_args
 
 from training.__main__ import main
 
@@ -13,20 +13,6 @@ from training.__main__ import main
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return make_dataset(str(tmp_path_factory.mktemp("tiny")))
-
-
-def _exit_code(argv) -> int:
-    """The process's exit code: main's return value, or argparse's SystemExit."""
-    try:
-        return main(argv)
-    except SystemExit as e:
-        return e.code
-
-
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err.rstrip("\n")
 
 
 @pytest.fixture(autouse=True)
@@ -50,15 +36,15 @@ def test_train_wrong_input_is_one_line(data, tmp_path, capsys, monkeypatch):
         (["--resume", str(tmp_path / "nope.pth")], "python -m training train: error: --resume: checkpoint not found"),
     ]
     for extra, expected in cases:
-        assert _exit_code(["train"] + tiny_args(data, out) + extra) == 2, extra
-        assert _one_line(capsys).startswith(expected), extra
+        assert exit_code(["train"] + tiny_args(data, out) + extra) == 2, extra
+        assert one_line(capsys).startswith(expected), extra
     (tmp_path / "c.yaml").write_text("epochs: [1\n")
     assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
-    assert _one_line(capsys).startswith("python -m training train: error: "
+    assert one_line(capsys).startswith("python -m training train: error: "
                                         f"--config {tmp_path / 'c.yaml'} is not valid YAML")
     (tmp_path / "c.yaml").write_text("epochs: many\ncrop_size: 7\n")
     assert main(["train", "--config", str(tmp_path / "c.yaml")]) == 2
-    assert _one_line(capsys) == ("python -m training train: error: "
+    assert one_line(capsys) == ("python -m training train: error: "
                                  f"{tmp_path / 'c.yaml'}: epochs must be int, got 'many'")
     assert not os.path.exists(out)
 
@@ -68,7 +54,7 @@ def test_train_on_cuda_without_cuda_is_one_line(data, tmp_path, capsys):
     args = tiny_args(data, str(tmp_path / "run"))
     args[args.index("--device") + 1] = "cuda"
     assert main(["train"] + args) == 2
-    assert "CUDA" in _one_line(capsys)
+    assert "CUDA" in one_line(capsys)
 
 
 def test_other_commands_wrong_input_is_one_line(tmp_path, capsys):
@@ -86,8 +72,8 @@ def test_other_commands_wrong_input_is_one_line(tmp_path, capsys):
         (["eval", "--data", str(tmp_path), "--limit", "x"], "python -m training eval: error: argument --limit"),
     ]
     for argv, expected in cases:
-        assert _exit_code(argv) == 2, argv
-        assert _one_line(capsys).startswith(expected), argv
+        assert exit_code(argv) == 2, argv
+        assert one_line(capsys).startswith(expected), argv
     assert not (tmp_path / "s").exists()
 
 
@@ -96,7 +82,7 @@ def test_a_broken_checkpoint_is_one_line(tmp_path, capsys):
     bad.write_bytes(b"")
     assert main(["export", "--format", "torchscript", "--output", str(tmp_path / "m.ts"), "--checkpoint",
                  str(bad)]) == 2
-    assert _one_line(capsys) == f"python -m training export: error: {bad} is empty (0 bytes): not a PyTorch checkpoint"
+    assert one_line(capsys) == f"python -m training export: error: {bad} is empty (0 bytes): not a PyTorch checkpoint"
 
 
 def test_matte_debug_shows_the_traceback(monkeypatch):

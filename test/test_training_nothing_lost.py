@@ -8,23 +8,11 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from training_tiny import exit_code, one_line
 
 import training.synth
 from training import eval_cli, export_cli, synth_cli
 from training.__main__ import main
-
-
-def _exit_code(argv) -> int:
-    try:
-        return main(argv)
-    except SystemExit as e:
-        return e.code
-
-
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err.rstrip("\n")
 
 
 @pytest.fixture
@@ -53,8 +41,8 @@ def test_set(tmp_path):
 ])
 def test_train_refuses_a_number_before_anything_starts(flag, value, message, tmp_path, capsys):
     out = tmp_path / "run"
-    assert _exit_code(["train", "--output-dir", str(out), flag, value]) == 2
-    assert _one_line(capsys) == f"python -m training train: error: {message}"
+    assert exit_code(["train", "--output-dir", str(out), flag, value]) == 2
+    assert one_line(capsys) == f"python -m training train: error: {message}"
     assert not out.exists()
 
 
@@ -70,8 +58,8 @@ def test_train_refuses_a_number_before_anything_starts(flag, value, message, tmp
 def test_eval_refuses_a_number_and_keeps_the_last_table(argv, message, test_set, tmp_path, capsys):
     out = tmp_path / "eval.csv"
     out.write_text("the last run's table\n")
-    assert _exit_code(["eval", "--data", str(test_set), "--out", str(out)] + argv) == 2
-    assert _one_line(capsys) == f"python -m training eval: error: {message} (see --help)"
+    assert exit_code(["eval", "--data", str(test_set), "--out", str(out)] + argv) == 2
+    assert one_line(capsys) == f"python -m training eval: error: {message} (see --help)"
     assert out.read_text() == "the last run's table\n"
 
 
@@ -92,7 +80,7 @@ def test_eval_refuses_nonsensical_combinations_and_outputs(test_set, tmp_path, c
     ]
     for extra, expected in cases:
         assert main(["eval"] + base + extra) == 2, extra
-        assert _one_line(capsys).startswith(expected), extra
+        assert one_line(capsys).startswith(expected), extra
     assert pha.read_bytes() == before
 
 
@@ -119,8 +107,8 @@ def test_eval_writes_no_table_when_a_prediction_is_not_finite(test_set, tmp_path
 ])
 def test_export_refuses_a_number_before_loading(argv, message, tmp_path, capsys):
     out = tmp_path / "m.onnx"
-    assert _exit_code(["export", "--format", "onnx", "--output", str(out)] + argv) == 2
-    assert _one_line(capsys) == f"python -m training export: error: {message} (see --help)"
+    assert exit_code(["export", "--format", "onnx", "--output", str(out)] + argv) == 2
+    assert one_line(capsys) == f"python -m training export: error: {message} (see --help)"
     assert not out.exists()
 
 
@@ -140,7 +128,7 @@ def test_export_refuses_nonsensical_combinations_and_outputs(tiny_model_file, tm
     ]
     for argv, expected in cases:
         assert main(["export"] + argv) == 2, argv
-        assert _one_line(capsys).startswith(expected), argv
+        assert one_line(capsys).startswith(expected), argv
     assert open(tiny_model_file, "rb").read() == before
     assert sorted(os.listdir(tmp_path)) == ["dir.ts"]
 
@@ -184,8 +172,8 @@ SMALL = ["--size", "32", "32", "--test-size", "32", "32", "--workers", "1"]
 ])
 def test_synth_refuses_datasets_that_cannot_be_used(argv, message, tmp_path, capsys):
     out = tmp_path / "s"
-    assert _exit_code(["synth", "--out", str(out)] + SMALL + argv) == 2
-    assert _one_line(capsys).startswith(message)
+    assert exit_code(["synth", "--out", str(out)] + SMALL + argv) == 2
+    assert one_line(capsys).startswith(message)
     assert not out.exists()
 
 
@@ -194,11 +182,11 @@ def test_synth_refuses_photo_folders_without_photographs_or_holding_the_output(t
     (empty / "sub").mkdir(parents=True)
     (empty / "sub" / "notes.txt").write_text("no pictures here")
     out = tmp_path / "s"
-    assert _exit_code(["synth", "--out", str(out), "--photos", str(empty)] + SMALL) == 2
-    assert _one_line(capsys) == ("python -m training synth: error: "
+    assert exit_code(["synth", "--out", str(out), "--photos", str(empty)] + SMALL) == 2
+    assert one_line(capsys) == ("python -m training synth: error: "
                                  f"--photos {empty}: no JPEG or PNG photographs found there")
-    assert _exit_code(["synth", "--out", str(empty / "sub" / "s"), "--photos", str(empty)] + SMALL) == 2
-    assert _one_line(capsys).startswith("python -m training synth: error: "
+    assert exit_code(["synth", "--out", str(empty / "sub" / "s"), "--photos", str(empty)] + SMALL) == 2
+    assert one_line(capsys).startswith("python -m training synth: error: "
                                         f"--out {empty / 'sub' / 's'} and --photos {empty} overlap")
     assert not out.exists() and sorted(os.listdir(empty / "sub")) == ["notes.txt"]
 
@@ -235,7 +223,7 @@ def test_a_synth_run_that_stops_leaves_no_finished_dataset(stop, tmp_path, capsy
     assert not (out / "dataset.yaml").exists()
     assert "--seed 5" in (out / "PARTIAL.txt").read_text()
     monkeypatch.undo()
-    assert _exit_code(["eval", "--data", str(out), "--method", "difference-key", "--out", str(tmp_path / "e.csv")]) == 2
-    assert _one_line(capsys).startswith(f"python -m training eval: error: {out} is a partial synthetic dataset")
+    assert exit_code(["eval", "--data", str(out), "--method", "difference-key", "--out", str(tmp_path / "e.csv")]) == 2
+    assert one_line(capsys).startswith(f"python -m training eval: error: {out} is a partial synthetic dataset")
     assert synth_cli.main(argv + ["--seed", "5"]) == 0      # the same command again finishes it
     assert (out / "dataset.yaml").is_file() and not (out / "PARTIAL.txt").exists()

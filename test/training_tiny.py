@@ -1,10 +1,11 @@
-"""Tiny generated matting datasets for the training tests (both layouts, a dataset config)."""
+"""Tiny generated matting datasets for the training tests (both layouts, a dataset config), and
+``python -m training`` run in the test's process."""
 import os
 
 import cv2
 import numpy as np
 
-__all__ = ["make_dataset", "tiny_args"]
+__all__ = ["exit_code", "make_dataset", "one_line", "tiny_args"]
 
 
 def _subject(rng: np.random.Generator, h: int, w: int):
@@ -49,3 +50,19 @@ def tiny_args(config: str, out: str, model_type: str = "base", steps: int = 2, d
             "--valid-every", "0", "--max-steps", str(steps), "--output-dir", out, "--device", "cpu",
             "--refine-sample-pixels", "256", "--backbone-scale", "0.5", "--disc-layers", "2",
             "--disc-channels", "8", "--image-every", "0", "--log-every", "1", "--threads", "1"]
+
+
+def exit_code(argv) -> int:
+    """The exit code of ``python -m training ARGV`` run here: main's return value, or argparse's SystemExit."""
+    from training.__main__ import main
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
+def one_line(capsys) -> str:
+    """What the command wrote on stderr, which must be one line and no traceback (without its newline)."""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.rstrip("\n")
