@@ -8,11 +8,14 @@ import subprocess
 import sys
 from typing import Dict, List, Optional, Sequence
 
+from .cli import Failure
+
 __all__ = ["ChildExited", "Child", "python_module"]
 
 
-class ChildExited(RuntimeError):
-    """A child process ended while it was still needed; the message holds the end of its log."""
+class ChildExited(Failure):
+    """A child process ended while it was still needed; the message holds the end of its log (a
+    :class:`Failure`: the command exits 1)."""
 
 
 def python_module(module: str, *args: str) -> List[str]:

@@ -26,7 +26,7 @@ import argparse
 import os
 from typing import Dict, List, Optional, Tuple
 
-from matte_ros.core.cli import Command, Failure, OneLineParser, Terminated, exit_on_interrupt
+from matte_ros.core.cli import Command, OneLineParser, Terminated, exit_on_interrupt
 
 __all__ = ["CAMERA_OPTIONS", "COMMAND", "camera_ranges", "parse_args", "demo", "main"]
 
@@ -83,12 +83,9 @@ def demo(argv: Optional[List[str]] = None) -> int:
     """The command: read the options, run the demo (children stopped on any exit, SIGTERM included)."""
     opts = parse_args(argv)
     with exit_on_interrupt("matte_demo"):       # rclpy, torch: Ctrl-C while they load exits at once
-        from .demo_run import DemoError, run
-        from .launcher import ChildExited, LaunchError
+        from .demo_run import run
     try:
-        run(opts)
-    except (DemoError, LaunchError, ChildExited) as e:
-        raise Failure(str(e)) from e
+        run(opts)                               # a child that died, a timeout: a Failure (exit 1)
     except Terminated:
         raise Terminated("the camera and the node were stopped") from None
     return 0

@@ -14,6 +14,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.time import Time
 from sensor_msgs.msg import Image
 
+from matte_ros.core.cli import Failure
 from matte_ros.core.metrics import hair_band_scores, quantize, score
 from matte_ros.core.model import DEFAULT_WEIGHTS, read_checkpoint
 from matte_ros.ros import names
@@ -45,8 +46,8 @@ CAPTURE_ATTEMPTS = 3      # capture calls while the scene is still empty
 CAPTURE_TIMEOUT = 4.0     # s, the node's plate_timeout for each call
 
 
-class DemoError(RuntimeError):
-    """The demo cannot go on; the message says why (and what to do)."""
+class DemoError(Failure):
+    """The demo cannot go on; the message says why (and what to do); exit 1."""
 
 
 def check_model(path: str, packaged: bool) -> str:

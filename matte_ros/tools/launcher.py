@@ -17,6 +17,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 from std_srvs.srv import Trigger
 
+from matte_ros.core.cli import Failure
 from matte_ros.core.processes import Child, ChildExited, python_module
 from matte_ros.ros.dds import use_fastdds_profile
 from matte_ros.ros.names import CAPTURE_SERVICE, resolve
@@ -27,8 +28,8 @@ NODE_MODULE = "matte_ros.ros.node"
 CAMERA_MODULE = "matte_ros.ros.fake_camera"
 
 
-class LaunchError(RuntimeError):
-    """The set-up cannot go on (a timeout, a refused capture); the message says why."""
+class LaunchError(Failure):
+    """The set-up cannot go on (a timeout, a refused capture); the message says why (exit 1)."""
 
 
 def ros_params(params: Mapping[str, Any]) -> List[str]:
