@@ -22,17 +22,17 @@ class Clock:
         return self.t
 
 
-def test_the_frame_that_arrived_first_goes_first_and_each_camera_keeps_only_its_newest():
+def test_the_camera_waiting_longest_goes_first_with_its_newest_frame():
     clock = Clock()
     turns = FairTurns(["a", "b", "c"], clock)
-    assert not turns.put("a", "a1")
-    clock.t += 1
     assert not turns.put("b", "b1")
+    clock.t += 1
+    assert not turns.put("a", "a1")
     clock.t += 1
     assert turns.put("a", "a2")               # a1 not taken yet: replaced (dropped)
     assert turns.waiting() == 2
-    assert turns.take(0)[:2] == ("b", "b1")     # b1 arrived before a2
-    assert turns.take(0)[:2] == ("a", "a2")
+    assert turns.take(0) == ("b", "b1", 100.0)  # b waits since 100, a since 101
+    assert turns.take(0) == ("a", "a2", 102.0)
     assert turns.take(0) is None                # nothing waits; c never published and held no one back
 
 
@@ -49,6 +49,22 @@ def test_a_fast_camera_does_not_starve_a_slow_one():
         clock.t += 0.01
         turns.put("fast", i + 100)              # the fast camera has a newer frame before every turn
     assert "slow" in served and served.index("slow") <= 5
+
+
+def test_a_waiting_camera_keeps_its_place_when_a_newer_frame_replaces_its_frame():
+    clock = Clock()
+    turns = FairTurns(["a", "b"], clock)
+    turns.put("a", "a1")
+    clock.t = 101.0
+    turns.put("b", "b1")
+    assert turns.take(0)[:2] == ("a", "a1")
+    clock.t = 101.5
+    turns.put("a", "a2")
+    clock.t = 102.0
+    assert turns.put("b", "b2")                 # b1 replaced: b has waited since 101, a since 101.5
+    key, frame, arrived = turns.take(0)
+    assert (key, frame, arrived) == ("b", "b2", 102.0)     # the newest frame, with its own arrival time
+    assert turns.take(0)[:2] == ("a", "a2")
 
 
 def test_interval_holds_a_camera_back_and_lets_the_others_go():

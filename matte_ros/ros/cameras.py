@@ -8,7 +8,7 @@
 
 Every camera gets ``engine.with_own_plates()``: the network and its device buffers are the node's
 one engine's, the plates are the camera's. One worker thread mattes the cameras' frames in the
-order ``FairTurns`` gives (the newest frame of each camera, the one that arrived first goes first),
+order ``FairTurns`` gives (the newest frame of each camera, the camera waiting longest goes first),
 so a camera that publishes fast, stalls or sends malformed frames never holds the others back; a
 frame's error is counted in its own camera's diagnostics.
 """

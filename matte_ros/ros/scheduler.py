@@ -1,17 +1,18 @@
-"""Fair turns for several cameras sharing one matting worker: the newest frame of each, oldest first.
+"""Fair turns for several cameras sharing one matting worker: the newest frame of each, longest waiting first.
 
     turns = FairTurns(["left", "right"])
     turns.put("left", msg)                  # subscription callback: never blocks; True = an untaken frame dropped
-    key, msg, arrived = turns.take(0.5)     # worker: the camera whose waiting frame arrived first, or None
+    key, msg, arrived = turns.take(0.5)     # worker: the camera waiting longest (msg arrived at arrived), or None
     turns.set_interval(1.0 / max_rate)      # at most one frame per camera per interval (0 = no limit)
     turns.close()                           # take() returns None from now on
 
 Each camera holds one slot, its newest frame (a newer one replaces it: the old one is counted as
-dropped). ``take`` hands out the slot whose frame arrived first among the cameras that may go (their
-last turn is at least ``interval`` ago), so a camera whose frame is waiting is served after at most
-one turn of each other camera: none is starved, however fast the others publish. A camera that
-stops publishing holds no slot and delays no one. Pure (threading and a clock only), so it is tested
-without ROS.
+dropped). ``take`` hands out the slot that has been waiting longest (since the first frame that
+filled it after the camera's last turn; replacing a waiting frame by a newer one keeps its place)
+among the cameras that may go (their last turn is at least ``interval`` ago): a camera with a frame
+waiting is served after at most one turn of each other camera, however fast or in whatever phase
+they publish. A camera that stops publishing holds no slot and delays no one. Pure (threading and a
+clock only), so it is tested without ROS.
 """
 import threading
 import time
@@ -21,7 +22,7 @@ __all__ = ["FairTurns"]
 
 
 class FairTurns:
-    """The newest frame of each camera in ``keys``, handed out oldest first (see the module doc)."""
+    """The newest frame of each camera in ``keys``, the camera waiting longest first (see the module doc)."""
 
     def __init__(self, keys: Iterable[Hashable], clock: Callable[[], float] = time.monotonic):
         self._order = {k: i for i, k in enumerate(keys)}
@@ -29,7 +30,7 @@ class FairTurns:
             raise ValueError("FairTurns needs at least one camera")
         self._clock = clock
         self._cond = threading.Condition()
-        self._slots: Dict[Hashable, Tuple[Any, float]] = {}     # key -> (newest frame, arrival time)
+        self._slots: Dict[Hashable, Tuple[Any, float, float]] = {}  # key -> (newest frame, its arrival, waiting since)
         self._last: Dict[Hashable, float] = {}                  # key -> time of its last turn
         self._interval = 0.0
         self._closed = False
@@ -39,10 +40,11 @@ class FairTurns:
         if key not in self._order:
             raise KeyError(f"unknown camera {key!r}")
         with self._cond:
-            dropped = key in self._slots
-            self._slots[key] = (item, self._clock())
+            now = self._clock()
+            old = self._slots.get(key)
+            self._slots[key] = (item, now, now if old is None else old[2])
             self._cond.notify_all()
-            return dropped
+            return old is not None
 
     def set_interval(self, seconds: float) -> None:
         """The shortest time between two turns of one camera (0: no limit); a waiting take recomputes."""
@@ -58,13 +60,13 @@ class FairTurns:
     def _ready(self, now: float) -> Tuple[Optional[Hashable], Optional[float]]:
         """(the key whose turn it is, or None; when the next held-back slot may go, or None)."""
         best, best_rank, next_at = None, None, None
-        for key, (_, arrived) in self._slots.items():
+        for key, (_, _, since) in self._slots.items():
             last = self._last.get(key)
             free_at = now if last is None else last + self._interval
             if free_at > now:
                 next_at = free_at if next_at is None else min(next_at, free_at)
                 continue
-            rank = (arrived, self._order[key])
+            rank = (since, self._order[key])
             if best_rank is None or rank < best_rank:
                 best, best_rank = key, rank
         return best, next_at
@@ -78,7 +80,7 @@ class FairTurns:
                 now = self._clock()
                 key, next_at = self._ready(now)
                 if key is not None:
-                    item, arrived = self._slots.pop(key)
+                    item, arrived, _ = self._slots.pop(key)
                     self._last[key] = now
                     return key, item, arrived
                 if now >= deadline:
