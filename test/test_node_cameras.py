@@ -12,7 +12,6 @@ pytestmark = pytest.mark.ros
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from node_harness import context_fixture, wait_for  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
@@ -20,6 +19,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from matte_ros.core.engine import MattingEngine  # noqa: E402
 from matte_ros.core.model import DEFAULT_WEIGHTS  # noqa: E402
+from matte_ros.ros.executor import WaitingExecutor  # noqa: E402
 from matte_ros.ros.fake_camera import FakeCamera  # noqa: E402
 from matte_ros.ros.imaging import msg_to_alpha  # noqa: E402
 from matte_ros.ros.node import MatteNode  # noqa: E402
@@ -51,7 +51,8 @@ def test_three_cameras_one_node(context):
     peer.create_subscription(DiagnosticArray, "/diagnostics", got["diag"].append, 20)
     garbage = peer.create_publisher(Image, "/broken/image", 5)
     clients = {ns: peer.create_client(Trigger, f"/{ns}/matte_node/capture_background") for ns in ("left", "right")}
-    ex = MultiThreadedExecutor(num_threads=4, context=context)
+    # two threads for the subscriptions and timers, one more for each capture that waits (node.waiting_services)
+    ex = WaitingExecutor(num_threads=2, context=context)
     for n in [node, peer] + cams:
         ex.add_node(n)
     spinner = threading.Thread(target=ex.spin, daemon=True)

@@ -22,11 +22,16 @@ DRAIN_SECONDS = 1.0     # at most this long, shutdown runs callbacks that are re
 
 
 class WaitingExecutor(Executor):
-    """Callbacks on ``num_threads`` threads (callback groups decide which may run together)."""
+    """Callbacks on ``num_threads`` threads (callback groups decide which may run together), plus one
+    for each service callback of its nodes that may wait long, all at once (a node's
+    ``waiting_services``: the capture services of a node matting several cameras), so that those
+    waiting never leave the subscriptions they wait for without a thread. The pool is made when the
+    first callback runs, after the nodes were added."""
 
     def __init__(self, num_threads: int = 4, *, context=None):
         super().__init__(context=context)
-        self._pool = concurrent.futures.ThreadPoolExecutor(num_threads, thread_name_prefix="ros_callback")
+        self._threads = num_threads
+        self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._running: List[Tuple[Task, concurrent.futures.Future]] = []
         self._lock = threading.Lock()
 
@@ -40,6 +45,10 @@ class WaitingExecutor(Executor):
             handler, _, _ = self.wait_for_ready_callbacks(timeout_sec=timeout_sec)
         except (TimeoutException, ShutdownException, ExternalShutdownException):
             return False
+        if self._pool is None:
+            waiting = sum(getattr(node, "waiting_services", 0) for node in self.get_nodes())
+            self._pool = concurrent.futures.ThreadPoolExecutor(self._threads + waiting,
+                                                               thread_name_prefix="ros_callback")
         future = self._pool.submit(handler)
         with self._lock:
             self._running.append((handler, future))
@@ -60,6 +69,7 @@ class WaitingExecutor(Executor):
             futures = [f for _, f in self._running]
             self._running = []
         _, late = concurrent.futures.wait(futures, timeout=timeout_sec)
-        self._pool.shutdown(wait=False)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
         super().shutdown(timeout_sec=0)
         return not late

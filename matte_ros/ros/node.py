@@ -17,6 +17,7 @@ node is destroyed).
 import copy
 import dataclasses
 import os
+import sys
 import threading
 import time
 from typing import Optional
@@ -483,14 +484,12 @@ def _configure_process(node: MatteNode) -> None:
     node.get_logger().info(f"{torch.get_num_threads()} torch CPU threads")
 
 
-def main(args=None, stop: Optional[threading.Event] = None) -> int:
-    """The command (``entry.matte_node``: the runner sets ``stop`` on SIGINT / SIGTERM)."""
+def main(args=None) -> int:
     keep_freed_memory()     # before any worker thread starts (matte_ros.core.host_memory)
     # bad parameters or a missing model stop the start with a clear message and exit code 1
-    return run_node("matte_node", MatteNode, (ValueError, OSError, ParameterException), args, stop,
+    return run_node("matte_node", MatteNode, (ValueError, OSError, ParameterException), args,
                     make_executor=lambda: WaitingExecutor(num_threads=4), on_started=_configure_process)
 
 
-if __name__ == "__main__":        # the interpreter's own exit; the console script ends at once (entry.py)
-    from .entry import matte_node
-    raise SystemExit(matte_node.run())
+if __name__ == "__main__":
+    sys.exit(main())
