@@ -121,7 +121,7 @@ def test_ctrl_c_while_training_starts_exits_quietly(data, tmp_path, interrupt):
 def test_ctrl_c_while_synth_workers_render_exits_quietly(tmp_path, interrupt):
     cmd = [sys.executable, "-m", "training", "synth", "--out", str(tmp_path / "s"), "--count", "400", "--workers",
            "2", "--size", "128", "128", "--test-count", "0"]
-    rc, out, err = interrupt(cmd, after="worker(s))")
+    rc, out, err = interrupt(cmd, after=" items, ")      # rendering has begun
     assert rc == 130 and err == (f"python -m training synth: interrupted; {tmp_path / 's'} is partial (see "
                                  f"{tmp_path / 's' / 'PARTIAL.txt'}; no dataset.yaml)\n"), err
     assert (tmp_path / "s" / "PARTIAL.txt").is_file() and not (tmp_path / "s" / "dataset.yaml").exists()

@@ -60,16 +60,21 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def number(kind: type = float, low: Optional[float] = None, high: Optional[float] = None,
-           above: Optional[float] = None) -> Callable[[str], Any]:
+           above: Optional[float] = None, check: Optional[Callable[[Any], Optional[str]]] = None
+           ) -> Callable[[str], Any]:
     """An argparse ``type``: a finite ``kind`` (int or float) with ``low <= value <= high`` and
-    ``value > above`` (each bound optional). Anything else is a usage error naming the flag, at parse
-    time: ``argument --tolerance: must be at least 0, got -1``."""
+    ``value > above`` (each bound optional), and no problem said by ``check(value)`` (a message, or
+    None). Anything else is a usage error naming the flag, at parse time: ``argument --tolerance:
+    must be at least 0, got -1``."""
+    def show(v: float) -> str:
+        return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
     if above is not None:
-        want = f"greater than {above:g}" + ("" if high is None else f" and at most {high:g}")
+        want = f"greater than {show(above)}" + ("" if high is None else f" and at most {show(high)}")
     elif low is not None and high is not None:
-        want = f"in {low:g}..{high:g}"
+        want = f"in {show(low)}..{show(high)}"
     else:
-        want = f"at least {low:g}" if low is not None else f"at most {high:g}" if high is not None else ""
+        want = f"at least {show(low)}" if low is not None else f"at most {show(high)}" if high is not None else ""
 
     def parse(text: str) -> Any:
         try:
@@ -81,6 +86,9 @@ def number(kind: type = float, low: Optional[float] = None, high: Optional[float
         if ((low is not None and value < low) or (high is not None and value > high)
                 or (above is not None and value <= above)):
             raise argparse.ArgumentTypeError(f"must be {want}, got {text}")
+        problem = check(value) if check is not None else None
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
         return value
     parse.__name__ = kind.__name__
     return parse

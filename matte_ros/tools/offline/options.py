@@ -3,9 +3,9 @@ in range, the flag's name in the one-line error), and the combinations that make
 once the output format is known (before any model loads)."""
 import argparse
 import math
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
-from matte_ros.core.cli import OneLineParser
+from matte_ros.core.cli import OneLineParser, number
 from matte_ros.core.plate import ALIGN_METHODS, DEFAULT_METHOD, MAX_MOVING
 from matte_ros.core.settings import PRECISION_NAMES, backbone_scale_problem, device_problem
 
@@ -22,34 +22,6 @@ DEFAULT_COMPOSITE = (0, 255, 0)
 DEFAULT_CODEC = "h264"
 REFINE_MODES = ("full", "sampling", "thresholding")
 MAX_SAMPLE_PIXELS = 100_000_000
-
-
-def _integer(low: int, high: Optional[int] = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            span = f"at least {low}" if high is None else f"in [{low}, {high}]"
-            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
-        return value
-    return parse
-
-
-def _number(check: Callable[[float], Optional[str]]) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-        problem = check(value)
-        if problem:
-            raise argparse.ArgumentTypeError(problem)
-        return value
-    return parse
 
 
 def _fps(v: float) -> Optional[str]:
@@ -130,13 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", help="the bag's image topic (needed when it has several)")
     plate = p.add_mutually_exclusive_group(required=True)
     plate.add_argument("--plate", metavar="IMAGE", help="background plate image (the empty scene)")
-    plate.add_argument("--plate-frames", type=_integer(1), metavar="N",
+    plate.add_argument("--plate-frames", type=number(int, 1), metavar="N",
                        help="average the input's first N frames (at most as many as it has)")
     plate.add_argument("--plate-time", type=_plate_time, metavar="START:END",
                        help="average the frames between START and END seconds from the input's start (bag, video)")
     plate.add_argument("--plate-folder", metavar="DIR",
                        help="per-frame backgrounds: the i-th image (by name) for frame i")
-    p.add_argument("--plate-max-moving", type=_number(_fraction), default=MAX_MOVING, metavar="F",
+    p.add_argument("--plate-max-moving", type=number(check=_fraction), default=MAX_MOVING, metavar="F",
                    help="fraction of the picture that may change while --plate-frames / --plate-time frames are "
                         f"averaged; more fails the run, as the node's capture (default {MAX_MOVING:g}; 1 = no check)")
     p.add_argument("--align", nargs="?", const=DEFAULT_METHOD, choices=ALIGN_METHODS,
@@ -148,9 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha-bits", type=int, choices=(8, 16), default=8, help="alpha PNG / bag depth (default 8)")
     p.add_argument("--video-codec", choices=tuple(VIDEO_CODECS),
                    help=f"default {DEFAULT_CODEC}; png, prores (4444) and vp9 keep the foreground's alpha")
-    p.add_argument("--fps", type=_number(_fps), help="video frame rate (default: the input's, else 30)")
+    p.add_argument("--fps", type=number(check=_fps), help="video frame rate (default: the input's, else 30)")
     p.add_argument("--bag-storage", choices=("sqlite3", "mcap"), help="output bag storage (default: the input's)")
-    p.add_argument("--max-frame-pixels", type=_integer(1, MAX_FRAME_PIXELS_LIMIT), default=DEFAULT_MAX_FRAME_PIXELS,
+    p.add_argument("--max-frame-pixels", type=number(int, 1, MAX_FRAME_PIXELS_LIMIT), default=DEFAULT_MAX_FRAME_PIXELS,
                    metavar="N", help="refuse frames, plates and backgrounds of more pixels (width x height), read "
                                      f"from their headers before decoding (default {DEFAULT_MAX_FRAME_PIXELS})")
     p.add_argument("--allow-truncated", action="store_true",
@@ -161,17 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", type=_device, default="auto", help="auto (default), cpu, cuda or cuda:N")
     e.add_argument("--precision", default="auto", choices=PRECISION_NAMES,
                    help="auto (default): fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
-    e.add_argument("--backbone-scale", type=_number(_backbone_scale), default=0.0,
+    e.add_argument("--backbone-scale", type=number(check=_backbone_scale), default=0.0,
                    help="0 = auto (default: a 480-pixel coarse pass), else in [1/64, 1/2]")
     e.add_argument("--refine-mode", choices=REFINE_MODES, help="default: the model's")
-    e.add_argument("--refine-sample-pixels", type=_integer(16, MAX_SAMPLE_PIXELS),
+    e.add_argument("--refine-sample-pixels", type=number(int, 16, MAX_SAMPLE_PIXELS),
                    help="pixels refined per frame in sampling mode (default: the model's)")
-    e.add_argument("--refine-threshold", type=_number(_threshold),
+    e.add_argument("--refine-threshold", type=number(check=_threshold),
                    help="error above which thresholding mode refines a patch (default: the model's)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace outputs this program wrote before (never anything else)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--bench", type=_integer(1), metavar="N", help="matte only the first N frames and report "
+    p.add_argument("--bench", type=number(int, 1), metavar="N", help="matte only the first N frames and report "
                                                                   "offline frames/s against the engine alone on them")
     return p
 
