@@ -17,7 +17,6 @@ node is destroyed).
 import copy
 import dataclasses
 import os
-import sys
 import threading
 import time
 from typing import Optional
@@ -128,6 +127,7 @@ class MatteNode(Node):
         self.engine = engine
         self.stats = NodeStats()
         self.group: Optional[CameraGroup] = None      # with the cameras parameter: the node's cameras
+        self.waiting_services = 0       # with cameras: their captures, which may all wait at once (executor.py)
         cameras = names.camera_namespaces(s.cameras)
         if cameras:
             self._start_cameras(cameras)
@@ -185,6 +185,7 @@ class MatteNode(Node):
         self._pub_diag = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.group = CameraGroup(self, self.engine, cameras, self._composite_image)
+        self.waiting_services = len(cameras)
         self.create_timer(1.0, self._publish_diagnostics)
         for camera in self.group.cameras.values():
             plates = ", ".join(f"{w}x{h}" for h, w in camera.engine.plate_sizes())
@@ -484,12 +485,14 @@ def _configure_process(node: MatteNode) -> None:
     node.get_logger().info(f"{torch.get_num_threads()} torch CPU threads")
 
 
-def main(args=None) -> int:
+def main(args=None, stop: Optional[threading.Event] = None) -> int:
+    """The command (``entry.matte_node``: the runner sets ``stop`` on SIGINT / SIGTERM)."""
     keep_freed_memory()     # before any worker thread starts (matte_ros.core.host_memory)
     # bad parameters or a missing model stop the start with a clear message and exit code 1
-    return run_node("matte_node", MatteNode, (ValueError, OSError, ParameterException), args,
+    return run_node("matte_node", MatteNode, (ValueError, OSError, ParameterException), args, stop,
                     make_executor=lambda: WaitingExecutor(num_threads=4), on_started=_configure_process)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":        # the interpreter's own exit; the console script ends at once (entry.py)
+    from .entry import matte_node
+    raise SystemExit(matte_node.run())
