@@ -126,7 +126,8 @@ def test_show_args_lists_the_choices(install, tmp_path):
 
 @pytest.mark.parametrize("given,expected", [("params_file:=/nowhere/mine.yaml", "params_file:=/nowhere/mine.yaml does "
                                                                                  "not exist"),
-                                            ("fake_camera:=maybe", "fake_camera")])
+                                            ("fake_camera:=maybe", "fake_camera"),
+                                            ("cameras:=[left,left]", "left named more than once")])
 def test_a_bad_argument_stops_the_launch_in_one_line(install, tmp_path, given, expected):
     run = subprocess.run([sys.executable, os.path.join(SHARED_ROS, "bin", "ros2-launch"), "matte_ros",
                           "matte.launch.py", given], cwd=tmp_path, env=_launch_env(install),
@@ -135,3 +136,46 @@ def test_a_bad_argument_stops_the_launch_in_one_line(install, tmp_path, given, e
     assert run.returncode != 0, text
     assert expected in text and "Traceback" not in text, text
     assert "process started" not in text, text                   # nothing was started
+
+
+def test_one_node_for_a_stereo_pair_of_fake_cameras(install, context, tmp_path):
+    listener = rclpy.create_node("e2e_stereo_listener", context=context)
+    got = {k: [] for k in ("left", "right", "left_true", "right_true")}
+    for ns in ("left", "right"):
+        listener.create_subscription(Image, f"/{ns}/matte/alpha", got[ns].append, 50)
+        listener.create_subscription(Image, f"/{ns}/fake_camera/alpha_true", got[ns + "_true"].append, 200)
+    ex = SingleThreadedExecutor(context=context)
+    ex.add_node(listener)
+    spinner = threading.Thread(target=ex.spin, daemon=True)
+    spinner.start()
+    log = tmp_path / "launch.log"
+    with open(log, "w") as out:
+        launch = subprocess.Popen(
+            [sys.executable, os.path.join(SHARED_ROS, "bin", "ros2-launch"), "matte_ros", "matte.launch.py",
+             "cameras:=[left,right]", "fake_camera:=true", "device:=cpu"],
+            cwd=tmp_path, env=_launch_env(install), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def with_subject(ns):
+            truths = {(t.header.stamp.sec, t.header.stamp.nanosec): t for t in list(got[ns + "_true"])}
+            return [(a, truths[k]) for a in list(got[ns]) if (k := (a.header.stamp.sec, a.header.stamp.nanosec))
+                    in truths and msg_to_alpha(truths[k]).max() > 0.5]
+        assert wait_for(lambda: len(with_subject("left")) >= 3 and len(with_subject("right")) >= 3, 240, 0.2), \
+            log.read_text()
+        for ns in ("left", "right"):      # each camera's matte against its own camera's truth
+            errors = [np.abs(msg_to_alpha(a) - msg_to_alpha(t)).mean() for a, t in with_subject(ns)]
+            assert max(errors) < 0.08, (ns, errors, log.read_text())
+        os.killpg(launch.pid, signal.SIGINT)
+        rc = launch.wait(60)
+    finally:
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+            launch.wait()
+        ex.shutdown()
+        spinner.join(5)
+        listener.destroy_node()
+    text = log.read_text()
+    assert rc == 0, text
+    assert text.count("process has finished cleanly") == 5, text        # one node, two cameras, two captures
+    assert text.count("capture_once: ok: plate 320x240") == 2, text
+    for bad in ("Traceback", "has died", "[ERROR]"):
+        assert bad not in text, text
