@@ -1,6 +1,7 @@
 """One node, three cameras (cameras:=left,right,broken): one model in memory, each camera's plate through its
 own service, each camera's alpha against its own truth, a camera of malformed frames kept to its own
 diagnostics status."""
+import os
 import threading
 
 import numpy as np
@@ -11,7 +12,7 @@ rclpy = pytest.importorskip("rclpy")
 pytestmark = pytest.mark.ros
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from node_harness import context_fixture, wait_for  # noqa: E402
+from node_harness import context_fixture, tiny_model, wait_for  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
@@ -19,9 +20,10 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from matte_ros.core.engine import MattingEngine  # noqa: E402
 from matte_ros.core.model import DEFAULT_WEIGHTS  # noqa: E402
+from matte_ros.core.synthetic import SceneSequence  # noqa: E402
 from matte_ros.ros.executor import WaitingExecutor  # noqa: E402
 from matte_ros.ros.fake_camera import FakeCamera  # noqa: E402
-from matte_ros.ros.imaging import msg_to_alpha  # noqa: E402
+from matte_ros.ros.imaging import msg_to_alpha, rgb_to_msg  # noqa: E402
 from matte_ros.ros.node import MatteNode  # noqa: E402
 
 W, H = 320, 240
@@ -116,3 +118,51 @@ def test_three_cameras_one_node(context):
         node.destroy_node()
         for n in [peer] + cams:
             n.destroy_node()
+
+
+def test_each_camera_keeps_persists_and_clears_its_own_plates_and_live_parameters_reach_all(context, tmp_path):
+    h, w = 48, 64
+    scenes = {"a": SceneSequence(h, w, seed=3, noise=0.0), "b": SceneSequence(h, w, seed=8, noise=0.0)}
+    model = tiny_model()
+
+    def start():
+        return MatteNode(engine=MattingEngine(model=model, device="cpu"), context=context, parameter_overrides=[
+            Parameter("cameras", value="a,b"), Parameter("plate_frames", value=2),
+            Parameter("plate_path", value=str(tmp_path)), Parameter("cpu_threads", value=torch.get_num_threads())])
+    node = start()
+    peer = rclpy.create_node("cameras_plates_test", context=context)
+    pubs = {ns: peer.create_publisher(Image, f"/{ns}/image", 5) for ns in scenes}
+    capture = {ns: peer.create_client(Trigger, f"/{ns}/matte_node/capture_background") for ns in scenes}
+    clear = peer.create_client(Trigger, "/a/matte_node/clear_background")
+    ex = WaitingExecutor(num_threads=2, context=context)
+    ex.add_node(node)
+    ex.add_node(peer)
+    spinner = threading.Thread(target=ex.spin, daemon=True)
+    spinner.start()
+    try:
+        assert wait_for(lambda: all(c.service_is_ready() for c in capture.values()) and clear.service_is_ready(), 10)
+        for ns, cli in capture.items():
+            future = cli.call_async(Trigger.Request())
+            assert wait_for(future.done, 20, 0.02, lambda ns=ns: pubs[ns].publish(
+                rgb_to_msg(scenes[ns].background(), Header(frame_id=ns), "rgb8")))
+            assert future.result().success and f"{tmp_path}/{ns}/plate_64x48.png" in future.result().message
+        cams = node.group.cameras
+        for ns in scenes:
+            assert np.array_equal(cams[ns].engine.background((h, w)), scenes[ns].background())
+        future = clear.call_async(Trigger.Request())
+        assert wait_for(future.done, 10) and future.result().success
+        assert cams["a"].engine.plate_sizes() == [] and cams["b"].engine.plate_sizes() == [(h, w)]
+        assert sorted(os.listdir(tmp_path)) == ["a", "b"] and os.listdir(tmp_path / "a") == []
+        assert node.set_parameters([Parameter("refine_mode", value="thresholding")])[0].successful
+        assert [c.engine.settings()["refine_mode"] for c in cams.values()] == ["thresholding", "thresholding"]
+    finally:
+        ex.shutdown()
+        spinner.join(5)
+        node.destroy_node()
+        peer.destroy_node()
+    again = start()             # a restart reloads each camera's stored plates: b's only
+    try:
+        assert again.group.cameras["a"].engine.plate_sizes() == []
+        assert np.array_equal(again.group.cameras["b"].engine.background((h, w)), scenes["b"].background())
+    finally:
+        again.destroy_node()
