@@ -7,9 +7,9 @@ import copy
 import onnx
 import pytest
 import torch
+from training_tiny import exit_code
 
 from matte_ros.core.model import MattingBase, MattingRefine, save_checkpoint
-from training import export_cli
 from training.export import (
     TENSORRT_MAX_TOPK,
     TopKRefiner,
@@ -126,12 +126,12 @@ def test_cli_writes_and_checks(model, tmp_path, capsys):
     ckpt = str(tmp_path / "m.pth")
     save_checkpoint(ckpt, model)
     out = str(tmp_path / "m.ts")
-    assert export_cli.main(["--checkpoint", ckpt, "--format", "torchscript", "--output", out,
+    assert exit_code(["export", "--checkpoint", ckpt, "--format", "torchscript", "--output", out,
                             "--refine-mode", "thresholding", "--check-size", "66", "98"]) == 0
     text = capsys.readouterr().out
     assert "check on a 66x98 frame" in text and "ok (tolerance 1e-05)" in text
     assert load_torchscript(out).refiner.mode == "thresholding"
-    assert export_cli.main(["--checkpoint", str(tmp_path / "missing.pth"), "--format", "onnx",
+    assert exit_code(["export", "--checkpoint", str(tmp_path / "missing.pth"), "--format", "onnx",
                             "--output", str(tmp_path / "y.onnx")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
 
@@ -237,13 +237,13 @@ def test_cli_exports_tensorrt_friendly_fp16(model, tmp_path, capsys):
     ckpt = str(tmp_path / "m.pth")
     save_checkpoint(ckpt, model)
     out = str(tmp_path / "m.onnx")
-    assert export_cli.main(["--checkpoint", ckpt, "--format", "onnx", "--output", out,
+    assert exit_code(["export", "--checkpoint", ckpt, "--format", "onnx", "--output", out,
                             "--static", "64", "96", "--fp16", "--tensorrt"]) == 0
     text = capsys.readouterr().out
     assert "check on a 64x96 frame, mean |export - eager|" in text and "ok (tolerance 2e-03)" in text
-    assert export_cli.main(["--checkpoint", ckpt, "--format", "torchscript", "--output", str(tmp_path / "m.ts"),
+    assert exit_code(["export", "--checkpoint", ckpt, "--format", "torchscript", "--output", str(tmp_path / "m.ts"),
                             "--fp16"]) == 2
     assert "--fp16 apply to --format onnx only" in capsys.readouterr().err
-    assert export_cli.main(["--checkpoint", ckpt, "--format", "onnx", "--output", out, "--static", "64", "96",
+    assert exit_code(["export", "--checkpoint", ckpt, "--format", "onnx", "--output", out, "--static", "64", "96",
                             "--check-size", "32", "32"]) == 2
     assert "differs from the --static size" in capsys.readouterr().err

@@ -5,8 +5,9 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from training_tiny import exit_code
 
-from training import heldout, synth_cli
+from training import heldout
 from training.heldout import HELD_OUT_SHA256, STRESS_PHOTOS, check_training_photos, file_sha256, held_out
 from training.synth import SynthSpec, write_dataset
 
@@ -48,7 +49,7 @@ def test_synth_refuses_held_out_photos(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(heldout, "HELD_OUT_SHA256", frozenset({file_sha256(photos[2])}))
     argv = ["--out", str(tmp_path / "out"), "--count", "1", "--test-count", "1", "--size", "48", "48",
             "--test-size", "40", "48", "--workers", "1", "--photos", str(tmp_path / "photos")]
-    assert synth_cli.main(argv) == 2
+    assert exit_code(["synth"] + argv) == 2
     err = capsys.readouterr().err
     assert "held out" in err and "p2.png" in err and len(err.strip().splitlines()) == 1
     spec = SynthSpec(count=1, valid_count=0, test_count=0, backgrounds=1, valid_backgrounds=0, size=(32, 32),

@@ -4,8 +4,8 @@ import os
 import cv2
 import numpy as np
 import pytest
+from training_tiny import exit_code
 
-from training import synth_cli
 from training.photos import find_photos, photo_crop, split_photos, write_split_lists
 from training.synth import SynthSpec, make_background, make_foreground, make_test_sample
 
@@ -116,7 +116,7 @@ def test_spec_needs_photos_in_every_used_split():
 
 def test_cli_photos_write_split_lists_and_keep_test_photos_out_of_training(photo_dir, tmp_path, capsys):
     out = str(tmp_path / "ds")
-    rc = synth_cli.main(["--out", out, "--count", "2", "--valid-count", "1", "--backgrounds", "2",
+    rc = exit_code(["synth", "--out", out, "--count", "2", "--valid-count", "1", "--backgrounds", "2",
                          "--valid-backgrounds", "1", "--test-count", "2", "--size", "32", "32", "--test-size", "32",
                          "48", "--workers", "1", "--photos", photo_dir])
     assert rc == 0
@@ -124,5 +124,5 @@ def test_cli_photos_write_split_lists_and_keep_test_photos_out_of_training(photo
     assert lists["test"] and not set(lists["test"]) & set(lists["train"] + lists["valid"])
     assert "--photos" in open(os.path.join(out, "dataset.yaml")).readline()
     assert len(os.listdir(os.path.join(out, "test", "src"))) == 2
-    assert synth_cli.main(["--out", str(tmp_path / "x"), "--photos", str(tmp_path / "missing")]) == 2
+    assert exit_code(["synth", "--out", str(tmp_path / "x"), "--photos", str(tmp_path / "missing")]) == 2
     assert "no such photo" in capsys.readouterr().err

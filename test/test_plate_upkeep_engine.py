@@ -124,11 +124,12 @@ def test_a_still_subject_is_never_burned_into_the_plate():
 
 
 def test_bench_upkeep_prints_both_tables_and_refuses_bad_arguments(capsys):
+    from matte_ros.core.cli import run_cli
     from matte_ros.tools.bench_upkeep import main
     assert main(["--size", "64x48", "--frames", "4", "--kinds", "none,pan", "--timing-sizes", "64x48",
                  "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "| none | upkeep off |" in out and "| pan | ideal |" in out and "| pan | on + refresh |" in out
     assert "| motion translation |" in out and "preparing a changed plate" in out
-    assert main(["--kinds", "earthquake"]) == 2
+    assert run_cli("bench_upkeep", lambda: main(["--kinds", "earthquake"])) == 2
     assert "unknown disturbance(s) earthquake" in capsys.readouterr().err

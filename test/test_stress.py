@@ -5,10 +5,10 @@ import os
 import cv2
 import numpy as np
 import pytest
+from training_tiny import exit_code
 
 from matte_ros.core.synthetic import HELD_OUT_FAMILIES, TRAINING_FAMILIES
 from training import stress_cli
-from training.eval_cli import main as eval_main
 from training.stress import SuiteSpec, ensure_suite, format_markdown, stress_scores
 from training.stress_scenes import CAMOUFLAGE_LEVELS, CATEGORIES, _subject_kind, band_trimap, make_stress_sample
 
@@ -137,12 +137,12 @@ def test_command_runs_a_tiny_suite_and_fails_in_one_line_without_photos(tmp_path
     os.makedirs(out.parent)
     argv = ["--suite", "stress", "--data", str(tmp_path / "suite"), "--method", "difference-key", "--count", "1",
             "--size", "48", "64", "--categories", "wall", "jpeg", "--out", str(out)]
-    assert eval_main(argv) == 0
+    assert exit_code(["eval"] + argv) == 0
     table = (tmp_path / "r" / "stress.md").read_text()
     assert "| wall | difference-key |" in table and "| jpeg | difference-key |" in table
     assert len(out.read_text().splitlines()) == 3
     monkeypatch.setattr(stress_cli, "stress_photos", lambda folder=None: [])
     capsys.readouterr()
-    assert eval_main(argv + ["--regenerate"]) == 2
+    assert exit_code(["eval"] + argv + ["--regenerate"]) == 2
     err = capsys.readouterr().err.strip()
     assert "lomiri-wallpapers" in err and len(err.splitlines()) == 1

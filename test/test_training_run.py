@@ -4,7 +4,7 @@ import os
 
 import pytest
 import torch
-from training_tiny import make_dataset, tiny_args
+from training_tiny import exit_code, make_dataset, tiny_args
 
 from matte_ros.core.model import MattingBase, MattingRefine, load_checkpoint, read_checkpoint
 from training import trainer as trainer_mod
@@ -97,7 +97,8 @@ def test_nonfinite_losses_skip_then_stop(data, tmp_path, monkeypatch):
     assert ck.extra["training"]["nonfinite_total"] == 1 and ck.extra["training"]["step"] == 3
     assert all(torch.isfinite(v).all() for v in ck.state_dict.values() if v.is_floating_point())
     before = open(os.path.join(out, "last.pth"), "rb").read()
-    assert main(tiny_args(data, out, "base", steps=9) + ["--resume", "auto", "--max-nonfinite", "2"]) == 1
+    resumed = tiny_args(data, out, "base", steps=9) + ["--resume", "auto", "--max-nonfinite", "2"]
+    assert exit_code(["train"] + resumed) == 1
     assert open(os.path.join(out, "last.pth"), "rb").read() == before
 
 
