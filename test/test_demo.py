@@ -371,3 +371,16 @@ def test_sigterm_stops_the_demo_and_its_children(tiny_model_file, tmp_path, tagg
     assert proc.returncode == 143, out + err
     assert "matte_demo: terminated (SIGTERM); the camera and the node were stopped" in err
     assert _processes_in_domain(domain) == []
+
+
+def test_the_nodes_status_is_found_by_its_full_name():
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    from matte_ros.tools.demo_run import node_status
+
+    def status(name, device):
+        return DiagnosticStatus(name=name, values=[KeyValue(key="device", value=device)])
+    msg = DiagnosticArray(status=[status("/fake_camera: camera", "x"), status("/matte_node: matting", "cpu")])
+    assert node_status(msg) == {"device": "cpu"}
+    assert node_status(DiagnosticArray(status=[status("/left/matte_node: matting", "cuda:0")])) == {"device": "cuda:0"}
+    assert node_status(DiagnosticArray(status=[status("/matte_node_2: matting", "cpu")])) == {}

@@ -62,6 +62,15 @@ def check_model(path: str, packaged: bool) -> str:
     return model
 
 
+def node_status(msg) -> Dict[str, str]:
+    """The key/values of the matting node's status in a DiagnosticArray (named by the node's full
+    name, ``/matte_node: matting`` or ``/left/matte_node: matting``); empty when it holds none."""
+    for status in msg.status:
+        if status.name.split(":")[0].rsplit("/", 1)[-1] == names.NODE_NAME:
+            return {kv.key: kv.value for kv in status.values}
+    return {}
+
+
 class Collector:
     """Subscriptions of the demo's listener: the camera, the truth, the node's outputs and
     /diagnostics, joined by stamp; each complete set ``(stamp, {stream: (msg, receipt_ns)})`` is queued."""
@@ -96,9 +105,7 @@ class Collector:
                     self.done.put((stamp, joined))
 
     def _on_diag(self, msg) -> None:
-        for status in msg.status:
-            if status.name.startswith("matte_node"):
-                self.node_status = {kv.key: kv.value for kv in status.values}
+        self.node_status.update(node_status(msg))
 
     def stamps(self):
         """(camera stamps, output stamps) seen so far, copied."""
