@@ -30,7 +30,7 @@ context, model, scene, harness = node_fixtures((48, 64))
 
 def test_stop_answers_a_waiting_capture_and_any_later_one(harness):
     future = harness.capture_cli.call_async(Trigger.Request())
-    assert wait_for(lambda: harness.node._capture is not None, 10)      # waiting: no frame comes
+    assert wait_for(lambda: harness.node.camera._capture is not None, 10)      # waiting: no frame comes
     harness.node.stop()
     assert wait_for(future.done, 10)
     assert (future.result().success, future.result().message) == (False, "the node is shutting down")

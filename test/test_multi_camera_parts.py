@@ -116,6 +116,10 @@ def test_each_camera_has_the_names_of_a_node_in_its_namespace():
     assert names.in_camera(names.DIAGNOSTICS, "left") == "/diagnostics"
     assert plate_dir_of("/var/plates", "robot/left") == "/var/plates/robot_left"
     assert plate_dir_of("", "left") == ""
+    # the node's own camera '' (no cameras parameter): the node's own names and plate_path
+    for name in (names.ALPHA, names.CAPTURE_SERVICE):
+        assert names.in_camera(name, "") == name
+    assert plate_dir_of("/var/plates", "") == "/var/plates"
 
 
 def test_engines_with_own_plates_share_the_network_and_keep_their_own_plates():
@@ -138,3 +142,24 @@ def test_engines_with_own_plates_share_the_network_and_keep_their_own_plates():
     assert right.clear_background() == 1 and left.plate_sizes() == [(48, 64)]
     with pytest.raises(NoBackgroundError):
         right.process(frame)
+
+
+def test_the_node_own_camera_keeps_the_lines_of_a_one_camera_node_and_the_others_say_which():
+    from matte_ros.ros.camera import LINES
+    where = {"topic": "/image", "service": "/matte_node/capture_background", "camera": "/matte_node"}
+    left = {"topic": "/left/image", "service": "/left/matte_node/capture_background", "camera": "/left/matte_node"}
+
+    def own(line, **values):
+        return LINES[line][0].format(**where, **values)
+
+    def several(line, **values):
+        return LINES[line][1].format(**left, **values)
+    assert own("no_plate") == ("no background plate yet, nothing is published: with the scene empty, call "
+                               "/matte_node/capture_background (std_srvs/srv/Trigger)")
+    assert own("plate_differs", difference=0.93, limit=0.6).startswith(
+        "the frame differs from the plate in 93% of its pixels (more than plate_warn_difference 60%): ")
+    assert own("cleared", message="cleared 1 plate(s)") == "clear_background: cleared 1 plate(s)"
+    assert own("frame_error", error="KeyError: 1") == "frame dropped by an unexpected error: KeyError: 1"
+    assert several("cleared", message="cleared 1 plate(s)") == "/left/matte_node/clear_background: cleared 1 plate(s)"
+    assert several("capture_failed", message="no frames") == "/left/matte_node/capture_background failed: no frames"
+    assert several("frame_error", error="E: 1") == "frame on /left/image dropped by an unexpected error: E: 1"

@@ -136,7 +136,7 @@ def test_each_malformed_message_is_dropped_and_the_node_keeps_working(harness, s
     header = harness.header()
     msg = rgb_to_msg(src, header, "rgb8")
     assert harness.alpha_for(header, resend=lambda: harness.pub.publish(msg)) is not None
-    assert harness.node._worker.is_alive()
+    assert harness.node.group.worker.is_alive()
 
 
 def test_size_change_is_refused_until_a_plate_of_that_size_is_captured(harness, scene):
@@ -168,7 +168,7 @@ def test_capture_before_any_frame_times_out_with_a_reason(harness):
     from std_srvs.srv import Trigger
     t0 = time.monotonic()
     first = harness.capture_cli.call_async(Trigger.Request())
-    assert wait_for(lambda: harness.node._capture is not None, 5)     # the first call is being served
+    assert wait_for(lambda: harness.node.camera._capture is not None, 5)     # the first call is being served
     second = harness.call(harness.capture_cli)               # while the first one waits
     assert not second.success and second.message == "a capture is already running; wait for its answer"
     assert wait_for(first.done, 5)
@@ -256,10 +256,10 @@ def test_plate_hint_when_the_frame_differs_almost_everywhere(harness, scene):
     header = harness.header()
     msg = rgb_to_msg(other, header, "rgb8")
     assert harness.alpha_for(header, resend=lambda: harness.pub.publish(msg)) is not None
-    assert harness.node.plate_hint_given
+    assert harness.node.camera.plate_hint_given
     assert harness.settled()                     # every resent copy has been matted or dropped
     harness.capture(scene.background())          # a new plate re-arms the hint
-    assert not harness.node.plate_hint_given
+    assert not harness.node.camera.plate_hint_given
 
 
 def test_plate_persisted_reloaded_and_cleared(context, model, scene, tmp_path):
@@ -288,7 +288,7 @@ def test_plate_persisted_reloaded_and_cleared(context, model, scene, tmp_path):
         late = []                                    # a late subscriber gets no stale plate after a clear
         h.client.create_subscription(Image, "/matte/background", late.append,      # depth 5: keeps both, if two
                                      QoSProfile(depth=5, durability=DurabilityPolicy.TRANSIENT_LOCAL))
-        assert wait_for(lambda: h.node._pub_bg.get_subscription_count() == 2, 5)   # late one matched
+        assert wait_for(lambda: h.node.camera._pub_bg.get_subscription_count() == 2, 5)   # late one matched
         new_plate = plate // 2
         assert h.capture(new_plate).success
         # reliable, in order: a stale latched plate would have come before the new one
@@ -328,12 +328,12 @@ def test_base_model_without_refiner_mattes_and_refuses_refiner_changes(context, 
 def test_max_rate_spaces_the_matted_frames(harness, scene):
     harness.capture(scene.background())
     node, starts = harness.node, []
-    handle = node._handle
+    handle = node.camera.handle
 
     def timed_handle(*args):                  # when the worker starts each frame
         starts.append(time.monotonic())
         return handle(*args)
-    node._handle = timed_handle
+    node.camera.handle = timed_handle
     src = scene.frame(0)[0]
     received0 = node.stats.counts["received"]
     assert wait_for(lambda: len(starts) >= 4, 20, 0.02, lambda: harness.send(src))   # frames offered every ~20 ms

@@ -33,7 +33,8 @@ def test_clearing_the_plates_during_a_capture_keeps_the_captured_plate(context, 
         old, new = scene.background() // 2, scene.background()
         assert h.capture(old).success
         future = h.capture_cli.call_async(Trigger.Request())
-        assert wait_for(lambda: h.node._capture is not None and not h.node._capture.done, 10)   # waiting for frames
+        camera = h.node.camera
+        assert wait_for(lambda: camera._capture is not None and not camera._capture.done, 10)   # waiting for frames
         cleared = h.call(h.clear_cli, timeout=10)
         assert not future.done()                    # the clear did not end the capture
         assert (cleared.success, cleared.message) == (True, f"cleared 1 plate(s), deleted {stored}")
@@ -59,10 +60,10 @@ def test_a_frame_that_arrived_before_the_call_is_not_part_of_the_plate(harness, 
     harness.send(subject)                           # arrives now, before the call
     assert wait_for(lambda: node.stats.counts["received"] == 2, 10)
     future = harness.capture_cli.call_async(Trigger.Request())
-    assert wait_for(lambda: node._capture is not None, 10)
+    assert wait_for(lambda: node.camera._capture is not None, 10)
     assert all(r.successful for r in node.set_parameters([Parameter("max_rate", value=0.0)]))   # wake the worker
     assert harness.settled()                        # the waiting frame was taken: refused, not averaged
-    assert node._capture.count == 0 and not future.done()
+    assert node.camera._capture.count == 0 and not future.done()
     assert wait_for(future.done, 20, 0.02, lambda: harness.send(empty))
     assert future.result().success, future.result().message
     np.testing.assert_array_equal(harness.engine.background((H, W)), empty)

@@ -40,7 +40,7 @@ def test_undoing_a_tiny_max_rate_restarts_output_at_once(harness, scene):
     # the capture's one frame is the one frame the rate lets through for 1e6 s (11.6 days): no frame
     # is sent before the capture has started, so none is used up before it
     future = harness.capture_cli.call_async(Trigger.Request())
-    assert wait_for(lambda: node._capture is not None, 5)
+    assert wait_for(lambda: node.camera._capture is not None, 5)
     assert wait_for(future.done, 10, 0.02, lambda: harness.send(scene.background()))
     assert future.result().success, future.result().message
     received = node.stats.counts["received"]
@@ -189,7 +189,7 @@ def _fuzz(h: Harness, messages, publish) -> None:
         publish(msg)
         wait_for(lambda received=received: node.stats.counts["received"] > received, 2.0)
         assert h.settled(10.0), "a message was never given an outcome"
-        assert node._worker.is_alive()
+        assert node.group.worker.is_alive()
 
 
 def _check_counters_and_alive(h: Harness, rgb: np.ndarray, publish_good) -> None:

@@ -101,22 +101,26 @@ def test_cpu_threads_auto_leaves_one_core_and_an_explicit_count_wins():
 
 
 def _settings_read_after_start() -> set:
-    """Settings fields the node reads outside its start-up (``__init__``, ``_setup``): through
-    ``self.settings.X`` or a local bound to ``self.settings``."""
-    tree = ast.parse(open(os.path.join(REPO, "matte_ros", "ros", "node.py")).read())
-    node_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MatteNode")
+    """Settings fields the node reads outside its start-up (``__init__``, ``_setup``): MatteNode
+    (node.py) through ``self.settings.X``, each of its cameras (camera.py) through
+    ``self.node.settings.X``, or a local bound to one of them."""
+    def dotted(e) -> str:
+        if isinstance(e, ast.Name):
+            return e.id
+        return dotted(e.value) + "." + e.attr if isinstance(e, ast.Attribute) else ""
 
-    def is_settings(e):
-        return isinstance(e, ast.Attribute) and e.attr == "settings" and isinstance(e.value, ast.Name) \
-            and e.value.id == "self"
     read = set()
-    for fn in node_class.body:
-        if not isinstance(fn, ast.FunctionDef) or fn.name in ("__init__", "_setup"):
-            continue
-        aliases = {t.id for a in ast.walk(fn) if isinstance(a, ast.Assign) and is_settings(a.value)
-                   for t in a.targets if isinstance(t, ast.Name)}
-        read |= {e.attr for e in ast.walk(fn) if isinstance(e, ast.Attribute)
-                 and (is_settings(e.value) or isinstance(e.value, ast.Name) and e.value.id in aliases)}
+    for module, cls, settings in (("node.py", "MatteNode", "self.settings"),
+                                  ("camera.py", "Camera", "self.node.settings")):
+        tree = ast.parse(open(os.path.join(REPO, "matte_ros", "ros", module)).read())
+        body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls).body
+        for fn in body:
+            if not isinstance(fn, ast.FunctionDef) or fn.name in ("__init__", "_setup"):
+                continue
+            aliases = {t.id for a in ast.walk(fn) if isinstance(a, ast.Assign) and dotted(a.value) == settings
+                       for t in a.targets if isinstance(t, ast.Name)}
+            read |= {e.attr for e in ast.walk(fn) if isinstance(e, ast.Attribute)
+                     and (dotted(e.value) == settings or isinstance(e.value, ast.Name) and e.value.id in aliases)}
     return read
 
 

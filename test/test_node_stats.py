@@ -1,7 +1,5 @@
-"""The node's frame mailbox and counters (matte_ros.ros.stats), without a running node."""
+"""The node's counters (matte_ros.ros.stats), without a running node."""
 import math
-import threading
-import time
 
 import pytest
 
@@ -10,45 +8,8 @@ pytestmark = pytest.mark.ros
 
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 
-from matte_ros.ros.stats import IDLE, MATTING, LatestFrame, NodeStats, work_state  # noqa: E402
+from matte_ros.ros.stats import IDLE, MATTING, NodeStats, work_state  # noqa: E402
 from matte_ros.ros.throttle import ReasonThrottle, reason_key  # noqa: E402
-
-
-def test_latest_frame_keeps_only_the_newest_and_reports_replacements():
-    box = LatestFrame()
-    assert box.put("a") is False
-    assert box.put("b") is True          # "a" was never taken: dropped
-    assert box.put("c") is True
-    assert box.take(0) == "c"
-    assert box.take(0.01) is None        # empty: times out
-    assert box.put("d") is False
-
-
-def _waiting(box: LatestFrame, timeout: float = 10.0) -> bool:
-    """Wait until a thread is inside ``box.take``'s wait (the condition has a waiter)."""
-    end = time.monotonic() + timeout
-    while not box._cond._waiters and time.monotonic() < end:
-        time.sleep(0.001)
-    return bool(box._cond._waiters)
-
-
-def test_latest_frame_take_wakes_on_put_and_on_close():
-    box = LatestFrame()
-    got = []
-    t = threading.Thread(target=lambda: got.append(box.take()))     # no timeout: only put or close end it
-    t.start()
-    assert _waiting(box)
-    box.put(7)
-    t.join(10)
-    assert not t.is_alive() and got == [7]
-    t = threading.Thread(target=lambda: got.append(box.take()))
-    t.start()
-    assert _waiting(box)
-    box.close()
-    t.join(10)
-    assert not t.is_alive()
-    assert got == [7, None] and box.closed
-    assert box.take() is None            # closed: returns at once
 
 
 class _Clock:

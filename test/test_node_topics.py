@@ -17,7 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-import matte_ros.ros.node as node_module  # noqa: E402
+import matte_ros.ros.camera as camera_module  # noqa: E402
 from matte_ros.core.engine import MattingEngine  # noqa: E402
 from matte_ros.core.synthetic import SceneSequence  # noqa: E402
 from matte_ros.ros.imaging import msg_to_alpha, rgb_to_msg  # noqa: E402
@@ -100,8 +100,8 @@ def test_two_namespaces_side_by_side(context):
 
 def test_no_conversion_or_inference_without_a_subscriber(context, monkeypatch):
     converted, matted = [], []
-    real_convert = node_module.image_to_rgb
-    monkeypatch.setattr(node_module, "image_to_rgb", lambda *a: converted.append(1) or real_convert(*a))
+    real_convert = camera_module.image_to_rgb
+    monkeypatch.setattr(camera_module, "image_to_rgb", lambda *a: converted.append(1) or real_convert(*a))
     rig = Rig(context, ["/lazy"])
     node, engine = rig.nodes["/lazy"], rig.engines["/lazy"]
     real_process = engine.process
@@ -187,8 +187,8 @@ def test_capture_fails_when_someone_walks_through_and_a_foreign_plate_warns(cont
                             lambda: rig.send("/plate", rgb, frame_id))
         changed = plate.copy()
         changed[:, :16] = 255 - changed[:, :16]         # a quarter of the frame differs: a subject, no warning
-        assert matted(changed, "quarter") and not node.plate_hint_given
+        assert matted(changed, "quarter") and not node.camera.plate_hint_given
         changed[:, :40] = 255 - plate[:, :40]           # most of it: not this scene's plate
-        assert matted(changed, "most") and node.plate_hint_given
+        assert matted(changed, "most") and node.camera.plate_hint_given
     finally:
         rig.close()

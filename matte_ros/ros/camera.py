@@ -1,15 +1,18 @@
-"""One camera of a node matting several (``cameras:=left,right``): its input, plates, services,
-outputs and diagnostics status, all under the camera's namespace (``names.in_camera``).
+"""One camera of the matting node: its input, plates, services, outputs and diagnostics status.
 
-    camera = Camera(node, engine.with_own_plates(), "left", turns, composite_for)
+    camera = Camera(node, engine, "left", turns, composite_for, services)
     camera.handle(msg, arrived)             # the worker, on the camera's turn (cameras.CameraGroup)
     camera.status()                         # its DiagnosticStatus, named /left/matte_node: matting
 
-The camera's engine shares the node's network and holds this camera's plates only, so two cameras
-of the same size keep their own empty scenes. Its frames go to the node's shared ``FairTurns``; its
-counters (received, dropped, malformed, errors, ...) are its own, so a camera sending malformed
-frames shows it in its own status and nowhere else. Plates persist under ``<plate_path>/<camera>``
-(``/`` in the namespace written as ``_``).
+A node without the ``cameras`` parameter has one camera, named '': the node's own names
+(``image``, ``~/capture_background``), engine, plate_path and log lines. A node matting several
+(``cameras:=left,right``) has one per camera, each under the camera's namespace
+(``names.in_camera``) with an engine that shares the node's network and holds this camera's plates
+only, so two cameras of the same size keep their own empty scenes; its plates persist under
+``<plate_path>/<camera>`` (``/`` in the namespace written as ``_``) and its log lines name it
+(``LINES``). Frames go to the node's shared ``FairTurns``; the counters (received, dropped,
+malformed, errors, ...) are the camera's own, so a camera sending malformed frames shows it in its
+own status and nowhere else.
 """
 import copy
 import os
@@ -43,7 +46,7 @@ from .scheduler import FairTurns
 from .stats import IDLE, MATTING, NodeStats, work_state
 from .throttle import ReasonThrottle
 
-__all__ = ["Camera", "plate_dir_of"]
+__all__ = ["Camera", "LINES", "plate_dir_of"]
 
 WARN_PERIOD = 5.0
 SHUTTING_DOWN = "the node is shutting down"
@@ -54,24 +57,58 @@ LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def plate_dir_of(plate_path: str, camera: str) -> str:
-    """Where camera ``camera``'s plates persist ('' when plate_path is '': not at all)."""
-    return os.path.join(plate_path, camera.replace("/", "_")) if plate_path else ""
+    """Where camera ``camera``'s plates persist ('' when plate_path is '': not at all; plate_path
+    itself for the node's own camera '')."""
+    return os.path.join(plate_path, camera.replace("/", "_")) if plate_path and camera else plate_path
+
+
+# A camera's log lines, line -> (the node's own camera '': as a node with one camera says it, one
+# camera of several: naming it): str.format templates over ``topic`` (its input topic), ``service``
+# (its capture service), ``camera`` (the full node name it stands for) and the line's own values.
+LINES = {
+    "no_plate": ("no background plate yet, nothing is published: with the scene empty, call {service} "
+                 "(std_srvs/srv/Trigger)",
+                 "{topic}: no background plate yet, nothing is published: with the scene empty, call {service}"),
+    "size_refused": ("frame refused: {error} (call {service} again)",
+                     "{topic}: frame refused: {error}; call {service}"),
+    "plate_differs": ("the frame differs from the plate in {difference:.0%} of its pixels (more than "
+                      "plate_warn_difference {limit:.0%}): the plate must be the empty scene seen by this same "
+                      "camera from the same position (not a new background); with the scene empty, recapture it "
+                      "with {service}",
+                      "a frame on {topic} differs from its plate in {difference:.0%} of its pixels (more than "
+                      "plate_warn_difference {limit:.0%}): the plate must be the empty scene seen by this same "
+                      "camera; with the scene empty, recapture it with {service}"),
+    "stale": ("the plate looks stale: {reason}; with the scene empty, recapture it with {service}",
+              "the plate of {topic} looks stale: {reason}; with the scene empty, call {service}"),
+    "plate_skipped": ("stored plate skipped: {problem}", "stored plate of {camera} skipped: {problem}"),
+    "plate_reloaded": ("reloaded the {size} plate from {folder}", "{camera}: reloaded the {size} plate from {folder}"),
+    "capturing": ("capturing a plate: averaging the next {frames} frames",
+                  "{camera}: capturing a plate: averaging the next {frames} frames"),
+    "capture_failed": ("capture_background failed: {message}", "{service} failed: {message}"),
+    "captured": ("capture_background: {message}", "{service}: {message}"),
+    "cleared": ("clear_background: {message}", "{camera}/clear_background: {message}"),
+    "frame_error": ("frame dropped by an unexpected error: {error}",
+                    "frame on {topic} dropped by an unexpected error: {error}"),
+}
 
 
 class Camera:
-    """One camera's state in a multi-camera node (see the module doc). ``node``: the MatteNode (its
-    live ``settings``, logger, clock; publishers and services are created on it)."""
+    """One camera's state (see the module doc); ``name``: its namespace, '' for the node's own.
+    ``node``: the MatteNode (its live ``settings``, logger, clock; publishers and services are
+    created on it)."""
 
     def __init__(self, node, engine: MattingEngine, name: str, turns: FairTurns,
                  composite_for: Callable[[int, int], object], services: ReentrantCallbackGroup):
         self.node, self.engine, self.name, self._turns = node, engine, name, turns
         self._composite_for = composite_for
+        self._column = 1 if name else 0      # of LINES
         s = node.settings
 
         def named(n: str) -> str:
             return names.in_camera(n, name, node.get_name())
 
-        self.full_name = node.resolve_topic_name(named(names.CAPTURE_SERVICE)).rsplit("/", 1)[0]
+        self.full_name = (node.resolve_topic_name(named(names.CAPTURE_SERVICE)).rsplit("/", 1)[0] if name
+                          else node.get_fully_qualified_name())
         self.stats = NodeStats()
         self._throttle = ReasonThrottle(WARN_PERIOD)
         self._capture: Optional[PlateCapture] = None
@@ -109,8 +146,14 @@ class Camera:
         return self.node.get_logger()
 
     def throttled(self, log, message: str) -> None:
+        """``log(message)`` unless the same reason was logged within WARN_PERIOD (other reasons pass)."""
         if self._throttle.ready(message):
             log(message)
+
+    def say(self, line: str, **values) -> str:
+        """Log line ``line`` (of LINES) as this camera says it, with ``values``."""
+        return LINES[line][self._column].format(topic=self.input_topic, service=self.capture_service,
+                                                camera=self.full_name, **values)
 
     # ---- input ---------------------------------------------------------------------------------
     def _on_image(self, msg) -> None:
@@ -161,21 +204,17 @@ class Camera:
             self.stats.engine(time.perf_counter() - t)
         except (NoBackgroundError, SizeMismatchError) as e:
             self.stats.add("refused")
-            if not capturing:
-                what = ("no background plate yet, nothing is published: with the scene empty, call"
-                        if isinstance(e, NoBackgroundError) else f"frame refused: {e}; call")
-                self.throttled(self.log.warning, f"{self.input_topic}: {what} {self.capture_service}")
+            if not capturing:           # the user has already done what the warnings would ask
+                self.throttled(self.log.warning, self.say("no_plate") if isinstance(e, NoBackgroundError)
+                               else self.say("size_refused", error=e))
             return
         if res.plate_difference > s.plate_warn_difference and not self.plate_hint_given:
             self.plate_hint_given = True
-            self.log.warning(
-                f"a frame on {self.input_topic} differs from its plate in {res.plate_difference:.0%} of its pixels "
-                f"(more than plate_warn_difference {s.plate_warn_difference:.0%}): the plate must be the empty "
-                f"scene seen by this same camera; with the scene empty, recapture it with {self.capture_service}")
+            self.log.warning(self.say("plate_differs", difference=res.plate_difference,
+                                      limit=s.plate_warn_difference))
         self.plate_health = res.plate_health
         if res.plate_health is not None and res.plate_health.stale:
-            self.throttled(self.log.warning, f"the plate of {self.input_topic} looks stale: "
-                            f"{res.plate_health.reason}; with the scene empty, call {self.capture_service}")
+            self.throttled(self.log.warning, self.say("stale", reason=res.plate_health.reason))
         self._publish(msg.header, res)
 
     def _publish(self, header: Header, res) -> None:
@@ -208,14 +247,14 @@ class Camera:
     def _reload_plates(self) -> None:
         plates, problems = load_plates(self.plate_dir)
         for problem in problems:
-            self.log.warning(f"stored plate of {self.full_name} skipped: {problem}")
+            self.log.warning(self.say("plate_skipped", problem=problem))
         for size, plate in sorted(plates.items()):
             self._install_plate(plate)
-            self.log.info(f"{self.full_name}: reloaded the {size[1]}x{size[0]} plate from {self.plate_dir}")
+            self.log.info(self.say("plate_reloaded", size=f"{size[1]}x{size[0]}", folder=self.plate_dir))
 
     def _on_capture(self, request, response):
         s = self.node.settings
-        with self._capture_lock:
+        with self._capture_lock:            # stop() sets _stopped under this lock: no capture starts after it
             if self._stopped:
                 response.success, response.message = False, SHUTTING_DOWN
                 return response
@@ -224,27 +263,27 @@ class Camera:
                 return response
             self._capture_sizes = set()
             self._capture = capture = PlateCapture(s.plate_frames, max_moving=s.plate_max_moving)
-        self.log.info(f"{self.full_name}: capturing a plate: averaging the next {s.plate_frames} frames")
+        self.log.info(self.say("capturing", frames=s.plate_frames))
         res = capture.wait(s.plate_timeout)
         if res is None:
             capture.cancel(self._timeout_message(capture, s.plate_timeout))
             res = capture.wait(0)
         response.success, response.message = res.ok, res.message
         if not res.ok:
-            self.log.warning(f"{self.capture_service} failed: {res.message}")
+            self.log.warning(self.say("capture_failed", message=res.message))
             return response
         try:
             self._install_plate(res.plate)
-        except Exception as e:
+        except Exception as e:          # answer the caller whatever happens
             response.success, response.message = False, f"the plate could not be installed: {type(e).__name__}: {e}"
-            self.log.error(f"{self.capture_service} failed: {response.message}")
+            self.log.error(self.say("capture_failed", message=response.message))
             return response
         if self.plate_dir:
             try:
                 response.message += ", saved to " + save_plate(self.plate_dir, res.plate)
             except (OSError, ValueError) as e:
                 response.message += f", NOT saved: {e}"
-        self.log.info(f"{self.capture_service}: {response.message}")
+        self.log.info(self.say("captured", message=response.message))
         return response
 
     def _timeout_message(self, capture: PlateCapture, timeout: float) -> str:
@@ -267,7 +306,7 @@ class Camera:
             response.message += f", deleted {', '.join(removed)}" if removed else ""
         except OSError as e:
             response.success, response.message = False, response.message + f", but the stored plates remain: {e}"
-        self.log.info(f"{self.full_name}/clear_background: {response.message}")
+        self.log.info(self.say("cleared", message=response.message))
         return response
 
     # ---- diagnostics, shutdown -------------------------------------------------------------------

@@ -1,16 +1,17 @@
-"""The cameras of a node matting several (``cameras:=left,right``): one model, one worker, fair turns.
+"""The cameras of the matting node: one model, one worker, fair turns.
 
-    group = CameraGroup(node, engine, ("left", "right"), composite_for)
+    group = CameraGroup(node, engine, ("left", "right"), composite_for)     # () = the node's own camera only
     group.statuses()                        # one DiagnosticStatus per camera
     group.configure(engine_settings)        # a live parameter change, on every camera's engine
     group.set_max_rate(10.0)                # per camera
     group.stop()                            # worker joined, waiting captures answered
 
-Every camera gets ``engine.with_own_plates()``: the network and its device buffers are the node's
-one engine's, the plates are the camera's. One worker thread mattes the cameras' frames in the
-order ``FairTurns`` gives (the newest frame of each camera, the camera waiting longest goes first),
-so a camera that publishes fast, stalls or sends malformed frames never holds the others back; a
-frame's error is counted in its own camera's diagnostics.
+With ``cameras:=left,right`` every camera gets ``engine.with_own_plates()``: the network and its
+device buffers are the node's one engine's, the plates are the camera's; without, the one camera
+('', the node's own names) mattes with ``engine`` itself. One worker thread mattes the cameras'
+frames in the order ``FairTurns`` gives (the newest frame of each camera, the camera waiting longest
+goes first), so a camera that publishes fast, stalls or sends malformed frames never holds the
+others back; a frame's error is counted in its own camera's diagnostics.
 """
 import threading
 from typing import Callable, Dict, Iterable, List
@@ -27,17 +28,19 @@ __all__ = ["CameraGroup"]
 
 
 class CameraGroup:
-    """The node's cameras (see the module doc); ``cameras``: their namespaces (names.camera_namespaces)."""
+    """The node's cameras (see the module doc); ``cameras``: their namespaces (names.camera_namespaces),
+    none for the node's own camera ''."""
 
     def __init__(self, node, engine: MattingEngine, cameras: Iterable[str],
                  composite_for: Callable[[int, int], object]):
-        self.node = node
-        names = tuple(cameras)
+        self.node, self.engine = node, engine
+        names = tuple(cameras) or ("",)
         self.turns = FairTurns(names)
         services = ReentrantCallbackGroup()
         self.cameras: Dict[str, Camera] = {}
         for name in names:
-            self.cameras[name] = Camera(node, engine.with_own_plates(), name, self.turns, composite_for, services)
+            own = engine.with_own_plates() if name else engine
+            self.cameras[name] = Camera(node, own, name, self.turns, composite_for, services)
         self.set_max_rate(node.settings.max_rate)
         self._stop = threading.Event()
         self.worker = threading.Thread(target=self._work, name="matte_worker", daemon=True)
@@ -56,13 +59,15 @@ class CameraGroup:
                 if not self.node.context.ok():
                     break
                 camera.stats.add("errors")
-                camera.throttled(self.node.get_logger().error, f"frame on {camera.input_topic} dropped by an "
-                                  f"unexpected error: {type(e).__name__}: {e}")
+                camera.throttled(self.node.get_logger().error,
+                                 camera.say("frame_error", error=f"{type(e).__name__}: {e}"))
 
     def configure(self, config: dict) -> None:
-        """``engine.configure(**config)`` on every camera's engine (checked by the caller first)."""
+        """``engine.configure(**config)`` on every camera's own engine (the caller checks it on, and
+        applies it to, the node's ``engine`` first)."""
         for camera in self.cameras.values():
-            camera.engine.configure(**config)
+            if camera.engine is not self.engine:
+                camera.engine.configure(**config)
 
     def set_max_rate(self, rate: float) -> None:
         """At most ``rate`` frames per second per camera (0: as fast as they come)."""

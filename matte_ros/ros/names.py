@@ -66,10 +66,10 @@ def in_camera(name: str, camera: str, node_name: str = NODE_NAME) -> str:
     namespace such as ``left`` or ``robot/left``) of a node matting several: what a node named
     ``node_name`` in that namespace would use. ``in_camera(ALPHA, "left") == "left/matte/alpha"``,
     ``in_camera(CAPTURE_SERVICE, "left") == "left/matte_node/capture_background"``; absolute names
-    (``/diagnostics``) stay as they are."""
-    if name.startswith("/"):
-        return name
+    (``/diagnostics``) stay as they are, and so does every name of the node's own camera ``""``."""
     ns = camera.strip("/")
+    if name.startswith("/") or not ns:
+        return name
     if name.startswith("~"):
         return f"{ns}/{node_name}{name[1:]}"
     return f"{ns}/{name}"

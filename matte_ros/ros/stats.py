@@ -1,18 +1,17 @@
-"""The node's frame hand-off and its counters: no rclpy node needed, tested on their own.
+"""The node's counters: no rclpy node needed, tested on their own.
 
-:class:`LatestFrame` is the one-slot mailbox between the subscription callback (which must never
-block) and the inference worker: a new frame replaces an unconsumed one, which counts as a drop.
-:class:`NodeStats` counts what happened and turns it into a ``diagnostic_msgs/DiagnosticStatus``.
+:class:`NodeStats` counts what happened to a camera's frames and turns it into a
+``diagnostic_msgs/DiagnosticStatus``; ``work_state`` says what the status reports.
 """
 import statistics
 import threading
 import time
 from collections import deque
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-__all__ = ["LatestFrame", "NodeStats", "work_state", "IDLE", "MATTING"]
+__all__ = ["NodeStats", "work_state", "IDLE", "MATTING"]
 
 MATTING = "matting"
 IDLE = "idle: no output has a subscriber, frames are not matted"
@@ -39,41 +38,6 @@ def work_state(report: Dict[str, float], subscribed: bool, input_topic: str,
         return DiagnosticStatus.WARN, f"no frames on {input_topic} since the last report: is the camera publishing?"
     return DiagnosticStatus.WARN, (f"frames arrive on {input_topic} but none was matted since the last report "
                                    "(see the refused, malformed and errors counts)")
-
-
-class LatestFrame:
-    """Holds only the newest item. ``put`` never blocks; ``take`` waits for an item or ``close``."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._item: Any = None
-        self._closed = False
-
-    def put(self, item: Any) -> bool:
-        """Store ``item``; True when it replaced one the worker had not taken (a dropped frame)."""
-        with self._cond:
-            replaced = self._item is not None
-            self._item = item
-            self._cond.notify()
-            return replaced
-
-    def take(self, timeout: Optional[float] = None) -> Any:
-        """The newest item (removing it), or None after ``timeout`` seconds or once closed."""
-        with self._cond:
-            if self._item is None and not self._closed:
-                self._cond.wait(timeout)
-            item, self._item = self._item, None
-            return item
-
-    def close(self) -> None:
-        """Wake every waiter; later ``take`` calls return at once."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
 
 class NodeStats:
