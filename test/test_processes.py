@@ -1,10 +1,13 @@
-"""The tools' child-process helper: output in a log file (no pipe to fill up), exit codes, stopping."""
+"""The tools' child-process helper: output in a log file (no pipe to fill up), exit codes, stopping,
+resident memory."""
+import os
+import subprocess
 import sys
 import time
 
 import pytest
 
-from matte_ros.core.processes import Child, ChildExited, python_module
+from matte_ros.core.processes import Child, ChildExited, python_module, resident_bytes
 
 
 def test_output_goes_to_the_log_and_a_dead_child_reports_its_tail(tmp_path):
@@ -41,3 +44,14 @@ def test_stop_sends_sigint_then_kills(tmp_path):
 def test_python_module_uses_this_interpreter():
     assert python_module("matte_ros.ros.node", "--ros-args") == [sys.executable, "-m", "matte_ros.ros.node",
                                                                  "--ros-args"]
+
+
+def test_resident_memory_is_read_from_proc():
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        pages = int(f.read().split()[1])
+    got = resident_bytes(os.getpid())
+    assert abs(got - pages * os.sysconf("SC_PAGE_SIZE")) < 50e6       # statm's resident pages, same process
+    ended = subprocess.Popen([sys.executable, "-c", ""])
+    ended.wait(timeout=60)
+    with pytest.raises(OSError):            # reaped: no /proc entry left
+        resident_bytes(ended.pid)

@@ -1,9 +1,10 @@
 """The soak benchmark's verdict (matte_ros.tools.soak): memory growth after warm-up, rates, lost frames."""
-import os
 
 import pytest
 
-from matte_ros.tools.soak import rss_mib, verdict
+from matte_ros.tools import soak
+from matte_ros.tools.launcher import camera_tool_parser
+from matte_ros.tools.soak import verdict
 
 
 def _sample(t, rss, published, refused=0, dropped=0):
@@ -34,5 +35,17 @@ def test_a_run_shorter_than_the_warmup_compares_the_last_sample_with_itself():
         verdict([])
 
 
-def test_rss_of_this_process():
-    assert 10.0 < rss_mib(os.getpid()) < 64 * 1024
+@pytest.mark.parametrize("argv,error", [(["--rate", "0"], "--rate must be positive"),
+                                        (["--width", "8"], "--width must be 32..7680 and --height 32..4320"),
+                                        (["--weights", "/no/such.safetensors"],
+                                         "--weights /no/such.safetensors does not exist")])
+def test_wrong_options_are_one_line(capsys, argv, error):
+    with pytest.raises(SystemExit) as e:
+        soak.main(argv)
+    assert e.value.code == 2
+    assert capsys.readouterr().err == f"python -m matte_ros.tools.soak: error: {error} (see --help)\n"
+
+
+def test_the_camera_tools_share_their_options_and_log_to_out_by_name():
+    args = camera_tool_parser("matte_ros.tools.soak", soak.__doc__, rate=12.0).parse_args([])
+    assert (args.width, args.height, args.rate, args.log_dir) == (640, 480, 12.0, "out/soak")

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence
 
 from .cli import Failure
 
-__all__ = ["ChildExited", "Child", "python_module"]
+__all__ = ["ChildExited", "Child", "python_module", "resident_bytes"]
 
 
 class ChildExited(Failure):
@@ -21,6 +21,16 @@ class ChildExited(Failure):
 def python_module(module: str, *args: str) -> List[str]:
     """The command line of ``python -m module args...`` with this interpreter."""
     return [sys.executable, "-m", module, *args]
+
+
+def resident_bytes(pid: int) -> int:
+    """Resident memory of process ``pid`` in bytes (``VmRSS`` of /proc/<pid>/status); OSError when
+    there is none (a process that has ended)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"/proc/{pid}/status has no VmRSS line")
 
 
 class Child:

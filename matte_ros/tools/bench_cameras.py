@@ -19,29 +19,26 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence
 
-from matte_ros.core.cli import OneLineParser, exit_on_interrupt, run_cli
+from matte_ros.core.cli import exit_on_interrupt, run_cli
 
 with exit_on_interrupt("bench_cameras", active=__name__ == "__main__"):
-    from matte_ros.core.model import DEFAULT_WEIGHTS
-    from matte_ros.core.processes import Child, python_module
+    from matte_ros.core.processes import Child, python_module, resident_bytes
     from matte_ros.ros import names
     from matte_ros.ros.params import cpu_threads_for
 
-    from .launcher import CAMERA_MODULE, NODE_MODULE, add_launch_arguments, launch_domain, ros_params
+    from .launcher import (
+        CAMERA_MODULE,
+        NODE_MODULE,
+        camera_tool_parser,
+        check_camera_arguments,
+        launch_domain,
+        ros_params,
+    )
 
-__all__ = ["resident_mb", "run_setup", "main"]
+__all__ = ["run_setup", "main"]
 
 EMPTY_SECONDS = 2.0         # empty scene once the plate is captured, then the subject walks in
 WARM_UP = 4.0               # seconds matted before the measurement starts
-
-
-def resident_mb(pid: int) -> float:
-    """Resident memory (VmRSS) of process ``pid`` in MB (10^6 bytes)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024 / 1e6
-    raise OSError(f"no VmRSS in /proc/{pid}/status")
 
 
 def run_setup(one_process: bool, cameras: Sequence[str], width: int, height: int, rate: float, seconds: float,
@@ -104,7 +101,7 @@ def run_setup(one_process: bool, cameras: Sequence[str], width: int, height: int
                 values.clear()
         start = time.monotonic()
         launch.wait("the measurement", lambda: time.monotonic() > start + seconds, seconds + 10.0, step=0.1)
-        rss = sum(resident_mb(child.proc.pid) for child in nodes)
+        rss = sum(resident_bytes(child.proc.pid) for child in nodes) / 1e6
         with lock:
             got = {c: list(v) for c, v in arrivals.items()}
             elapsed = time.monotonic() - start
@@ -134,21 +131,13 @@ def compare(n: int, width: int, height: int, rate: float, seconds: float, thread
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = OneLineParser(prog="python -m matte_ros.tools.bench_cameras", description=__doc__.split("\n\n")[0])
+    p = camera_tool_parser("matte_ros.tools.bench_cameras", __doc__, rate=10.0)
     p.add_argument("--cameras", type=int, default=2, help="number of fake cameras (2 .. 16)")
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--rate", type=float, default=10.0, help="frame rate of each camera (Hz)")
     p.add_argument("--seconds", type=float, default=20.0, help="measuring time per set-up")
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weight file (default: the packaged one)")
-    add_launch_arguments(p, os.path.join("out", "bench_cameras"))
     args = p.parse_args(argv)
     if not 2 <= args.cameras <= 16 or args.seconds <= 0 or not 0.1 <= args.rate <= 240.0:
         p.error("--cameras must be 2..16, --seconds > 0 and --rate in 0.1..240")
-    if not (32 <= args.width <= 7680 and 32 <= args.height <= 4320):
-        p.error("--width must be 32..7680 and --height 32..4320")
-    if not os.path.isfile(args.weights):
-        p.error(f"--weights {args.weights} does not exist")
+    check_camera_arguments(p, args)
     threads = cpu_threads_for(args.cpu_threads, os.cpu_count())
     domain = launch_domain(args)
     os.makedirs(args.log_dir, exist_ok=True)

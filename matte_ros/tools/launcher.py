@@ -17,12 +17,14 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 from std_srvs.srv import Trigger
 
-from matte_ros.core.cli import Failure
+from matte_ros.core.cli import Failure, OneLineParser
+from matte_ros.core.model import DEFAULT_WEIGHTS
 from matte_ros.core.processes import Child, ChildExited, python_module
 from matte_ros.ros.dds import use_fastdds_profile
 from matte_ros.ros.names import CAPTURE_SERVICE, resolve
 
-__all__ = ["LaunchError", "ChildExited", "ros_params", "add_launch_arguments", "launch_domain", "Launch"]
+__all__ = ["LaunchError", "ChildExited", "ros_params", "add_launch_arguments", "camera_tool_parser",
+           "check_camera_arguments", "launch_domain", "Launch"]
 
 NODE_MODULE = "matte_ros.ros.node"
 CAMERA_MODULE = "matte_ros.ros.fake_camera"
@@ -47,6 +49,30 @@ def add_launch_arguments(parser, log_dir: str) -> None:
     parser.add_argument("--cpu-threads", type=int, default=0, help="the node's cpu_threads parameter (0 = auto)")
     parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: 1 + pid %% 100)")
     parser.add_argument("--log-dir", default=log_dir, help=f"node.log, camera.log and results (default {log_dir})")
+
+
+def camera_tool_parser(module: str, doc: str, rate: float) -> OneLineParser:
+    """The parser of tool ``module`` (``python -m module``; described by the first paragraph of its
+    ``doc``) that runs the fake camera at a size it is told: --width, --height, --rate (default
+    ``rate`` Hz), the node's --weights (default: the packaged weights) and add_launch_arguments' with
+    logs in out/<tool>; the tool adds its own options, then checks with check_camera_arguments."""
+    parser = OneLineParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])
+    log_dir = os.path.join("out", module.rsplit(".", 1)[-1])
+    parser.add_argument("--width", type=int, default=640, help="camera frame width (default 640)")
+    parser.add_argument("--height", type=int, default=480, help="camera frame height (default 480)")
+    parser.add_argument("--rate", type=float, default=rate, help=f"camera frames per second (default {rate:g})")
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weight file (default: the packaged one)")
+    add_launch_arguments(parser, log_dir)
+    return parser
+
+
+def check_camera_arguments(parser, args) -> None:
+    """One line and exit 2 (``parser.error``) unless the frame size is 32x32 .. 7680x4320 and the
+    --weights file exists (the tool checks --rate against its own range)."""
+    if not (32 <= args.width <= 7680 and 32 <= args.height <= 4320):
+        parser.error("--width must be 32..7680 and --height 32..4320")
+    if not os.path.isfile(args.weights):
+        parser.error(f"--weights {args.weights} does not exist")
 
 
 def launch_domain(args) -> int:

@@ -18,28 +18,19 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
-from matte_ros.core.cli import OneLineParser, exit_on_interrupt, run_cli
+from matte_ros.core.cli import exit_on_interrupt, run_cli
 from matte_ros.core.files import atomic_write
 
 # Ctrl-C while torch and rclpy load: one line and exit 130 (run_cli in main takes over once it runs)
 with exit_on_interrupt("python -m matte_ros.tools.soak", active=__name__ == "__main__"):
-    from matte_ros.core.model import DEFAULT_WEIGHTS
+    from matte_ros.core.processes import resident_bytes
 
-    from .launcher import Launch, add_launch_arguments, launch_domain
+    from .launcher import Launch, camera_tool_parser, check_camera_arguments, launch_domain
 
-__all__ = ["rss_mib", "verdict", "run_soak", "main"]
+__all__ = ["verdict", "run_soak", "main"]
 
 WARMUP_S = 60.0        # memory settles (allocator pools, DDS buffers) during the first minute
 FAILURES = ("refused", "malformed", "errors")
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of process ``pid`` in MiB (``VmRSS`` of /proc/<pid>/status)."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    raise ValueError(f"/proc/{pid}/status has no VmRSS line")
 
 
 def verdict(samples: List[Dict[str, Any]], warmup_s: float = WARMUP_S) -> Dict[str, Any]:
@@ -103,7 +94,8 @@ def run_soak(minutes: float, width: int, height: int, rate: float, every: float,
                 child.check()
             with lock:
                 counts = dict(latest)
-            samples.append({"t": round(now - start, 1), "rss_mib": round(rss_mib(node.pid), 1), "counts": counts})
+            rss = round(resident_bytes(node.pid) / 2**20, 1)
+            samples.append({"t": round(now - start, 1), "rss_mib": rss, "counts": counts})
             log(f"t={samples[-1]['t']:7.1f} s  rss {samples[-1]['rss_mib']:7.1f} MiB  "
                 f"published {counts.get('published', 0)}  dropped {counts.get('dropped', 0)}")
             if now >= end:
@@ -122,20 +114,14 @@ def _format(v: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = OneLineParser(prog="python -m matte_ros.tools.soak", description=__doc__.split("\n\n")[0])
+    p = camera_tool_parser("matte_ros.tools.soak", __doc__, rate=10.0)
     p.add_argument("--minutes", type=float, default=30.0, help="length of the run (default 30)")
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--rate", type=float, default=10.0, help="camera frames per second (default 10)")
     p.add_argument("--every", type=float, default=10.0, help="seconds between samples (default 10)")
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="model file (default: the packaged model)")
-    add_launch_arguments(p, os.path.join("out", "soak"))
     args = p.parse_args(argv)
     for name in ("minutes", "rate", "every"):
         if getattr(args, name) <= 0:
             p.error(f"--{name} must be positive")
-    if args.width < 16 or args.height < 16:
-        p.error("--width and --height must be at least 16")
+    check_camera_arguments(p, args)
     domain = launch_domain(args)
 
     def body() -> int:
