@@ -42,23 +42,25 @@ class Category(NamedTuple):
     effects: Tuple[str, ...]
 
 
-CATEGORIES: Dict[str, Category] = {
-    "camouflage-0.03": Category("subject 0.03 from the plate per channel (its texture follows the plate)",
-                                ("camouflage-0.03",)),
-    "camouflage-0.06": Category("subject 0.06 from the plate per channel", ("camouflage-0.06",)),
-    "camouflage-0.12": Category("subject 0.12 from the plate per channel", ("camouflage-0.12",)),
-    "wall": Category("plain wall (a colour, a gradient, shading); smooth subject 0.04..0.08 from it", ("wall",)),
-    "hair": Category("persons with dense or sparse hair, animal-like bodies under dense fur", ("hair",)),
-    "translucent": Category("a large veil, glass or smoke (alpha 0.15..0.7) over 25..60 % of the frame",
-                            ("translucent",)),
-    "thin": Category("furniture-like bars and slats, plants, sticks and rings: thin structures and holes", ("thin",)),
-    "motion": Category("the whole subject motion-blurred over 8..30 px", ("motion",)),
-    "shadow": Category("the subject's shadow on the scene, 25..60 % dark", ("shadow",)),
-    "exposure": Category("exposure 8..25 % and white balance +-5 % off the plate, frame-wide", ("exposure",)),
-    "shift": Category("the plate seen shifted by 1..4 px", ("shift",)),
-    "jpeg": Category("the frame JPEG-compressed at quality 30..70", ("jpeg",)),
-    "mixed": Category("two or three of the other categories' difficulties at once", ()),
+# category -> what its scenes hold; each category's scenes carry the effect of its own name, "mixed"
+# two or three of _MIXABLE's (make_stress_sample)
+_ABOUT: Dict[str, str] = {
+    "camouflage-0.03": "subject 0.03 from the plate per channel (its texture follows the plate)",
+    "camouflage-0.06": "subject 0.06 from the plate per channel",
+    "camouflage-0.12": "subject 0.12 from the plate per channel",
+    "wall": "plain wall (a colour, a gradient, shading); smooth subject 0.04..0.08 from it",
+    "hair": "persons with dense or sparse hair, animal-like bodies under dense fur",
+    "translucent": "a large veil, glass or smoke (alpha 0.15..0.7) over 25..60 % of the frame",
+    "thin": "furniture-like bars and slats, plants, sticks and rings: thin structures and holes",
+    "motion": "the whole subject motion-blurred over 8..30 px",
+    "shadow": "the subject's shadow on the scene, 25..60 % dark",
+    "exposure": "exposure 8..25 % and white balance +-5 % off the plate, frame-wide",
+    "shift": "the plate seen shifted by 1..4 px",
+    "jpeg": "the frame JPEG-compressed at quality 30..70",
+    "mixed": "two or three of the other categories' difficulties at once",
 }
+CATEGORIES: Dict[str, Category] = {name: Category(about, () if name == "mixed" else (name,))
+                                   for name, about in _ABOUT.items()}
 _MIXABLE = ("camouflage-0.03", "camouflage-0.06", "camouflage-0.12", "hair", "translucent", "thin", "motion", "shadow",
             "exposure", "shift", "jpeg")
 
