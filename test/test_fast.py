@@ -367,7 +367,11 @@ def test_default_model_at_the_papers_settings_equals_the_published_forward(h, w,
     model.backbone_scale = scale
     model.refiner.mode, model.refiner.sample_pixels, model.refiner.prevent_oversampling = "sampling", pixels, False
     seq = SceneSequence(h, w, seed=0)
-    src, bgr = (torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255 for x in (seq.frame(10)[0], seq.background()))
+    bgr = torch.from_numpy(seq.background()).permute(2, 0, 1)[None].float() / 255
+    for i in (10, 30, 50, 20, 40):          # a frame whose refined patches reach the last row (the weights decide)
+        src = torch.from_numpy(seq.frame(i)[0]).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            if model(src, bgr).ref_sm[0, 0, -1].sum() > 0:
+                break
     ref = _compare(model, FastRefine(model), src, bgr)
-    bottom = ref.ref_sm[0, 0, -1]
-    assert bottom.sum() > 0                                    # patches on the last row were refined
+    assert ref.ref_sm[0, 0, -1].sum() > 0                     # patches on the last row were refined

@@ -204,6 +204,17 @@ class Command:
         with _handlers(handlers):
             return run_cli(self.prog, body)
 
+    def run_as_main(self) -> NoReturn:
+        """Run as ``python -m`` runs a module: with the process's command line, ending through the
+        interpreter's own exit. A stopped ROS executable ignores further SIGINT / SIGTERM from then on
+        (a terminal's Ctrl-C reaches it twice through ``ros2 launch``): the interpreter restores the
+        default dispositions while it shuts down, and a second signal then would kill it half-way."""
+        code = self.run()
+        if self.ros and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
+        raise SystemExit(code)
+
     def __call__(self) -> NoReturn:
         """Run with the process's command line and end the process with the exit code. A ROS
         executable ends at once (``os._exit``, output flushed) once its ``main`` has shut everything

@@ -82,4 +82,4 @@ def _call(node, executor, stop: threading.Event, opts) -> int:
 
 if __name__ == "__main__":        # the interpreter's own exit; the console script ends at once (entry.py)
     from .entry import capture_once
-    raise SystemExit(capture_once.run())
+    capture_once.run_as_main()

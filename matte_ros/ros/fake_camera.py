@@ -128,4 +128,4 @@ def main(args=None, stop: Optional[threading.Event] = None) -> int:
 
 if __name__ == "__main__":        # the interpreter's own exit; the console script ends at once (entry.py)
     from .entry import fake_camera
-    raise SystemExit(fake_camera.run())
+    fake_camera.run_as_main()

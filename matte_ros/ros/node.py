@@ -201,4 +201,4 @@ def main(args=None, stop: Optional[threading.Event] = None) -> int:
 
 if __name__ == "__main__":        # the interpreter's own exit; the console script ends at once (entry.py)
     from .entry import matte_node
-    raise SystemExit(matte_node.run())
+    matte_node.run_as_main()
