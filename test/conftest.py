@@ -116,3 +116,18 @@ def interrupt():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    """A tiny weight file (matte_offline's tests)."""
+    from offline_inputs import save_model
+    return save_model(str(tmp_path_factory.mktemp("model") / "tiny.safetensors"))
+
+
+@pytest.fixture
+def no_engine(monkeypatch):
+    """Refusals come before the model loads: loading it fails the test."""
+    def load(*a):
+        raise AssertionError("the engine was loaded")
+    monkeypatch.setattr("matte_ros.core.engine.MattingEngine.__init__", load)

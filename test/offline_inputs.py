@@ -163,3 +163,4 @@ def checksums(*roots) -> dict:
             with open(p, "rb") as f:
                 out[p] = hashlib.sha256(f.read()).hexdigest()
     return out
+

@@ -2,24 +2,15 @@
 size the image was made with; headers that lie, are cut short or are no image."""
 import struct
 import time
-import zlib
 
 import cv2
 import numpy as np
 import pytest
+from offline_inputs import png_declaring
 
 from matte_ros.core.image_header import ImageHeaderError, file_image_size, image_size
 
 W, H = 47, 31
-
-
-def png_declaring(w: int, h: int) -> bytes:
-    """A PNG whose IHDR declares w x h, holding two rows only (a few hundred bytes)."""
-    def chunk(t, d):
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-    rows = zlib.compress(b"\x00" * (w * 3 + 1) * 2)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
-            chunk(b"IDAT", rows) + chunk(b"IEND", b""))
 
 
 def encoded(ext: str, params=()) -> bytes:

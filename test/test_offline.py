@@ -6,7 +6,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from offline_inputs import read_video, save_model, scene, write_pngs, write_video
+from offline_inputs import read_video, scene, write_pngs, write_video
 
 from matte_ros.core.engine import MattingEngine
 from matte_ros.core.model import MattingRefine, load_checkpoint
@@ -22,11 +22,6 @@ ALL = "alpha,foreground,composite,error,refinement"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    return save_model(str(tmp_path_factory.mktemp("model") / "tiny.safetensors"))
 
 
 def engine_results(model_path, plate, frames, composite=(0, 255, 0)):

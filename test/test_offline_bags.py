@@ -1,7 +1,7 @@
 """matte_offline on rosbag2 recordings (sqlite3 and MCAP) and the image-message decoding it uses."""
 import numpy as np
 import pytest
-from offline_inputs import NOTE_TOPIC, STAMP0, read_bag, save_model, scene, write_bag
+from offline_inputs import NOTE_TOPIC, STAMP0, read_bag, scene, write_bag
 
 from matte_ros.core.engine import MattingEngine
 from matte_ros.tools.offline.bags import BagOutput, compressed_to_rgb, image_to_rgb, typestore
@@ -16,11 +16,6 @@ ALL = ("alpha", "foreground", "composite", "error", "refinement")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    return save_model(str(tmp_path_factory.mktemp("model") / "tiny.safetensors"))
 
 
 def cli(*args, model_path):

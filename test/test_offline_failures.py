@@ -11,7 +11,6 @@ from offline_inputs import (
     drop_bag_messages,
     read_bag,
     read_video,
-    save_model,
     scene,
     write_bag,
     write_pngs,
@@ -22,11 +21,6 @@ from matte_ros.tools.offline import pipeline, writers
 from matte_ros.tools.offline.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    return save_model(str(tmp_path_factory.mktemp("model") / "tiny.safetensors"))
 
 
 def cli(*args, model_path):

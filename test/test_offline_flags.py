@@ -6,23 +6,13 @@ import sys
 
 import numpy as np
 import pytest
-from offline_inputs import png_declaring, save_model, scene, write_bag, write_pngs
+from offline_inputs import png_declaring, scene, write_bag, write_pngs
 
 from matte_ros.tools.offline.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    return save_model(str(tmp_path_factory.mktemp("model") / "tiny.safetensors"))
-
-
-@pytest.fixture
-def no_engine(monkeypatch):
-    def load(*a):
-        raise AssertionError("the engine was loaded")
-    monkeypatch.setattr("matte_ros.core.engine.MattingEngine.__init__", load)
 
 
 @pytest.fixture

@@ -3,24 +3,20 @@ before anything is touched, and --overwrite replaces only what the tool's manife
 import os
 
 import pytest
-from offline_inputs import checksums, read_bag, save_model, scene, write_bag, write_pngs, write_video
+from offline_inputs import (
+    checksums,
+    read_bag,
+    scene,
+    write_bag,
+    write_pngs,
+    write_video,
+)
 
 from matte_ros.tools.offline.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    return save_model(str(tmp_path_factory.mktemp("model") / "tiny.safetensors"))
-
-
-@pytest.fixture
-def no_engine(monkeypatch):
-    """Refusals come before the model loads: loading it fails the test."""
-    def load(*a):
-        raise AssertionError("the engine was loaded")
-    monkeypatch.setattr("matte_ros.core.engine.MattingEngine.__init__", load)
 
 
 def cli(*args, model_path):
