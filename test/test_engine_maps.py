@@ -72,16 +72,19 @@ def _with(model, s):
 
 
 def counting(engine):
-    """Wrap the engine's coarse network so that each run of its backbone is counted."""
+    """Wrap the engine's coarse network so that each run of it is counted (on the CPU the fast path
+    runs it as a trace, which does not call the backbone's Python forward)."""
     calls = []
-    backbone = engine.model.backbone
-    forward = backbone.forward
+    fast = getattr(engine, "_fast", None)
+    owner, name = (fast, "_coarse") if fast is not None and fast._coarse is not None else (engine.model.backbone,
+                                                                                             "forward")
+    run = getattr(owner, name)
 
     def counted(*args, **kwargs):
         calls.append(1)
-        return forward(*args, **kwargs)
+        return run(*args, **kwargs)
 
-    backbone.forward = counted
+    setattr(owner, name, counted)
     return calls
 
 

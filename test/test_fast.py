@@ -375,3 +375,31 @@ def test_default_model_at_the_papers_settings_equals_the_published_forward(h, w,
                 break
     ref = _compare(model, FastRefine(model), src, bgr)
     assert ref.ref_sm[0, 0, -1].sum() > 0                     # patches on the last row were refined
+
+
+@pytest.mark.parametrize("backbone", ["mobilenetv2", "resnet50"])
+def test_the_traced_coarse_pass_is_bit_identical_to_the_eager_one_and_shares_its_weights(backbone, monkeypatch):
+    fast = FastRefine(_model(backbone, 3))
+    assert fast._coarse is not None                 # on the CPU the coarse pass is traced
+    g = torch.Generator().manual_seed(5)
+    for h, w in ((96, 128), (75, 101)):             # one trace per input shape
+        bgr, src = torch.rand(1, 3, h, w, generator=g), torch.rand(2, 3, h, w, generator=g)
+        plate = fast.prepare_plate(bgr)
+        traced = fast(src, plate)
+        coarse, fast._coarse = fast._coarse, None
+        eager = fast(src, plate)
+        fast._coarse = coarse
+        assert all(torch.equal(a, b) for a, b in zip(traced, eager))
+    traces = [t for t in coarse._traces.values() if t is not None]
+    assert len(traces) == 2
+    weights = {p.data_ptr() for p in fast.net.parameters()}
+    assert all(p.data_ptr() in weights for t in traces for p in t.parameters())     # no second copy
+
+    def untraceable(*args, **kwargs):
+        raise RuntimeError("the tracer cannot follow this")
+    monkeypatch.setattr(torch.jit, "trace", untraceable)
+    bgr, src = torch.rand(1, 3, 64, 64, generator=g), torch.rand(1, 3, 64, 64, generator=g)
+    plate = fast.prepare_plate(bgr)
+    out = fast(src, plate)                          # that shape runs eagerly
+    fast._coarse = None
+    assert all(torch.equal(a, b) for a, b in zip(out, fast(src, plate)))

@@ -136,7 +136,7 @@ def test_each_malformed_message_is_dropped_and_the_node_keeps_working(harness, s
     header = harness.header()
     msg = rgb_to_msg(src, header, "rgb8")
     assert harness.alpha_for(header, resend=lambda: harness.pub.publish(msg)) is not None
-    assert harness.node.group.worker.is_alive()
+    assert all(w.is_alive() for w in harness.node.group.workers)
 
 
 def test_size_change_is_refused_until_a_plate_of_that_size_is_captured(harness, scene):

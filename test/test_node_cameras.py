@@ -38,7 +38,8 @@ def test_three_cameras_one_node(context):
     engine = MattingEngine(checkpoint=DEFAULT_WEIGHTS, device="cpu")
     node = MatteNode(engine=engine, context=context, parameter_overrides=[
         Parameter("cameras", value="left,right,broken"), Parameter("plate_frames", value=3),
-        Parameter("cpu_threads", value=torch.get_num_threads())])
+        Parameter("cpu_threads", value=2)])
+    assert len(node.group.workers) == 2 and node.group.threads_per_worker == 1  # on the CPU: frames of 2 at once
     cams = [FakeCamera(context=context, namespace=ns, parameter_overrides=[
         Parameter("width", value=W), Parameter("height", value=H), Parameter("rate", value=8.0),
         Parameter("seed", value=seed), Parameter("noise", value=0.0), Parameter("wait_for_plate", value=True),

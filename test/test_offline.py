@@ -10,7 +10,7 @@ from offline_inputs import read_video, scene, write_pngs, write_video
 
 from matte_ros.core.engine import MattingEngine
 from matte_ros.core.model import MattingRefine, load_checkpoint
-from matte_ros.core.model.backbones import MobileNetV2Encoder
+from matte_ros.core.model.traced import TracedCoarse
 from matte_ros.tools.offline.cli import main
 from matte_ros.tools.offline.frames import OfflineError, parse_output_types
 from matte_ros.tools.offline.pipeline import bench_offline, run
@@ -54,13 +54,13 @@ def test_output_types_parse_with_published_names():
 
 
 def test_error_and_refinement_maps_cost_no_second_coarse_pass(tmp_path, model_path, monkeypatch):
-    """The maps come from the frame's own coarse pass: the backbone runs once per frame."""
+    """The maps come from the frame's own coarse pass: the coarse pass (traced on the CPU) runs once per frame."""
     plate, frames = scene(3)
     write_pngs(tmp_path / "in", frames)
     write_pngs(tmp_path / "plate", [plate], "p")
     runs = []
-    forward = MobileNetV2Encoder.forward
-    monkeypatch.setattr(MobileNetV2Encoder, "forward", lambda self, x: runs.append(x.shape) or forward(self, x))
+    forward = TracedCoarse.__call__
+    monkeypatch.setattr(TracedCoarse, "__call__", lambda self, x: runs.append(x.shape) or forward(self, x))
     assert cli(tmp_path / "in", "-o", tmp_path / "out", "--plate", tmp_path / "plate" / "p000.png",
                "--output-types", "alpha,error,refinement", model_path=model_path) == 0
     assert len(runs) == len(frames)

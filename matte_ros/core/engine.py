@@ -325,13 +325,23 @@ class MattingEngine:
                 return n
             return int(self._plates.pop(tuple(size), None) is not None)
 
+    @property
+    def parallel_frames(self) -> bool:
+        """Whether engines made by ``with_own_plates`` run their frames at the same time (from
+        several threads): on the CPU, where a frame's network run keeps no state between calls; on
+        CUDA they take turns (the captured graphs' buffers and the copy stream are the engine's)."""
+        return self.device.type == "cpu"
+
     def with_own_plates(self) -> "MattingEngine":
-        """Another engine over this one's network, device buffers and lock, with a plate store of its
-        own (empty) and this one's settings as they are now (``configure`` on either changes that one
+        """Another engine over this one's network and device buffers, with a plate store of its own
+        (empty) and this one's settings as they are now (``configure`` on either changes that one
         only): one model in memory for several cameras, each with its own plates even at the same
-        frame size. The lock is shared, so the frames of all of them run one at a time."""
+        frame size. With ``parallel_frames`` it has a lock of its own, so frames of different twins
+        run at the same time; else the lock is shared and their frames run one at a time."""
         twin = copy.copy(self)
         twin._plates = {}
+        if self.parallel_frames:
+            twin._lock = threading.Lock()
         return twin
 
     def has_background(self, size: Tuple[int, int]) -> bool:

@@ -9,8 +9,9 @@ moves every one). Lazy: while no output has a subscriber, frames are neither con
 
 A thin rclpy shell over :class:`matte_ros.core.engine.MattingEngine`: the node's camera
 (``camera.py``; one per camera with the ``cameras`` parameter, ``cameras.py``) has the topics,
-services and plates; its subscription callback only stores the newest message (``FairTurns``); one
-worker thread converts it, feeds a running plate capture and mattes it; the capture service waits
+services and plates; its subscription callback only stores the newest message (``FairTurns``); a
+worker thread converts it, feeds a running plate capture and mattes it (one worker per camera on
+the CPU with several cameras, ``cameras.worker_plan``); the capture service waits
 for its plate in its own callback group, so spinning goes on. Run it on a multi-threaded executor
 (``main`` uses ``executor.WaitingExecutor``, whose shutdown lets every capture caller have its
 answer, "the node is shutting down", before the node is destroyed).
@@ -107,7 +108,8 @@ class MatteNode(Node):
         self._pub_diag = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         cameras = names.camera_namespaces(s.cameras)
-        self.group = CameraGroup(self, engine, cameras, self._composite_image)
+        self.group = CameraGroup(self, engine, cameras, self._composite_image,
+                                 threads=cpu_threads_for(s.cpu_threads, os.cpu_count()))
         self.waiting_services = len(cameras)    # with cameras: their captures, which may all wait at once (executor.py)
         self.create_timer(1.0, self._publish_diagnostics)
         self.camera: Optional[Camera] = self.group.cameras.get("")     # without cameras: the node's own names
@@ -186,9 +188,15 @@ class MatteNode(Node):
 
 
 def _configure_process(node: MatteNode) -> None:
-    """Process-wide settings the node's parameters decide: torch's CPU threads."""
-    torch.set_num_threads(cpu_threads_for(node.settings.cpu_threads, os.cpu_count()))
-    node.get_logger().info(f"{torch.get_num_threads()} torch CPU threads")
+    """Process-wide settings the node's parameters decide: torch's and OpenCV's CPU threads (split
+    between the matting workers of several cameras, cameras.worker_plan). OpenCV's pool, left at one
+    thread per core, is shared by every thread calling it: two workers' frame conversions wait for
+    each other there (and its threads spin on the cores torch needs), 4x slower frames in all."""
+    torch.set_num_threads(node.group.threads_per_worker)
+    cv2.setNumThreads(node.group.threads_per_worker)
+    workers = len(node.group.workers)
+    node.get_logger().info(f"{torch.get_num_threads()} torch CPU threads" +
+                           (f" in each of {workers} matting workers" if workers > 1 else ""))
 
 
 def main(args=None, stop: Optional[threading.Event] = None) -> int:

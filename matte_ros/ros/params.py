@@ -100,8 +100,10 @@ class NodeSettings:
     device: str = setting("auto", "Inference device", check=device_problem, accepted=DEVICES_HELP)
     precision: str = setting("auto", "Inference precision (auto: fp16 on CUDA, bf16 on CPUs with native bf16, "
                               "else fp32)", choices=PRECISION_NAMES)
-    cpu_threads: int = setting(0, "Torch CPU threads of the node's process; 0 = auto: one fewer than the cores, at "
-                                "least 1 (a core is left to the ROS callbacks and the camera)", range=(0, 1024))
+    cpu_threads: int = setting(0, "Torch CPU threads of the node's process (with several cameras on the CPU: split "
+                                "between matting workers, one per camera, at most one per thread); 0 = auto: one "
+                                "fewer than the cores, at least 1 (a core is left to the ROS callbacks and the "
+                                "camera)", range=(0, 1024))
     compressed: bool = setting(False, "Subscribe to <image>/compressed (sensor_msgs/CompressedImage, PNG or JPEG) "
                                 "instead of the raw image")
     cameras: str = setting(

@@ -1,8 +1,9 @@
-"""Fair turns for several cameras sharing one matting worker: the newest frame of each, longest waiting first.
+"""Fair turns for several cameras sharing matting workers: the newest frame of each, longest waiting first.
 
     turns = FairTurns(["left", "right"])
     turns.put("left", msg)                  # subscription callback: never blocks; True = an untaken frame dropped
-    key, msg, arrived = turns.take(0.5)     # worker: the camera waiting longest (msg arrived at arrived), or None
+    key, msg, arrived = turns.take(0.5)     # a worker: the camera waiting longest (msg arrived at arrived), or None
+    turns.done(key)                         # the worker has finished that frame: the camera may go again
     turns.set_interval(1.0 / max_rate)      # at most one frame per camera per interval (0 = no limit)
     turns.close()                           # take() returns None from now on
 
@@ -11,12 +12,14 @@ dropped). ``take`` hands out the slot that has been waiting longest (since the f
 filled it after the camera's last turn; replacing a waiting frame by a newer one keeps its place)
 among the cameras that may go (their last turn is at least ``interval`` ago): a camera with a frame
 waiting is served after at most one turn of each other camera, however fast or in whatever phase
-they publish. A camera that stops publishing holds no slot and delays no one. Pure (threading and a
+they publish. A camera that stops publishing holds no slot and delays no one. A camera whose frame
+is being matted (taken, not yet ``done``) is not handed out again, so several workers never matte
+two frames of one camera at once (out of order) while another camera waits. Pure (threading and a
 clock only), so it is tested without ROS.
 """
 import threading
 import time
-from typing import Any, Callable, Dict, Hashable, Iterable, Optional, Tuple
+from typing import Any, Callable, Dict, Hashable, Iterable, Optional, Set, Tuple
 
 __all__ = ["FairTurns"]
 
@@ -32,6 +35,7 @@ class FairTurns:
         self._cond = threading.Condition()
         self._slots: Dict[Hashable, Tuple[Any, float, float]] = {}  # key -> (newest frame, its arrival, waiting since)
         self._last: Dict[Hashable, float] = {}                  # key -> time of its last turn
+        self._busy: Set[Hashable] = set()                       # keys taken and not yet done
         self._interval = 0.0
         self._closed = False
 
@@ -61,6 +65,8 @@ class FairTurns:
         """(the key whose turn it is, or None; when the next held-back slot may go, or None)."""
         best, best_rank, next_at = None, None, None
         for key, (_, _, since) in self._slots.items():
+            if key in self._busy:
+                continue
             last = self._last.get(key)
             free_at = now if last is None else last + self._interval
             if free_at > now:
@@ -73,7 +79,7 @@ class FairTurns:
 
     def take(self, timeout: float) -> Optional[Tuple[Hashable, Any, float]]:
         """(key, frame, arrival time) of the next turn, waiting up to ``timeout`` s; None when none
-        came or after ``close``."""
+        came or after ``close``. The camera ``key`` is busy until ``done(key)``."""
         deadline = self._clock() + timeout
         with self._cond:
             while not self._closed:
@@ -82,12 +88,19 @@ class FairTurns:
                 if key is not None:
                     item, arrived, _ = self._slots.pop(key)
                     self._last[key] = now
+                    self._busy.add(key)
                     return key, item, arrived
                 if now >= deadline:
                     return None
                 wake = deadline if next_at is None else min(deadline, next_at)
                 self._cond.wait(max(0.0, wake - now))
             return None
+
+    def done(self, key: Hashable) -> None:
+        """The frame ``key`` was last taken for is finished: that camera may have its next turn."""
+        with self._cond:
+            self._busy.discard(key)
+            self._cond.notify_all()
 
     def close(self) -> None:
         """End every take (now and later): they return None."""

@@ -8,7 +8,8 @@ N fake cameras (namespaces cam0, cam1, ...; scene seed = index) at ``--rate`` ea
 one): the same torch threads in total. Per set-up, after the plates are captured and a warm-up, for
 ``--seconds``: the nodes' resident memory (VmRSS from /proc, summed over the node processes; the
 cameras are not counted), the total matted rate (alpha messages received per second, all cameras)
-and each camera's median latency (receipt - the camera's header stamp). Cameras and nodes run in
+and each camera's median latency (receipt - the camera's header stamp) and engine time per frame
+(``engine_median_ms`` of its diagnostics status). Cameras and nodes run in
 their own processes in a private ROS domain (:mod:`matte_ros.tools.launcher`), their logs in
 ``--log-dir``.
 """
@@ -43,7 +44,9 @@ WARM_UP = 4.0               # seconds matted before the measurement starts
 
 def run_setup(one_process: bool, cameras: Sequence[str], width: int, height: int, rate: float, seconds: float,
               threads: int, weights: str, domain_id: int, log_dir: str) -> Dict[str, object]:
-    """One set-up (see the module doc): {"rss_mb", "rate_hz", "latency_ms": {camera: ms}, "frames": {camera: n}}."""
+    """One set-up (see the module doc): {"rss_mb", "rate_hz", "latency_ms": {camera: ms}, "frames": {camera: n},
+    "engine_ms": {camera: the node's median engine time per frame, from its diagnostics}}."""
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile
     from rclpy.time import Time
     from sensor_msgs.msg import Image
@@ -80,6 +83,16 @@ def run_setup(one_process: bool, cameras: Sequence[str], width: int, height: int
                 arrivals[camera].append(late)
         for c in cameras:
             node.create_subscription(Image, f"/{c}/{names.ALPHA}", lambda m, c=c: on_alpha(c, m), QoSProfile(depth=5))
+        engine: Dict[str, List[float]] = {c: [] for c in cameras}        # the nodes' engine_median_ms
+
+        def on_diag(msg: DiagnosticArray) -> None:
+            for st in msg.status:
+                c = st.name.lstrip("/").split("/", 1)[0]
+                ms = {kv.key: kv.value for kv in st.values}.get("engine_median_ms", "n/a")
+                if c in engine and ms != "n/a":
+                    with lock:
+                        engine[c].append(float(ms))
+        node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 20)
         seen = set()
         truths = [node.create_subscription(Image, names.resolve(names.TRUE_ALPHA, c, names.FAKE_CAMERA_NAME),
                                            lambda m, c=c: seen.add(c), 2) for c in cameras]
@@ -97,17 +110,18 @@ def run_setup(one_process: bool, cameras: Sequence[str], width: int, height: int
         end = time.monotonic() + EMPTY_SECONDS + WARM_UP
         launch.wait("the warm-up", lambda: time.monotonic() > end, EMPTY_SECONDS + WARM_UP + 10.0, step=0.1)
         with lock:
-            for values in arrivals.values():
+            for values in list(arrivals.values()) + list(engine.values()):
                 values.clear()
         start = time.monotonic()
         launch.wait("the measurement", lambda: time.monotonic() > start + seconds, seconds + 10.0, step=0.1)
         rss = sum(resident_bytes(child.proc.pid) for child in nodes) / 1e6
         with lock:
             got = {c: list(v) for c, v in arrivals.items()}
+            engine_ms = {c: statistics.median(v) if v else float("nan") for c, v in engine.items()}
             elapsed = time.monotonic() - start
     return {"rss_mb": rss, "rate_hz": sum(len(v) for v in got.values()) / elapsed,
             "latency_ms": {c: 1e3 * statistics.median(v) if v else float("nan") for c, v in got.items()},
-            "frames": {c: len(v) for c, v in got.items()}}
+            "frames": {c: len(v) for c, v in got.items()}, "engine_ms": engine_ms}
 
 
 def compare(n: int, width: int, height: int, rate: float, seconds: float, threads: int, weights: str,
@@ -119,7 +133,8 @@ def compare(n: int, width: int, height: int, rate: float, seconds: float, thread
         r = results[one] = run_setup(one, cameras, width, height, rate, seconds, threads, weights, domain_id, log_dir)
         what = (f"1 process, {threads} thread(s)" if one else
                 f"{n} processes, {max(1, threads // n)} thread(s) each")
-        lat = ", ".join(f"{c} {r['latency_ms'][c]:.0f} ms ({r['frames'][c]} frames)" for c in cameras)
+        lat = ", ".join(f"{c} {r['latency_ms'][c]:.0f} ms ({r['frames'][c]} frames, engine {r['engine_ms'][c]:.0f} ms)"
+                        for c in cameras)
         lines.append(f"{n} cameras {width}x{height} at {rate:g} Hz, {what}: resident {r['rss_mb']:.0f} MB, "
                      f"matted {r['rate_hz']:.2f} frames/s in total; latency {lat}")
         print(lines[-1], flush=True)

@@ -21,6 +21,8 @@ Where the time goes in the straightforward network, and what this does instead:
 - the refiner's first convolution reads the coarse block of tiles inside the frame directly, by
   output phases (:mod:`.stage1`), and its second stage runs at half resolution on pixel phases
   (:mod:`.stage2`);
+- on the CPU the coarse pass up to the decoder's last convolution runs as a TorchScript trace
+  (:mod:`.traced`), bit-identical, without holding Python's lock between its operations;
 - the coarse alpha/foreground are upsampled once (by OpenCV on the CPU, :mod:`.resize`), refined
   patches are written into that buffer and the final clamp/add run in place.
 The settings (backbone scale, refine mode, sample pixels, threshold, prevent_oversampling) are a
@@ -47,6 +49,7 @@ from .resize import bilinear_resize
 from .stage2 import to_phases
 from .tile_refine import TileRefiner, Tiles
 from .tiles import TILE_SIDES, tile_sides, tiles_of
+from .traced import TracedCoarse
 
 __all__ = ["FastRefine", "FastOutput", "PreparedPlate", "RefineSettings", "fold_batchnorm"]
 
@@ -175,6 +178,8 @@ class FastRefine:
         self.tiles = TileRefiner(ref, dec.conv4.out_channels, self.dtype, self.device)
         self.net = folded.to(self.device, self.dtype, memory_format=torch.channels_last)
         self.sync_free = self.device.type == "cuda"
+        # on the CPU the coarse pass runs as a trace, free of Python's lock (.traced); CUDA has graphs
+        self._coarse = TracedCoarse(self.net) if self.device.type == "cpu" else None
 
     def settings_or_default(self, settings: Optional[RefineSettings]) -> RefineSettings:
         """``settings``, checked to be a RefineSettings, or ``default_settings`` when None."""
@@ -233,8 +238,11 @@ class FastRefine:
         src_sm = _downsample(src, scale)
         bgr_sm = plate.small(scale).expand(B, -1, -1, -1)
         x = torch.cat([src_sm.to(dt), bgr_sm], dim=1).contiguous(memory_format=torch.channels_last)
-        f = self.net.backbone(x)
-        xl, skip = self.net.decoder.last_inputs(self.net.aspp(f[0]), f[1], f[2], f[3], f[4])
+        if self._coarse is not None:
+            xl, skip = self._coarse(x)
+        else:
+            f = self.net.backbone(x)
+            xl, skip = self.net.decoder.last_inputs(self.net.aspp(f[0]), f[1], f[2], f[3], f[4])
         if s.mode == "full":
             x = self._head.full(up_cat(xl, skip))                           # (B, 37, h, w) as MattingBase.coarse
         else:
