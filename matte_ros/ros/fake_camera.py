@@ -4,9 +4,10 @@
 
 Publishes ``image`` (sensor_msgs/Image, rgb8; remappable), ``camera_info`` (a pinhole model with a
 60 degree horizontal field of view), optionally ``image/compressed``, and the ground-truth alpha on
-``~/alpha_true`` (``/fake_camera/alpha_true``), all with the same header (stamp, frame_id) as the
-frame they belong to. The first ``empty_seconds * rate`` frames show the empty scene (fresh sensor
-noise each), so the matting node's plate can be captured from them. Parameters: the fields of
+``~/alpha_true`` (``/fake_camera/alpha_true``, 32FC1, while it has a subscriber), all with the
+same header (stamp, frame_id) as the frame they belong to. The first ``empty_seconds * rate``
+frames show the empty scene (fresh sensor noise each), so the matting node's plate can be
+captured from them. Parameters: the fields of
 :class:`~matte_ros.ros.camera_settings.CameraSettings`, all fixed at start-up.
 
 With ``wait_for_plate:=true`` the empty scene lasts until the matting node has a plate (its latched
@@ -115,7 +116,8 @@ class FakeCamera(Node):
             self._pub_c.publish(CompressedImage(header=header, format=fmt, data=data))
         self._pub.publish(rgb_to_msg(src, header, "rgb8"))
         self._pub_info.publish(camera_info(self.settings.width, self.settings.height, header))
-        self._pub_alpha.publish(alpha_to_msg(pha, header, "32FC1"))
+        if self._pub_alpha.get_subscription_count():     # the truth only when asked: 3.7 MB a frame at 720p
+            self._pub_alpha.publish(alpha_to_msg(pha, header, "32FC1"))
         if start is not None and n == self.empty_frames:
             self.get_logger().info(f"frame {self.count}: the subject enters")
         self.count += 1

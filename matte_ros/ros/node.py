@@ -18,6 +18,7 @@ answer, "the node is shutting down", before the node is destroyed).
 """
 import dataclasses
 import os
+import sys
 import threading
 from typing import Optional
 
@@ -53,6 +54,11 @@ from .params import (
 from .stats import NodeStats
 
 __all__ = ["MatteNode", "build_engine", "main"]
+
+# Python's switch interval in the node's process: how long a thread running Python (the executor
+# taking a camera frame) may keep the interpreter lock from a matting worker that waits for it
+# between two of its operations (Python's default: 5 ms, at every one of them).
+SWITCH_INTERVAL = 0.0005
 
 
 def build_engine(s: NodeSettings) -> MattingEngine:
@@ -194,6 +200,7 @@ def _configure_process(node: MatteNode) -> None:
     each other there (and its threads spin on the cores torch needs), 4x slower frames in all."""
     torch.set_num_threads(node.group.threads_per_worker)
     cv2.setNumThreads(node.group.threads_per_worker)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     workers = len(node.group.workers)
     node.get_logger().info(f"{torch.get_num_threads()} torch CPU threads" +
                            (f" in each of {workers} matting workers" if workers > 1 else ""))
