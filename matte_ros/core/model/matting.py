@@ -10,9 +10,9 @@ from typing import Any, Dict, NamedTuple
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from ..settings import BACKBONE_SCALE_RULE, MAX_BACKBONE_SCALE, MIN_BACKBONE_SCALE, effective_backbone_scale
+from .aspp import ASPP
 from .backbones import BACKBONES, ENCODER_CHANNELS, build_encoder
 from .decoder import Decoder
 from .refine_settings import require_refine

@@ -5,10 +5,12 @@ Three crop methods and two replace methods give identical numbers; they differ i
 and in which export formats they map to (``unfold``/``scatter_nd`` for PyTorch and
 TorchScript, ``roi_align``/``gather``/``scatter_element`` for ONNX).
 """
+import importlib
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Tuple
 
 import torch
-import torchvision
 from torch.nn import functional as F
 
 __all__ = ["CROP_METHODS", "REPLACE_METHODS", "crop_patches", "replace_patches", "pixel_indices"]
@@ -35,6 +37,22 @@ def pixel_indices(shape: Tuple[int, int, int, int], idx: Index, size: int, paddi
     return origin + c + oy + ox
 
 
+@torch.jit.unused
+def _roi_align(x: torch.Tensor, boxes: torch.Tensor, span: int) -> torch.Tensor:
+    """RoIAlign (one sample per bin) from torchvision, imported on first use only: the other crop
+    methods need no torchvision, which costs a process ~190 MiB. Left out of TorchScript (a scripted
+    model raises here): the ``roi_align`` method is for ONNX export.
+
+    The first import runs on a thread of its own: importing torchvision calls its operators (a CUDA
+    version check), which the ONNX exporter's trace, if one is in progress on this thread, would
+    record and fail on; a trace follows only the thread that started it."""
+    ops = sys.modules.get("torchvision.ops")
+    if ops is None:
+        with ThreadPoolExecutor(1) as importer:
+            ops = importer.submit(importlib.import_module, "torchvision.ops").result()
+    return ops.roi_align(x, boxes, span, sampling_ratio=1)
+
+
 def crop_patches(x: torch.Tensor, idx: Index, size: int, padding: int, method: str = "unfold") -> torch.Tensor:
     """x: (B, C, H, W) -> (P, C, size + 2p, size + 2p): the patch of stride ``size`` at each
     grid index, grown by ``padding`` pixels of context on every side (zeros beyond the border)."""
@@ -48,7 +66,7 @@ def crop_patches(x: torch.Tensor, idx: Index, size: int, padding: int, method: s
         # Boxes one pixel per bin, sampled once at each bin centre = exactly on the pixels.
         boxes = torch.stack([b, col * size - 0.5, row * size - 0.5,
                              col * size + span - 0.5, row * size + span - 0.5], dim=1)
-        return torchvision.ops.roi_align(x, boxes, span, sampling_ratio=1)
+        return _roi_align(x, boxes, span)
     if method == "gather":
         flat = pixel_indices((x.shape[0], x.shape[1], x.shape[2], x.shape[3]), idx, size, padding)
         return torch.gather(x.reshape(-1), 0, flat.reshape(-1)).view(-1, x.shape[1], span, span)
