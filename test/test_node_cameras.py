@@ -2,8 +2,10 @@
 own service, each camera's alpha against its own truth, a camera of malformed frames kept to its own
 diagnostics status."""
 import os
+import sys
 import threading
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -24,7 +26,7 @@ from matte_ros.core.synthetic import SceneSequence  # noqa: E402
 from matte_ros.ros.executor import WaitingExecutor  # noqa: E402
 from matte_ros.ros.fake_camera import FakeCamera  # noqa: E402
 from matte_ros.ros.imaging import msg_to_alpha, rgb_to_msg  # noqa: E402
-from matte_ros.ros.node import MatteNode  # noqa: E402
+from matte_ros.ros.node import MatteNode, configure_process  # noqa: E402
 
 W, H = 320, 240
 context = context_fixture()
@@ -40,6 +42,8 @@ def test_three_cameras_one_node(context):
         Parameter("cameras", value="left,right,broken"), Parameter("plate_frames", value=3),
         Parameter("cpu_threads", value=2)])
     assert len(node.group.workers) == 2 and node.group.threads_per_worker == 1  # on the CPU: frames of 2 at once
+    saved = torch.get_num_threads(), cv2.getNumThreads(), sys.getswitchinterval()
+    configure_process(node)             # as matte_node's main does: one torch and OpenCV thread per worker
     cams = [FakeCamera(context=context, namespace=ns, parameter_overrides=[
         Parameter("width", value=W), Parameter("height", value=H), Parameter("rate", value=8.0),
         Parameter("seed", value=seed), Parameter("noise", value=0.0), Parameter("wait_for_plate", value=True),
@@ -119,6 +123,9 @@ def test_three_cameras_one_node(context):
         node.destroy_node()
         for n in [peer] + cams:
             n.destroy_node()
+        torch.set_num_threads(saved[0])
+        cv2.setNumThreads(saved[1])
+        sys.setswitchinterval(saved[2])
 
 
 def test_each_camera_keeps_persists_and_clears_its_own_plates_and_live_parameters_reach_all(context, tmp_path):

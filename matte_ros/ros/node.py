@@ -53,7 +53,7 @@ from .params import (
 )
 from .stats import NodeStats
 
-__all__ = ["MatteNode", "build_engine", "main"]
+__all__ = ["MatteNode", "build_engine", "configure_process", "main"]
 
 # Python's switch interval in the node's process: how long a thread running Python (the executor
 # taking a camera frame) may keep the interpreter lock from a matting worker that waits for it
@@ -193,9 +193,12 @@ class MatteNode(Node):
         super().destroy_node()
 
 
-def _configure_process(node: MatteNode) -> None:
+def configure_process(node: MatteNode) -> None:
     """Process-wide settings the node's parameters decide: torch's and OpenCV's CPU threads (split
-    between the matting workers of several cameras, cameras.worker_plan). OpenCV's pool, left at one
+    between the matting workers of several cameras, cameras.worker_plan) and Python's switch
+    interval. ``main`` calls it once the node is built; a program that builds a MatteNode itself
+    calls it too (else two workers each run torch's and OpenCV's default thread pools on the same
+    cores, many times slower). OpenCV's pool, left at one
     thread per core, is shared by every thread calling it: two workers' frame conversions wait for
     each other there (and its threads spin on the cores torch needs), 4x slower frames in all."""
     torch.set_num_threads(node.group.threads_per_worker)
@@ -211,7 +214,7 @@ def main(args=None, stop: Optional[threading.Event] = None) -> int:
     keep_freed_memory()     # before any worker thread starts (matte_ros.core.host_memory)
     # bad parameters or a missing model stop the start with a clear message and exit code 1
     return run_node("matte_node", MatteNode, (ValueError, OSError, ParameterException), args, stop,
-                    make_executor=lambda: WaitingExecutor(num_threads=4), on_started=_configure_process)
+                    make_executor=lambda: WaitingExecutor(num_threads=4), on_started=configure_process)
 
 
 if __name__ == "__main__":        # the interpreter's own exit; the console script ends at once (entry.py)
