@@ -26,8 +26,6 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
-import cv2
-
 from matte_ros.core.cli import OneLineParser, exit_on_interrupt, run_cli
 
 # Ctrl-C while torch and rclpy load: one line and exit 130 (run_cli in main takes over once it runs)
@@ -137,6 +135,7 @@ def run_node_bench(seconds: float = 20.0, rate: float = 30.0, weights: Optional[
                    cpu_threads: int = 0, domain_id: int = 0, log_dir: str = os.path.join("out", "bench_node")
                    ) -> List[str]:
     """Measure and print one line per size; returns the lines. The children's logs go to ``log_dir``."""
+    import cv2
     import torch
     threads = cpu_threads_for(cpu_threads, os.cpu_count())
     torch.set_num_threads(threads)                  # the engine time with the node's thread counts
