@@ -2,6 +2,7 @@
 ``ros2-launch matte_ros matte.launch.py fake_camera:=true device:=cpu`` (../shared/ros), alphas
 received, then a terminal's Ctrl-C (SIGINT to the process group, plus the one launch forwards):
 every process exits 0 without a traceback. Skipped where ../shared/ros or the launch system is absent."""
+import contextlib
 import os
 import re
 import shutil
@@ -65,12 +66,11 @@ def _launch_env(prefix):
                      PYTHONPATH=os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p))
 
 
-def test_ros2_launch_with_fake_camera_mattes_and_stops_cleanly_on_ctrl_c(install, context, tmp_path):
-    listener = rclpy.create_node("e2e_listener", context=context)
-    alphas, truths, infos = [], [], []
-    listener.create_subscription(Image, "/matte/alpha", alphas.append, 50)
-    listener.create_subscription(Image, "/fake_camera/alpha_true", truths.append, 200)
-    listener.create_subscription(CameraInfo, "/matte/camera_info", infos.append, 50)
+@contextlib.contextmanager
+def _launched(install, context, tmp_path, listener, *arguments):
+    """Spin ``listener`` and run ``ros2 launch matte_ros matte.launch.py *arguments fake_camera:=true
+    device:=cpu`` in its own process group, its output in tmp_path/launch.log; yields (the process,
+    the log's path). At the end the launch is killed if it still runs and the listener destroyed."""
     ex = SingleThreadedExecutor(context=context)
     ex.add_node(listener)
     spinner = threading.Thread(target=ex.spin, daemon=True)
@@ -79,9 +79,26 @@ def test_ros2_launch_with_fake_camera_mattes_and_stops_cleanly_on_ctrl_c(install
     with open(log, "w") as out:
         launch = subprocess.Popen(
             [sys.executable, os.path.join(SHARED_ROS, "bin", "ros2-launch"), "matte_ros", "matte.launch.py",
-             "fake_camera:=true", "device:=cpu"],
+             *arguments, "fake_camera:=true", "device:=cpu"],
             cwd=tmp_path, env=_launch_env(install), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        yield launch, log
+    finally:
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+            launch.wait()
+        ex.shutdown()
+        spinner.join(5)
+        listener.destroy_node()
+
+
+def test_ros2_launch_with_fake_camera_mattes_and_stops_cleanly_on_ctrl_c(install, context, tmp_path):
+    listener = rclpy.create_node("e2e_listener", context=context)
+    alphas, truths, infos = [], [], []
+    listener.create_subscription(Image, "/matte/alpha", alphas.append, 50)
+    listener.create_subscription(Image, "/fake_camera/alpha_true", truths.append, 200)
+    listener.create_subscription(CameraInfo, "/matte/camera_info", infos.append, 50)
+    with _launched(install, context, tmp_path, listener) as (launch, log):
         def matched():
             by_stamp = {(t.header.stamp.sec, t.header.stamp.nanosec): t for t in list(truths)}
             return [(a, by_stamp[k]) for a in list(alphas)
@@ -99,13 +116,6 @@ def test_ros2_launch_with_fake_camera_mattes_and_stops_cleanly_on_ctrl_c(install
         # a terminal's Ctrl-C: SIGINT to the process group; launch forwards one more to each child
         os.killpg(launch.pid, signal.SIGINT)
         rc = launch.wait(60)
-    finally:
-        if launch.poll() is None:
-            os.killpg(launch.pid, signal.SIGKILL)
-            launch.wait()
-        ex.shutdown()
-        spinner.join(5)
-        listener.destroy_node()
     text = log.read_text()
     assert rc == 0, text
     for name in ("matte_node-1", "fake_camera-2", "capture_once-3"):
@@ -144,17 +154,7 @@ def test_one_node_for_a_stereo_pair_of_fake_cameras(install, context, tmp_path):
     for ns in ("left", "right"):
         listener.create_subscription(Image, f"/{ns}/matte/alpha", got[ns].append, 50)
         listener.create_subscription(Image, f"/{ns}/fake_camera/alpha_true", got[ns + "_true"].append, 200)
-    ex = SingleThreadedExecutor(context=context)
-    ex.add_node(listener)
-    spinner = threading.Thread(target=ex.spin, daemon=True)
-    spinner.start()
-    log = tmp_path / "launch.log"
-    with open(log, "w") as out:
-        launch = subprocess.Popen(
-            [sys.executable, os.path.join(SHARED_ROS, "bin", "ros2-launch"), "matte_ros", "matte.launch.py",
-             "cameras:=[left,right]", "fake_camera:=true", "device:=cpu"],
-            cwd=tmp_path, env=_launch_env(install), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with _launched(install, context, tmp_path, listener, "cameras:=[left,right]") as (launch, log):
         def with_subject(ns):
             truths = {(t.header.stamp.sec, t.header.stamp.nanosec): t for t in list(got[ns + "_true"])}
             return [(a, truths[k]) for a in list(got[ns]) if (k := (a.header.stamp.sec, a.header.stamp.nanosec))
@@ -166,13 +166,6 @@ def test_one_node_for_a_stereo_pair_of_fake_cameras(install, context, tmp_path):
             assert max(errors) < 0.08, (ns, errors, log.read_text())
         os.killpg(launch.pid, signal.SIGINT)
         rc = launch.wait(60)
-    finally:
-        if launch.poll() is None:
-            os.killpg(launch.pid, signal.SIGKILL)
-            launch.wait()
-        ex.shutdown()
-        spinner.join(5)
-        listener.destroy_node()
     text = log.read_text()
     assert rc == 0, text
     assert text.count("process has finished cleanly") == 5, text        # one node, two cameras, two captures
